@@ -1,0 +1,55 @@
+# Every target creates what it needs; `make test` works on a fresh machine from a clean clone.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+PY := $(VENV)/bin/python
+INSTALLED := $(VENV)/.installed
+
+.PHONY: help venv run demo test unit lint typecheck check-template bench clean
+
+help:
+	@echo "make run    start redis, the Kafka broker, moto, the API and the MSK trigger locally"
+	@echo "make demo   the same plus a bounded traffic simulator and a live top 10"
+	@echo "make test   lint, type-check, offline template checks, then every test on real local servers"
+	@echo "make bench  benchmarks (BENCH_SCALE=25m for the full-size run)"
+
+$(INSTALLED): pyproject.toml
+	@echo "==> creating $(VENV) and installing packages"
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
+	$(PY) -m pip install --quiet --disable-pip-version-check -e ".[dev]"
+	@touch $@
+
+venv: $(INSTALLED)
+
+run: venv
+	$(PY) -m local_runtime run
+
+demo: venv
+	$(PY) -m local_runtime demo
+
+lint: venv
+	@echo "==> ruff"
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+typecheck: venv
+	@echo "==> mypy"
+	$(VENV)/bin/mypy shared functions local_runtime tools bench
+
+check-template: venv
+	@echo "==> template: samtranslator + cfn-lint, then sam validate/build"
+	$(PY) tools/check_template.py template.yaml
+	bash tools/sam_build_check.sh
+
+unit: venv
+	$(PY) -m pytest -m unit
+
+test: lint typecheck check-template
+	@echo "==> pytest"
+	$(PY) -m pytest
+
+bench: venv
+	$(PY) -m bench
+
+clean:
+	rm -rf $(VENV) .venv-sam .aws-sam .pytest_cache .mypy_cache .ruff_cache

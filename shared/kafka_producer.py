@@ -1,0 +1,79 @@
+"""The Kafka adapter for ingest: publish score events and return only once the broker holds them."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+from kafka import KafkaProducer
+from kafka.errors import KafkaError
+
+from shared.model import ScoreEvent
+from shared.record_codec import encode_record, record_key
+from shared.settings import Settings
+
+
+class BrokerUnavailable(RuntimeError):
+    """The broker did not acknowledge the records; nothing may be reported as accepted."""
+
+
+class ScoreEventPublisher:
+    """Idempotent producer with acks=all, created on first use and recreated after a failure."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._producer: KafkaProducer | None = None
+        self._lock = threading.Lock()
+
+    def _config(self) -> dict[str, Any]:
+        timeout_ms = self._settings.kafka_send_timeout_seconds * 1000
+        return {
+            "bootstrap_servers": self._settings.kafka_bootstrap_servers.split(","),
+            "security_protocol": self._settings.kafka_security_protocol,
+            "acks": "all",
+            "enable_idempotence": True,
+            "linger_ms": 2,
+            "max_block_ms": timeout_ms,
+            "request_timeout_ms": timeout_ms,
+            "delivery_timeout_ms": timeout_ms + 2,
+            "bootstrap_timeout_ms": timeout_ms,
+            "reconnect_backoff_max_ms": 1000,
+            "client_id": "leaderboard-match-ingest",
+        }
+
+    def _get_producer(self) -> KafkaProducer:
+        with self._lock:
+            if self._producer is None:
+                try:
+                    self._producer = KafkaProducer(**self._config())
+                except (KafkaError, OSError) as error:
+                    raise BrokerUnavailable(f"cannot reach Kafka: {error}") from error
+            return self._producer
+
+    def _discard(self, producer: KafkaProducer) -> None:
+        with self._lock:
+            if self._producer is producer:
+                self._producer = None
+        producer.close(timeout=0)
+
+    def publish(self, events: Sequence[ScoreEvent]) -> None:
+        producer = self._get_producer()
+        timeout = self._settings.kafka_send_timeout_seconds
+        try:
+            futures = [
+                producer.send(self._settings.kafka_topic, key=record_key(event), value=encode_record(event))
+                for event in events
+            ]
+            producer.flush(timeout=timeout)
+            for future in futures:
+                future.get(timeout=timeout)
+        except (KafkaError, OSError) as error:
+            self._discard(producer)
+            raise BrokerUnavailable(f"Kafka did not acknowledge the records: {error}") from error
+
+    def close(self) -> None:
+        with self._lock:
+            producer, self._producer = self._producer, None
+        if producer is not None:
+            producer.close(timeout=5)

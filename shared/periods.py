@@ -1,0 +1,38 @@
+"""Monthly leaderboard periods: which month an instant belongs to, and where that month starts (UTC)."""
+
+from __future__ import annotations
+
+import re
+import time
+from datetime import UTC, datetime
+
+PERIOD_PATTERN = r"^[0-9]{4}-(0[1-9]|1[0-2])$"
+_PERIOD_RE = re.compile(PERIOD_PATTERN)
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def period_of(epoch_ms: int) -> str:
+    moment = datetime.fromtimestamp(epoch_ms / 1000, tz=UTC)
+    return f"{moment.year:04d}-{moment.month:02d}"
+
+
+def current_period() -> str:
+    return period_of(now_ms())
+
+
+def is_period(text: str) -> bool:
+    return _PERIOD_RE.match(text) is not None
+
+
+def period_start_ms(period: str) -> int:
+    if not is_period(period):
+        raise ValueError(f"period must look like YYYY-MM, got {period!r}")
+    year, month = int(period[:4]), int(period[5:])
+    return int(datetime(year, month, 1, tzinfo=UTC).timestamp()) * 1000
+
+
+def seconds_into_period(epoch_ms: int, period: str) -> int:
+    return (epoch_ms - period_start_ms(period)) // 1000

@@ -1,0 +1,75 @@
+"""The Kafka record for a score event: key = user id, value = compact JSON with a schema version."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from shared.model import MAX_EPOCH_MS, ScoreEvent, event_id_for, id_problem
+from shared.score_codec import MAX_TOTAL_POINTS
+
+SCHEMA_VERSION = 1
+
+
+class PoisonRecord(ValueError):
+    """A record that can never be applied, however often it is retried."""
+
+
+def record_key(event: ScoreEvent) -> bytes:
+    return event.user_id.encode()
+
+
+def encode_record(event: ScoreEvent) -> bytes:
+    return orjson.dumps(
+        {
+            "v": SCHEMA_VERSION,
+            "event_id": event.event_id,
+            "match_id": event.match_id,
+            "user_id": event.user_id,
+            "points": event.points,
+            "occurred_at": event.occurred_at_ms,
+        }
+    )
+
+
+def _int_field(document: dict[str, Any], name: str, low: int, high: int) -> int:
+    value = document.get(name)
+    if type(value) is not int or not low <= value <= high:
+        raise PoisonRecord(f"field {name!r} must be an integer within {low}..{high}, got {value!r}")
+    return value
+
+
+def _id_field(document: dict[str, Any], name: str) -> str:
+    value = document.get(name)
+    problem = id_problem(value)
+    if problem:
+        raise PoisonRecord(f"field {name!r} {problem}")
+    assert isinstance(value, str)
+    return value
+
+
+def decode_record(value: bytes | None) -> ScoreEvent:
+    if value is None:
+        raise PoisonRecord("record has no value")
+    try:
+        document = orjson.loads(value)
+    except orjson.JSONDecodeError as error:
+        raise PoisonRecord(f"value is not JSON: {error}") from None
+    if not isinstance(document, dict):
+        raise PoisonRecord("value is not a JSON object")
+    version = document.get("v")
+    if version != SCHEMA_VERSION:
+        raise PoisonRecord(f"unsupported schema version {version!r} (this updater reads {SCHEMA_VERSION})")
+    match_id = _id_field(document, "match_id")
+    user_id = _id_field(document, "user_id")
+    event_id = event_id_for(match_id, user_id)
+    if document.get("event_id") != event_id:
+        raise PoisonRecord("field 'event_id' does not match (match_id, user_id)")
+    return ScoreEvent(
+        event_id=event_id,
+        match_id=match_id,
+        user_id=user_id,
+        points=_int_field(document, "points", 1, MAX_TOTAL_POINTS),
+        occurred_at_ms=_int_field(document, "occurred_at", 0, MAX_EPOCH_MS),
+    )
