@@ -5,6 +5,7 @@ Every error is {"error": {"code": str, "message": str, "field"?: str}}.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from http import HTTPStatus
 from typing import Any
@@ -20,7 +21,6 @@ logger = Logger(child=True)
 
 MAX_BODY_BYTES = 1024 * 1024
 _LOCATIONS = {"body", "query", "path", "header"}
-_NOT_AN_OBJECT = {"model_attributes_type", "dict_type", "model_type", "missing"}
 
 
 def error_response(status: int, code: str, message: str, **details: Any) -> Response[dict[str, Any]]:
@@ -46,10 +46,6 @@ def validation_response(error: RequestValidationError) -> Response[dict[str, Any
     first = problems[0] if problems else {"field": "body", "message": "is invalid"}
     if first["message"].startswith("JSON decode error"):
         return error_response(HTTPStatus.BAD_REQUEST, "malformed_json", "request body is not valid JSON", field="body")
-    if first["field"] == "body" and error.errors()[0].get("type") in _NOT_AN_OBJECT:
-        return error_response(
-            HTTPStatus.BAD_REQUEST, "invalid_request", "request body must be a JSON object", field="body"
-        )
     return error_response(
         HTTPStatus.BAD_REQUEST,
         "invalid_request",
@@ -86,9 +82,27 @@ def install_error_handlers(app: APIGatewayRestResolver) -> None:
         return error_response(HTTPStatus.NOT_FOUND, "not_found", "no such route")
 
 
-def reject_oversized_body(app: APIGatewayRestResolver, next_middleware: Any) -> Response[Any]:
-    body = app.current_event.body or ""
+def refuse_unacceptable_body(event: dict[str, Any]) -> dict[str, Any] | None:
+    """An API Gateway proxy response refusing a body over 1 MiB or not a JSON object; None if acceptable.
+
+    Checked before the resolver runs: Powertools validates the request before any middleware,
+    and it would take the first element of a JSON array as the object.
+    """
+    body = event.get("body") or ""
     if len(body.encode()) > MAX_BODY_BYTES:
-        return error_response(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "payload_too_large", "request body exceeds 1 MiB")
-    result: Response[Any] = next_middleware(app)
-    return result
+        return _proxy_error(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "payload_too_large", "request body exceeds 1 MiB")
+    if not body.lstrip().startswith("{"):
+        return _proxy_error(HTTPStatus.BAD_REQUEST, "invalid_request", "request body must be a JSON object", "body")
+    return None
+
+
+def _proxy_error(status: int, code: str, message: str, field: str | None = None) -> dict[str, Any]:
+    error: dict[str, Any] = {"code": code, "message": message}
+    if field:
+        error["field"] = field
+    return {
+        "statusCode": int(status),
+        "headers": {"Content-Type": content_types.APPLICATION_JSON},
+        "body": json.dumps({"error": error}),
+        "isBase64Encoded": False,
+    }

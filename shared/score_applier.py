@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass
 from types import TracebackType
+from typing import Protocol
 
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType
 from aws_lambda_powertools.utilities.data_classes.kafka_event import KafkaEventRecord
@@ -23,9 +24,15 @@ from shared.dead_letters import DeadLetter, DeadLetterSink
 from shared.model import ScoreEvent
 from shared.periods import seconds_into_period
 from shared.record_codec import PoisonRecord, decode_record
-from shared.redis_store import LeaderboardStore, PendingScore, ReplicationLagging
+from shared.redis_store import ApplyResult, PendingScore, ReplicationLagging
 
 ExceptionInfo = tuple[type[BaseException], BaseException, TracebackType | None]
+
+
+class BoardWriter(Protocol):
+    def apply(self, period: str, partition: str, scores: list[PendingScore]) -> ApplyResult: ...
+
+    def wait_for_replicas(self) -> None: ...
 
 
 class DeadLetterUnavailable(RuntimeError):
@@ -57,7 +64,7 @@ class BatchTally:
 
 
 class ScoreBatchProcessor(BatchProcessor):
-    def __init__(self, store: LeaderboardStore, dead_letters: DeadLetterSink) -> None:
+    def __init__(self, store: BoardWriter, dead_letters: DeadLetterSink) -> None:
         super().__init__(event_type=EventType.Kafka)
         self._store = store
         self._dead_letters = dead_letters

@@ -10,7 +10,7 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from shared.http_api import error_response, install_error_handlers, reject_oversized_body
+from shared.http_api import error_response, install_error_handlers, refuse_unacceptable_body
 from shared.ingest import IngestService, SubmissionInProgress
 from shared.kafka_producer import BrokerUnavailable, ScoreEventPublisher
 from shared.model import ScoreBatch, ScoreLimits, ScoreSubmission, to_score_event
@@ -33,7 +33,6 @@ logger = Logger()
 tracer = Tracer()
 metrics = Metrics()
 app = APIGatewayRestResolver(enable_validation=True)
-app.use(middlewares=[reject_oversized_body])
 install_error_handlers(app)
 
 
@@ -88,4 +87,4 @@ def post_batch(batch: Annotated[ScoreBatch, Body()]) -> Response[dict[str, Any]]
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return app.resolve(event, context)
+    return refuse_unacceptable_body(event) or app.resolve(event, context)

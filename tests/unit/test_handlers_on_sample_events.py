@@ -1,0 +1,128 @@
+"""The handlers on the sample events in events/, with Redis and Kafka pointed at closed ports.
+
+Bad input must be answered before any I/O: were Redis or Kafka touched, the answer would
+be a 503 after a connection failure instead of the 4xx asserted here.
+"""
+
+import copy
+import json
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from local_runtime.lambda_host import LambdaContext, environment_overlay, load_handler
+from tests.conftest import EVENTS_DIR, REPO_ROOT
+
+Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
+CLOSED = {
+    "REDIS_URL": "redis://127.0.0.1:1/0",
+    "KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:1",
+    "KAFKA_SEND_TIMEOUT_SECONDS": "1",
+    "DEAD_LETTER_QUEUE_URL": "",
+}
+
+
+def load(name: str) -> Handler:
+    with environment_overlay(CLOSED):
+        return load_handler(REPO_ROOT / "functions" / name / "app.py", repo_root=REPO_ROOT)
+
+
+@pytest.fixture(scope="module")
+def ingest() -> Handler:
+    return load("match_ingest")
+
+
+@pytest.fixture(scope="module")
+def query() -> Handler:
+    return load("leaderboard_query")
+
+
+def sample(name: str) -> dict[str, Any]:
+    event: dict[str, Any] = json.loads((EVENTS_DIR / name).read_text())
+    return event
+
+
+def call(handler: Handler, event: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+    response = handler(event, LambdaContext("test"))
+    return int(response["statusCode"]), json.loads(response["body"])
+
+
+def with_body(name: str, body: object) -> dict[str, Any]:
+    event = sample(name)
+    event["body"] = body if isinstance(body, str) else json.dumps(body)
+    return event
+
+
+def with_query(name: str, **params: str) -> dict[str, Any]:
+    event = copy.deepcopy(sample(name))
+    event["queryStringParameters"] = {**(event["queryStringParameters"] or {}), **params}
+    event["multiValueQueryStringParameters"] = {k: [v] for k, v in event["queryStringParameters"].items()}
+    return event
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"user_id": "u"}, "match_id"),
+        ({"match_id": "m", "user_id": ""}, "user_id"),
+        ({"match_id": "m", "user_id": "a\u0007b"}, "user_id"),
+        ({"match_id": "m", "user_id": "u", "points": 0}, "points"),
+        ({"match_id": "m", "user_id": "u", "points": 10_001}, "points"),
+        ({"match_id": "m", "user_id": "u", "occurred_at": "soon"}, "occurred_at"),
+        ({"match_id": "m", "user_id": "u", "occurred_at": 4_102_444_800_000}, "occurred_at"),
+        ([{"match_id": "m", "user_id": "u"}], "body"),
+        ("{not json", "body"),
+        ("", "body"),
+    ],
+)
+def test_bad_single_scores_are_refused_naming_the_field(ingest: Handler, body: object, field: str) -> None:
+    status, answer = call(ingest, with_body("post_score.json", body))
+    assert status == 400
+    assert answer["error"]["field"] == field
+    assert field in answer["error"]["message"] or field == "body"
+
+
+def test_one_bad_event_refuses_the_whole_batch(ingest: Handler) -> None:
+    scores = [{"match_id": f"m{i}", "user_id": "u"} for i in range(3)] + [
+        {"match_id": "m9", "user_id": "u", "points": -5}
+    ]
+    status, answer = call(ingest, with_body("post_score_batch.json", {"scores": scores}))
+    assert status == 400
+    assert answer["error"]["field"] == "scores.3.points"
+
+
+def test_oversized_body_is_413(ingest: Handler) -> None:
+    status, answer = call(ingest, with_body("post_score.json", "x" * (1024 * 1024 + 1)))
+    assert (status, answer["error"]["code"]) == (413, "payload_too_large")
+
+
+def test_kafka_unreachable_is_503(ingest: Handler) -> None:
+    status, answer = call(ingest, sample("post_score.json"))
+    assert (status, answer["error"]["code"]) == (503, "kafka_unavailable")
+
+
+@pytest.mark.parametrize(
+    ("params", "field"),
+    [
+        ({"limit": "0"}, "limit"),
+        ({"limit": "101"}, "limit"),
+        ({"offset": "-1"}, "offset"),
+        ({"period": "2026-13"}, "period"),
+        ({"limit": "ten"}, "limit"),
+    ],
+)
+def test_bad_top_queries_are_refused(query: Handler, params: dict[str, str], field: str) -> None:
+    status, answer = call(query, with_query("get_top.json", **params))
+    assert (status, answer["error"]["field"]) == (400, field)
+
+
+@pytest.mark.parametrize(("params", "field"), [({"around": "51"}, "around"), ({"period": "2026/11"}, "period")])
+def test_bad_player_queries_are_refused(query: Handler, params: dict[str, str], field: str) -> None:
+    status, answer = call(query, with_query("get_player.json", **params))
+    assert (status, answer["error"]["field"]) == (400, field)
+
+
+def test_redis_unreachable_is_503(query: Handler) -> None:
+    status, answer = call(query, sample("get_top.json"))
+    assert (status, answer["error"]["code"]) == (503, "redis_unavailable")

@@ -1,0 +1,147 @@
+"""The apply engine's bookkeeping: which offsets are reported for redelivery, and what is dead-lettered.
+
+The board writer here is an in-memory stand-in so partial failures can be forced precisely;
+the same engine runs against a real redis-server in tests/integration.
+"""
+
+import base64
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import orjson
+import pytest
+from aws_lambda_powertools.utilities.batch import process_partial_response
+from redis.exceptions import ConnectionError as RedisConnectionError
+
+from shared.dead_letters import DeadLetter
+from shared.model import ScoreEvent, event_id_for
+from shared.record_codec import encode_record
+from shared.redis_store import ApplyResult, PendingScore
+from shared.score_applier import ScoreBatchProcessor, decode_score_record
+
+NOVEMBER = 1_793_880_000_000
+DECEMBER = 1_796_083_200_000 + 3_600_000
+
+
+class InMemoryBoards:
+    def __init__(self, failing_periods: Iterable[str] = ()) -> None:
+        self.failing_periods = set(failing_periods)
+        self.watermarks: dict[tuple[str, str], int] = {}
+        self.points: dict[tuple[str, str], int] = {}
+
+    def apply(self, period: str, partition: str, scores: list[PendingScore]) -> ApplyResult:
+        if period in self.failing_periods:
+            raise RedisConnectionError("redis is down")
+        applied = skipped = 0
+        for score in scores:
+            if score.offset <= self.watermarks.get((period, partition), -1):
+                skipped += 1
+                continue
+            self.points[(period, score.user_id)] = self.points.get((period, score.user_id), 0) + score.points
+            self.watermarks[(period, partition)] = score.offset
+            applied += 1
+        return ApplyResult(applied, skipped)
+
+    def wait_for_replicas(self) -> None:
+        return None
+
+
+class RecordingDeadLetters:
+    def __init__(self, refuse: bool = False) -> None:
+        self.letters: list[DeadLetter] = []
+        self.refuse = refuse
+
+    def send(self, letters: Sequence[DeadLetter]) -> list[DeadLetter]:
+        if self.refuse:
+            return list(letters)
+        self.letters.extend(letters)
+        return []
+
+
+def record(partition: int, offset: int, value: bytes) -> dict[str, Any]:
+    return {
+        "topic": "score-events",
+        "partition": partition,
+        "offset": offset,
+        "timestamp": 0,
+        "timestampType": "CREATE_TIME",
+        "value": base64.b64encode(value).decode(),
+        "headers": [],
+    }
+
+
+def score(user: str, match: str, points: int = 1, at: int = NOVEMBER) -> bytes:
+    return encode_record(ScoreEvent(event_id_for(match, user), match, user, points, at))
+
+
+def kafka_event(*records: dict[str, Any]) -> dict[str, Any]:
+    grouped: dict[str, list[dict[str, Any]]] = {}
+    for item in records:
+        grouped.setdefault(f"{item['topic']}-{item['partition']}", []).append(item)
+    return {"eventSource": "aws:kafka", "bootstrapServers": "b:9092", "records": grouped}
+
+
+def run(boards: InMemoryBoards, letters: RecordingDeadLetters, event: dict[str, Any]) -> list[tuple[str, int]]:
+    processor = ScoreBatchProcessor(boards, letters)
+    response: dict[str, Any] = dict(process_partial_response(event, decode_score_record, processor))
+    return [(f["itemIdentifier"]["partition"], f["itemIdentifier"]["offset"]) for f in response["batchItemFailures"]]
+
+
+def test_applies_everything_and_redelivery_is_skipped() -> None:
+    boards, letters = InMemoryBoards(), RecordingDeadLetters()
+    event = kafka_event(
+        record(0, 5, score("a", "m1", 2)), record(0, 6, score("a", "m2", 3)), record(1, 9, score("b", "m3"))
+    )
+    assert run(boards, letters, event) == []
+    assert run(boards, letters, event) == []
+    assert boards.points == {("2026-11", "a"): 5, ("2026-11", "b"): 1}
+
+
+def test_poison_is_dead_lettered_with_its_position_and_the_partition_moves_on() -> None:
+    boards, letters = InMemoryBoards(), RecordingDeadLetters()
+    event = kafka_event(record(0, 1, b"not json"), record(0, 2, score("a", "m1")))
+    assert run(boards, letters, event) == []
+    assert [(letter.partition, letter.offset) for letter in letters.letters] == [(0, 1)]
+    assert "not JSON" in letters.letters[0].reason
+    assert base64.b64decode(letters.letters[0].value or "") == b"not json"
+    assert boards.points == {("2026-11", "a"): 1}
+
+
+def test_a_failed_board_reports_its_partition_from_the_first_unapplied_offset() -> None:
+    boards, letters = InMemoryBoards(failing_periods={"2026-12"}), RecordingDeadLetters()
+    event = kafka_event(
+        record(0, 10, score("a", "m1", at=NOVEMBER)),
+        record(0, 11, score("a", "m2", at=DECEMBER)),
+        record(0, 12, score("a", "m3", at=NOVEMBER)),
+        record(0, 13, b"{}"),
+        record(1, 20, score("b", "m4", at=NOVEMBER)),
+    )
+    failures = run(boards, letters, event)
+    assert failures == [("score-events-0", 11), ("score-events-0", 12), ("score-events-0", 13)]
+    assert letters.letters == [], "poison past the failure point waits for the redelivery"
+    boards.failing_periods.clear()
+    redelivery = kafka_event(*[r for r in event["records"]["score-events-0"] if r["offset"] >= 11])
+    assert run(boards, letters, redelivery) == []
+    assert boards.points == {("2026-11", "a"): 2, ("2026-12", "a"): 1, ("2026-11", "b"): 1}
+    assert [letter.offset for letter in letters.letters] == [13]
+
+
+def test_poison_that_cannot_be_dead_lettered_is_retried_not_dropped() -> None:
+    boards, letters = InMemoryBoards(), RecordingDeadLetters(refuse=True)
+    event = kafka_event(record(0, 1, score("a", "m1")), record(0, 2, b"garbage"), record(0, 3, score("a", "m2")))
+    assert run(boards, letters, event) == [("score-events-0", 2), ("score-events-0", 3)]
+
+
+def test_whole_batch_failure_raises_so_lambda_retries_it() -> None:
+    boards, letters = InMemoryBoards(failing_periods={"2026-11"}), RecordingDeadLetters()
+    with pytest.raises(Exception, match="All records failed"):
+        run(boards, letters, kafka_event(record(0, 1, score("a", "m1"))))
+
+
+def test_sample_event_decodes() -> None:
+    from tests.conftest import EVENTS_DIR
+
+    event = orjson.loads((EVENTS_DIR / "kafka_batch.json").read_bytes())
+    boards = InMemoryBoards()
+    assert run(boards, RecordingDeadLetters(), event) == []
+    assert sum(boards.points.values()) == 18
