@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Sequence
 from typing import Any
@@ -55,7 +56,8 @@ class ScoreEventPublisher:
         with self._lock:
             if self._producer is producer:
                 self._producer = None
-        producer.close(timeout=0)
+        with contextlib.suppress(KafkaError):  # closing a producer whose broker is gone times out
+            producer.close(timeout=0)
 
     def publish(self, events: Sequence[ScoreEvent]) -> None:
         producer = self._get_producer()

@@ -1,0 +1,165 @@
+"""Real servers for integration tests: redis-server, the Tansu broker and moto, on free loopback ports."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import time
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+import redis
+from kafka import KafkaConsumer, TopicPartition
+
+from local_runtime.servers import LocalServers
+from local_runtime.stack import LocalStack, RunningStack
+from shared.keys import board_key
+from shared.periods import period_start_ms
+
+SERVER_VARIABLES = ("REDIS_URL", "KAFKA_BOOTSTRAP_SERVERS", "AWS_ENDPOINT_URL")
+T = TypeVar("T")
+
+
+def own_servers_environ(**extra: str) -> dict[str, str]:
+    """os.environ without the variables that would point a stack at someone else's servers."""
+    environ = {name: value for name, value in os.environ.items() if name not in SERVER_VARIABLES}
+    environ.update(extra)
+    return environ
+
+
+def fresh_name(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:10]}"
+
+
+def start_stack(environ: dict[str, str], workdir: Path, **options: Any) -> RunningStack:
+    return LocalStack(
+        api_port=0,
+        topic=fresh_name("scores"),
+        consumer_group=fresh_name("updater"),
+        dlq_name=fresh_name("dlq"),
+        environ=environ,
+        workdir=workdir,
+        **options,
+    ).start()
+
+
+@pytest.fixture(scope="session")
+def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalServers]:
+    with LocalServers(tmp_path_factory.mktemp("servers"), own_servers_environ()) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def stack(servers: LocalServers, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
+    """The whole local service on the shared servers, with its own topic, group and dead-letter queue."""
+    environ = own_servers_environ(
+        REDIS_URL=servers.redis_url,
+        KAFKA_BOOTSTRAP_SERVERS=servers.kafka_bootstrap,
+        AWS_ENDPOINT_URL=servers.aws_endpoint_url,
+    )
+    running = start_stack(environ, tmp_path_factory.mktemp("stack"))
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
+@dataclass(frozen=True)
+class Month:
+    """A past month no other test writes to, so each test reads a board of its own."""
+
+    period: str
+    start_ms: int
+
+    def at(self, seconds: int) -> int:
+        return self.start_ms + seconds * 1000
+
+
+_used_periods: set[str] = set()
+
+
+@pytest.fixture
+def month() -> Month:
+    while True:
+        period = f"{random.randint(2001, 2020)}-{random.randint(1, 12):02d}"
+        if period not in _used_periods:
+            _used_periods.add(period)
+            return Month(period, period_start_ms(period))
+
+
+@dataclass
+class Api:
+    url: str
+    api_key: str
+
+    def call(
+        self, method: str, path: str, body: object = None, *, key: str | None = "default", raw: bytes | None = None
+    ) -> tuple[int, dict[str, Any]]:
+        headers = {"Content-Type": "application/json"}
+        if key is not None:
+            headers["x-api-key"] = self.api_key if key == "default" else key
+        data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
+        request = urllib.request.Request(self.url + path, data=data, method=method, headers=headers)
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:
+                return response.status, json.loads(response.read() or b"{}")
+        except urllib.error.HTTPError as error:
+            return error.code, json.loads(error.read() or b"{}")
+
+    def post(self, path: str, body: object, **options: Any) -> tuple[int, dict[str, Any]]:
+        return self.call("POST", path, body, **options)
+
+    def get(self, path: str) -> tuple[int, dict[str, Any]]:
+        return self.call("GET", path)
+
+
+@pytest.fixture
+def api(stack: RunningStack) -> Api:
+    return Api(stack.api_url, stack.api_key)
+
+
+def wait_for(condition: Callable[[], T | None], *, timeout: float = 30.0, what: str = "condition") -> T:
+    """Poll until `condition` returns something truthy; fail after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = condition()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+        time.sleep(0.1)
+
+
+def board_points(redis_url: str, period: str) -> dict[str, int]:
+    """Everyone's points on a board, read straight from Redis (the ground truth check)."""
+    from shared.score_codec import decode_score
+
+    client = redis.Redis.from_url(redis_url, decode_responses=True)
+    try:
+        return {
+            member: decode_score(score).points
+            for member, score in client.zrange(board_key(period), 0, -1, withscores=True)
+        }
+    finally:
+        client.close()
+
+
+def topic_values(bootstrap: str, topic: str, *, quiet_seconds: float = 1.5) -> list[dict[str, Any]]:
+    """Every record value on the topic, read from the beginning without a consumer group."""
+    consumer = KafkaConsumer(
+        bootstrap_servers=bootstrap, enable_auto_commit=False, consumer_timeout_ms=int(quiet_seconds * 1000)
+    )
+    try:
+        partitions = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
+        consumer.assign(partitions)
+        consumer.seek_to_beginning(*partitions)
+        return [json.loads(record.value) for record in consumer]
+    finally:
+        consumer.close()
