@@ -25,7 +25,7 @@ run: venv
 	$(PY) -m local_runtime run
 
 demo: venv
-	$(PY) -m local_runtime demo
+	$(PY) -m local_runtime demo $(DEMO_ARGS)
 
 lint: venv
 	@echo "==> ruff"
