@@ -2,6 +2,7 @@
 
 from http import HTTPStatus
 from typing import Annotated, Any
+from urllib.parse import unquote
 
 from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
@@ -56,6 +57,7 @@ def get_player(
     period: Period = None,
     around: Annotated[int, Query(ge=0, le=50)] = 0,
 ) -> Response[dict[str, Any]]:
+    user_id = unquote(user_id)  # API Gateway hands REST path parameters over still percent-encoded
     problem = id_problem(user_id)
     if problem:
         return error_response(HTTPStatus.BAD_REQUEST, "invalid_request", f"user_id: {problem}", field="user_id")

@@ -22,6 +22,7 @@ from local_runtime.servers import LocalServers
 from local_runtime.stack import LocalStack, RunningStack
 from shared.keys import board_key
 from shared.periods import period_start_ms
+from shared.score_codec import decode_score
 
 SERVER_VARIABLES = ("REDIS_URL", "KAFKA_BOOTSTRAP_SERVERS", "AWS_ENDPOINT_URL")
 T = TypeVar("T")
@@ -139,14 +140,10 @@ def wait_for(condition: Callable[[], T | None], *, timeout: float = 30.0, what: 
 
 def board_points(redis_url: str, period: str) -> dict[str, int]:
     """Everyone's points on a board, read straight from Redis (the ground truth check)."""
-    from shared.score_codec import decode_score
-
     client = redis.Redis.from_url(redis_url, decode_responses=True)
     try:
-        return {
-            member: decode_score(score).points
-            for member, score in client.zrange(board_key(period), 0, -1, withscores=True)
-        }
+        members: list[tuple[str, float]] = client.zrange(board_key(period), 0, -1, withscores=True)  # type: ignore[assignment]
+        return {member: decode_score(score).points for member, score in members}
     finally:
         client.close()
 

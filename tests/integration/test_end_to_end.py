@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import urllib.parse
 import uuid
 from typing import Any
 
@@ -167,3 +168,11 @@ def test_writes_need_the_key(api: Api, month: Month, stack: RunningStack) -> Non
 def test_unknown_route_is_404_json(api: Api) -> None:
     status, answer = api.get("/v1/nope")
     assert (status, answer["error"]["code"]) == (404, "not_found")
+
+
+def test_any_printable_unicode_id_round_trips_through_the_path(api: Api, month: Month) -> None:
+    user = f"café/ü {tag()} 🎮?#%"
+    assert api.post("/v1/scores", {"match_id": f"m-{tag()}", "user_id": user, "occurred_at": month.at(3)})[0] == 202
+    path = f"/v1/leaderboards/monthly/users/{urllib.parse.quote(user, safe='')}?period={month.period}"
+    mine = wait_for(lambda: api.get(path)[1].get("user_id") == user and api.get(path)[1], what="the player")
+    assert (mine["rank"], mine["points"]) == (1, 1)

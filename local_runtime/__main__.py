@@ -1,0 +1,130 @@
+"""python -m local_runtime run | demo: the leaderboard on this machine.
+
+Environment: API_PORT (default 3000), INGEST_API_KEY (default local-dev-key: the x-api-key the
+write routes require), and REDIS_URL / KAFKA_BOOTSTRAP_SERVERS / AWS_ENDPOINT_URL to use existing
+servers instead of starting redis-server, Tansu and moto.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from types import FrameType
+
+from local_runtime.demo import (
+    MAX_DURATION_SECONDS,
+    MAX_PLAYERS,
+    MAX_RATE,
+    TrafficSimulator,
+    fetch_top,
+    redraw,
+    render,
+)
+from local_runtime.stack import DEFAULT_API_PORT, REPO_ROOT, LocalStack, RunningStack
+
+logger = logging.getLogger("local_runtime")
+
+
+def _bounded(low: int, high: int) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        value = int(text)
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"must be in {low}..{high}")
+        return value
+
+    return parse
+
+
+def _arguments(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m local_runtime", description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    run = commands.add_parser("run", help="start everything and serve until Ctrl-C")
+    demo = commands.add_parser("demo", help="run, plus simulated traffic and a live top 10")
+    for command in (run, demo):
+        command.add_argument(
+            "--port", type=_bounded(0, 65535), default=int(os.environ.get("API_PORT", DEFAULT_API_PORT))
+        )
+        command.add_argument("--template", type=Path, default=REPO_ROOT / "template.yaml")
+        command.add_argument("--workdir", type=Path, default=REPO_ROOT / ".run" / "local", help="server logs and data")
+        command.add_argument("-v", "--verbose", action="count", default=0, help="-v: info, -vv: debug")
+    demo.add_argument("--rate", type=_bounded(1, MAX_RATE), default=200, help="events per second")
+    demo.add_argument("--players", type=_bounded(1, MAX_PLAYERS), default=1000)
+    demo.add_argument("--duration", type=_bounded(1, MAX_DURATION_SECONDS), default=60, help="seconds")
+    return parser.parse_args(argv)
+
+
+def _configure_logging(verbosity: int) -> None:
+    level = {0: logging.WARNING, 1: logging.INFO}.get(verbosity, logging.DEBUG)
+    logging.basicConfig(stream=sys.stderr, level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # kafka-python logs every lost connection as an error (also at shutdown); the handlers
+    # already turn a broker outage into 503s and the trigger into warnings.
+    kafka_level = {0: logging.CRITICAL, 1: logging.WARNING}.get(verbosity, logging.DEBUG)
+    logging.getLogger("kafka").setLevel(kafka_level)
+
+
+def _stop_on_signals() -> threading.Event:
+    stop = threading.Event()
+
+    def request_stop(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGINT, request_stop)
+    signal.signal(signal.SIGTERM, request_stop)
+    return stop
+
+
+def _demo(stack: RunningStack, stop: threading.Event, args: argparse.Namespace) -> None:
+    traffic = TrafficSimulator(
+        stack.api_url, stack.api_key, rate=args.rate, players=args.players, duration=args.duration
+    ).start()
+    started = time.monotonic()
+    settle_until: float | None = None  # after the traffic ends, let the updater catch up a little
+    try:
+        while not stop.is_set():
+            try:
+                top = fetch_top(stack.api_url)
+            except (OSError, ValueError) as failure:
+                top = {"entries": [], "period": f"(unavailable: {failure})"}
+            elapsed = min(time.monotonic() - started, args.duration)
+            redraw(render(top, traffic.stats, stack.trigger.counters, elapsed, args.duration))
+            if traffic.finished:
+                settle_until = settle_until or time.monotonic() + 3.0
+                caught_up = stack.trigger.counters.records >= traffic.stats.accepted
+                if caught_up or time.monotonic() > settle_until:
+                    break
+            stop.wait(1.0)
+    finally:
+        traffic.stop()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _arguments(argv)
+    _configure_logging(args.verbose)
+    stop = _stop_on_signals()
+    stack = LocalStack(
+        template_path=args.template,
+        workdir=args.workdir,
+        api_port=args.port,
+        quiet=args.verbose == 0,
+    ).start()
+    try:
+        print(f"leaderboard ready: {stack.api_url}  (x-api-key: {stack.api_key})", flush=True)
+        if args.command == "demo":
+            _demo(stack, stop, args)
+        else:
+            stop.wait()
+    finally:
+        logger.info("stopping")
+        stack.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

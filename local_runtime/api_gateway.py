@@ -1,0 +1,259 @@
+"""API Gateway (REST API, Lambda proxy integration) in front of the local handlers.
+
+Each request becomes a v1 proxy event for the function the template routes it to. Routes whose
+template auth is not public require the local stand-in for IAM: header `x-api-key` equal to the
+configured key. Bodies over 1 MiB are refused before they are read.
+"""
+
+from __future__ import annotations
+
+import base64
+import hmac
+import json
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Mapping
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+from local_runtime.api_routes import RouteMatch, RouteTable
+from local_runtime.lambda_host import LocalFunction
+from local_runtime.template import ApiRoute
+
+logger = logging.getLogger(__name__)
+
+MAX_BODY_BYTES = 1024 * 1024
+# After refusing a request, its unread body is read and dropped (never kept) for a while, so the
+# client gets to read our answer instead of a connection reset while it is still sending.
+_DISCARD_MAX_BYTES = 64 * MAX_BODY_BYTES
+_DISCARD_MAX_SECONDS = 2.0
+API_KEY_HEADER = "x-api-key"
+_HOP_BY_HOP = {"connection", "content-length", "transfer-encoding", "keep-alive"}
+
+
+class ApiGateway:
+    """A ThreadingHTTPServer on 127.0.0.1:`port` (0: a free port) serving `routes`."""
+
+    def __init__(
+        self,
+        routes: tuple[ApiRoute, ...],
+        functions: Mapping[str, LocalFunction],
+        *,
+        api_key: str,
+        port: int = 0,
+        host: str = "127.0.0.1",
+        stage: str = "local",
+    ) -> None:
+        missing = {route.function_id for route in routes} - set(functions)
+        if missing:
+            raise ValueError(f"routes name functions that are not loaded: {sorted(missing)}")
+        if not api_key:
+            raise ValueError("an empty api key would let anyone through")
+        request_handler = type(
+            "BoundRequestHandler",
+            (_ProxyRequestHandler,),
+            {"table": RouteTable(routes), "functions": dict(functions), "api_key": api_key, "stage": stage},
+        )
+        self._server = ThreadingHTTPServer((host, port), request_handler)
+        self._server.daemon_threads = True
+        self._thread: threading.Thread | None = None
+
+    @property
+    def port(self) -> int:
+        return int(self._server.server_address[1])
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> ApiGateway:
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.2}, name="api-gateway", daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._thread is not None:
+            self._server.shutdown()
+            self._thread.join(timeout=10)
+            self._thread = None
+        self._server.server_close()
+
+
+def error_body(code: str, message: str) -> bytes:
+    return json.dumps({"error": {"code": code, "message": message}}).encode()
+
+
+class _ProxyRequestHandler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive, for load generators
+    timeout = 30  # a client that stops sending does not hold a thread forever
+    table: RouteTable
+    functions: dict[str, LocalFunction]
+    api_key: str
+    stage: str
+    _body_read = False
+
+    def do_GET(self) -> None:
+        self._dispatch()
+
+    do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = do_GET
+
+    def log_message(self, format: str, *args: Any) -> None:
+        logger.debug("%s %s", self.address_string(), format % args)
+
+    def _dispatch(self) -> None:
+        self._body_read = False
+        method = self.command
+        target = urlsplit(self.path)
+        found = self.table.match(method, target.path)
+        if not isinstance(found, RouteMatch):
+            if found.status == 404:
+                self._refuse(404, "not_found", f"no route for {target.path}")
+            else:
+                allowed = ", ".join(found.allowed_methods)
+                self._refuse(405, "method_not_allowed", f"{method} not allowed; use {allowed}", {"Allow": allowed})
+            return
+        if found.route.auth_required and not self._authorized():
+            return
+        body = self._read_body()
+        if body is None:
+            return
+        event = self._proxy_event(found, target.path, target.query, body)
+        try:
+            result = self.functions[found.route.function_id].invoke(event)
+            status, headers, payload = _proxy_response(result)
+        except Exception as failure:
+            logger.warning("%s raised %s: %s", found.route.function_id, type(failure).__name__, failure)
+            logger.debug("handler failure", exc_info=True)
+            self._send(502, {"Content-Type": "application/json"}, error_body("internal_error", "internal server error"))
+            return
+        self._send(status, headers, payload)
+
+    def _authorized(self) -> bool:
+        presented = self.headers.get(API_KEY_HEADER)
+        if presented is None:
+            self._refuse(401, "unauthorized", f"missing {API_KEY_HEADER} header")
+            return False
+        if not hmac.compare_digest(presented.encode(), self.api_key.encode()):
+            self._refuse(403, "forbidden", f"invalid {API_KEY_HEADER}")
+            return False
+        return True
+
+    def _read_body(self) -> str | None:
+        """The request body as text, or None after answering with an error."""
+        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+            self._refuse(411, "length_required", "send a Content-Length; chunked bodies are not accepted")
+            return None
+        declared = self.headers.get("Content-Length", "0").strip() or "0"
+        if not declared.isdigit():
+            self._refuse(400, "bad_request", "Content-Length must be a non-negative integer")
+            return None
+        length = int(declared)
+        if length > MAX_BODY_BYTES:
+            self._refuse(413, "payload_too_large", f"request body over {MAX_BODY_BYTES} bytes")
+            return None
+        raw = self.rfile.read(length) if length else b""
+        self._body_read = True
+        # API Gateway passes non-binary bodies on as text; bytes that are not UTF-8 do not survive either.
+        return raw.decode("utf-8", errors="replace")
+
+    def _proxy_event(self, found: RouteMatch, raw_path: str, query: str, body: str) -> dict[str, Any]:
+        headers: dict[str, str] = {}
+        multi_headers: dict[str, list[str]] = {}
+        for name, value in self.headers.items():
+            headers[name] = value
+            multi_headers.setdefault(name, []).append(value)
+        query_params: dict[str, str] = {}
+        multi_query: dict[str, list[str]] = {}
+        for name, value in parse_qsl(query, keep_blank_values=True):
+            query_params[name] = value
+            multi_query.setdefault(name, []).append(value)
+        request_id = str(uuid.uuid4())
+        now = time.time()
+        return {
+            "resource": found.route.path,
+            "path": raw_path,
+            "httpMethod": self.command,
+            "headers": headers or None,
+            "multiValueHeaders": multi_headers or None,
+            "queryStringParameters": query_params or None,
+            "multiValueQueryStringParameters": multi_query or None,
+            "pathParameters": found.path_parameters or None,
+            "stageVariables": None,
+            "requestContext": {
+                "accountId": "123456789012",
+                "apiId": "local",
+                "resourceId": "local",
+                "resourcePath": found.route.path,
+                "httpMethod": self.command,
+                "requestId": request_id,
+                "extendedRequestId": request_id,
+                "requestTime": time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime(now)),
+                "requestTimeEpoch": int(now * 1000),
+                "path": f"/{self.stage}{raw_path}",
+                "stage": self.stage,
+                "protocol": self.request_version,
+                "identity": {"sourceIp": self.client_address[0], "userAgent": self.headers.get("User-Agent")},
+            },
+            "body": body or None,
+            "isBase64Encoded": False,
+        }
+
+    def _refuse(self, status: int, code: str, message: str, extra_headers: Mapping[str, str] | None = None) -> None:
+        # The body may be unread: never reuse this connection for another request.
+        self.close_connection = True
+        headers = {"Content-Type": "application/json", "Connection": "close", **(extra_headers or {})}
+        self._send(status, headers, error_body(code, message))
+        if not self._body_read:
+            self._discard_incoming_body()
+
+    def _discard_incoming_body(self) -> None:
+        declared = self.headers.get("Content-Length", "").strip()
+        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+            remaining = _DISCARD_MAX_BYTES
+        else:
+            remaining = min(int(declared), _DISCARD_MAX_BYTES) if declared.isdigit() else 0
+        deadline = time.monotonic() + _DISCARD_MAX_SECONDS
+        try:
+            self.connection.settimeout(_DISCARD_MAX_SECONDS)
+            while remaining > 0 and time.monotonic() < deadline:
+                chunk = self.rfile.read1(min(remaining, 64 * 1024))
+                if not chunk:
+                    break
+                remaining -= len(chunk)
+        except OSError:
+            pass  # the client gave up first: nothing left to protect
+
+    def _send(self, status: int, headers: Mapping[str, str | list[str]], payload: bytes) -> None:
+        self.send_response(status)
+        for name, value in headers.items():
+            for item in value if isinstance(value, list) else [value]:
+                self.send_header(name, item)
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(payload)
+
+
+def _proxy_response(result: Any) -> tuple[int, dict[str, str | list[str]], bytes]:
+    """statusCode, headers and body bytes from a proxy integration result (ValueError if malformed)."""
+    if not isinstance(result, dict) or not isinstance(result.get("statusCode"), int):
+        raise ValueError(f"handler returned {type(result).__name__} without an integer statusCode")
+    headers: dict[str, str | list[str]] = {}
+    for name, value in (result.get("headers") or {}).items():
+        if name.lower() not in _HOP_BY_HOP:
+            headers[name] = str(value)
+    for name, values in (result.get("multiValueHeaders") or {}).items():
+        if name.lower() not in _HOP_BY_HOP:
+            headers[name] = [str(value) for value in values]
+    if not any(name.lower() == "content-type" for name in headers):
+        headers["Content-Type"] = "application/json"
+    body = result.get("body") or ""
+    if not isinstance(body, str):
+        raise ValueError("handler returned a non-string body")
+    payload = base64.b64decode(body) if result.get("isBase64Encoded") else body.encode()
+    return int(result["statusCode"]), headers, payload

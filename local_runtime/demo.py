@@ -1,0 +1,142 @@
+"""A bounded traffic simulator and a live top 10, for `python -m local_runtime demo`."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import random
+import sys
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any, TextIO
+from urllib.parse import urlsplit
+
+from local_runtime.msk_trigger import TriggerCounters
+
+MAX_RATE = 5000  # events/s
+MAX_PLAYERS = 1_000_000
+MAX_DURATION_SECONDS = 3600
+MAX_BATCH = 500  # the batch route's limit
+TICK_SECONDS = 0.1
+
+
+@dataclass
+class TrafficStats:
+    sent: int = 0
+    accepted: int = 0
+    rejected: int = 0  # events in batches answered with a 4xx/5xx
+    errors: int = 0  # requests that failed at the connection level
+    last_problem: str = ""
+
+
+class TrafficSimulator:
+    """POSTs random match results (random players, 1..100 points) to /v1/scores/batch at `rate`/s."""
+
+    def __init__(self, api_url: str, api_key: str, *, rate: int, players: int, duration: float) -> None:
+        if not (1 <= rate <= MAX_RATE and 1 <= players <= MAX_PLAYERS and 0 < duration <= MAX_DURATION_SECONDS):
+            raise ValueError(f"rate 1..{MAX_RATE}, players 1..{MAX_PLAYERS}, duration 1..{MAX_DURATION_SECONDS} s")
+        target = urlsplit(api_url)
+        self._host, self._port = target.hostname or "127.0.0.1", target.port or 80
+        self._api_key = api_key
+        self.rate, self.players, self.duration = rate, players, duration
+        self.stats = TrafficStats()
+        self._random = random.Random()
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="traffic-simulator", daemon=True)
+
+    def start(self) -> TrafficSimulator:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._thread.join(timeout=10)
+
+    @property
+    def finished(self) -> bool:
+        return not self._thread.is_alive()
+
+    def _run(self) -> None:
+        connection = http.client.HTTPConnection(self._host, self._port, timeout=10)
+        started = time.monotonic()
+        generated = 0
+        try:
+            while not self._stopping.is_set():
+                elapsed = min(time.monotonic() - started, self.duration)
+                # Paced by the clock, not by ticks: slow responses do not lower the rate.
+                owed = int(self.rate * elapsed) - generated
+                while owed > 0 and not self._stopping.is_set():
+                    size = min(owed, MAX_BATCH)
+                    connection = self._post(connection, [self._event() for _ in range(size)])
+                    generated += size
+                    owed -= size
+                if elapsed >= self.duration:
+                    break
+                self._stopping.wait(TICK_SECONDS)
+        finally:
+            connection.close()
+
+    def _event(self) -> dict[str, Any]:
+        return {
+            "match_id": f"demo-{uuid.uuid4().hex[:16]}",
+            "user_id": f"player-{self._random.randrange(self.players):06d}",
+            "points": self._random.randint(1, 100),
+        }
+
+    def _post(self, connection: http.client.HTTPConnection, events: list[dict[str, Any]]) -> http.client.HTTPConnection:
+        body = json.dumps({"scores": events})
+        headers = {"Content-Type": "application/json", "x-api-key": self._api_key}
+        self.stats.sent += len(events)
+        try:
+            connection.request("POST", "/v1/scores/batch", body=body, headers=headers)
+            response = connection.getresponse()
+            answer = response.read()
+        except (OSError, http.client.HTTPException) as failure:
+            self.stats.errors += 1
+            self.stats.last_problem = str(failure)
+            connection.close()
+            return http.client.HTTPConnection(self._host, self._port, timeout=10)
+        if response.status == 202:
+            self.stats.accepted += len(events)
+        else:
+            self.stats.rejected += len(events)
+            self.stats.last_problem = f"{response.status} {answer[:200].decode(errors='replace')}"
+        return connection
+
+
+def fetch_top(api_url: str, limit: int = 10) -> dict[str, Any]:
+    target = urlsplit(api_url)
+    connection = http.client.HTTPConnection(target.hostname or "127.0.0.1", target.port or 80, timeout=5)
+    try:
+        connection.request("GET", f"/v1/leaderboards/monthly/top?limit={limit}")
+        response = connection.getresponse()
+        answer: dict[str, Any] = json.loads(response.read() or b"{}")
+        return answer
+    finally:
+        connection.close()
+
+
+def render(
+    top: dict[str, Any], traffic: TrafficStats, updater: TriggerCounters, elapsed: float, duration: float
+) -> str:
+    lines = [
+        f"leaderboard demo  {elapsed:5.0f} / {duration:.0f} s      (Ctrl-C to stop)",
+        f"traffic: sent {traffic.sent}  accepted {traffic.accepted}  rejected {traffic.rejected}  "
+        f"errors {traffic.errors}",
+        f"updater: {updater.batches} batches, {updater.records} records, {updater.failures} failed",
+        "",
+        f"period {top.get('period', '?')}   players on the board: {top.get('total', '?')}",
+        f"{'rank':>4}  {'player':<24} {'points':>10}",
+    ]
+    for entry in top.get("entries", []):
+        lines.append(f"{entry['rank']:>4}  {str(entry['user_id'])[:24]:<24} {entry['points']:>10}")
+    if traffic.last_problem:
+        lines += ["", f"last problem: {traffic.last_problem}"]
+    return "\n".join(lines)
+
+
+def redraw(screen: str, out: TextIO = sys.stdout) -> None:
+    out.write("\x1b[H\x1b[2J" + screen + "\n")  # cursor home, clear screen
+    out.flush()

@@ -1,0 +1,211 @@
+"""The whole leaderboard in one process: servers, the handlers, API Gateway and the MSK trigger.
+
+    with LocalStack(api_port=0, topic="t-123", consumer_group="g-123").start() as stack:
+        requests.post(f"{stack.api_url}/v1/scores", headers={"x-api-key": stack.api_key}, ...)
+
+Handlers read their settings from os.environ when imported, so `start()` sets the environment
+(template values + local overrides) for the process and `stop()` puts the old one back. Run one
+stack per process at a time.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import logging
+import os
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import boto3
+
+from local_runtime.api_gateway import ApiGateway
+from local_runtime.kafka_admin import ensure_topic
+from local_runtime.lambda_host import LocalFunction, environment_overlay, load_handler
+from local_runtime.msk_trigger import MskTrigger
+from local_runtime.servers import LocalServers
+from local_runtime.template import LocalTemplate, load_template
+
+logger = logging.getLogger(__name__)
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_API_KEY = "local-dev-key"  # INGEST_API_KEY unless the environment sets one
+DEFAULT_API_PORT = 3000
+DEFAULT_DLQ_NAME = "leaderboard-dlq"
+UPDATER_FUNCTION = "ScoreUpdaterFunction"
+REGION = "us-east-1"
+
+
+@dataclass
+class RunningStack:
+    api_url: str
+    api_key: str
+    redis_url: str
+    kafka_bootstrap: str
+    aws_endpoint_url: str
+    dlq_url: str
+    topic: str
+    consumer_group: str
+    template: LocalTemplate
+    servers: LocalServers
+    api: ApiGateway
+    trigger: MskTrigger
+    functions: dict[str, LocalFunction]
+    _cleanup: contextlib.ExitStack = field(repr=False)
+
+    def stop(self) -> None:
+        """Stop the API, the trigger and every server this stack started; restore os.environ."""
+        self._cleanup.close()
+
+    def __enter__(self) -> RunningStack:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+
+@dataclass
+class LocalStack:
+    """Options for one local run. `environ` (default: os.environ) may name existing servers through
+    REDIS_URL, KAFKA_BOOTSTRAP_SERVERS and AWS_ENDPOINT_URL; the others are started in `workdir`."""
+
+    repo_root: Path = REPO_ROOT
+    template_path: Path | None = None  # default: repo_root / "template.yaml"
+    workdir: Path | None = None  # default: a fresh temporary directory
+    api_port: int = DEFAULT_API_PORT  # 0: any free port
+    api_key: str | None = None  # default: INGEST_API_KEY, else DEFAULT_API_KEY
+    topic: str | None = None  # default: the template's ScoreTopic
+    consumer_group: str | None = None  # default: the template's ConsumerGroupId
+    dlq_name: str = DEFAULT_DLQ_NAME
+    environ: Mapping[str, str] | None = None
+    quiet: bool = True  # handler logs at WARNING and no metrics output, unless the environment says otherwise
+    invocations_per_function: int = 1
+    assignment_timeout_seconds: float = 30.0
+    trigger_settings: Mapping[str, Any] = field(default_factory=dict)  # e.g. backoff, consumer overrides
+
+    def start(self) -> RunningStack:
+        environ = dict(os.environ if self.environ is None else self.environ)
+        api_key = self.api_key or environ.get("INGEST_API_KEY") or DEFAULT_API_KEY
+        workdir = self.workdir or Path(tempfile.mkdtemp(prefix="leaderboard-local-"))
+        cleanup = contextlib.ExitStack()
+        try:
+            servers = cleanup.enter_context(LocalServers(workdir, environ))
+            overrides = {"ScoreTopic": self.topic} if self.topic else {}
+            template = load_template(self.template_path or self.repo_root / "template.yaml", overrides, region=REGION)
+            trigger_spec = template.kafka_trigger_for(UPDATER_FUNCTION)
+            if self.consumer_group:
+                trigger_spec = dataclasses.replace(trigger_spec, consumer_group_id=self.consumer_group)
+            partitions = template.score_topic_partitions
+            if servers.kafka is not None:
+                servers.kafka.create_topic(trigger_spec.topic, partitions)
+            else:
+                ensure_topic(servers.kafka_bootstrap, trigger_spec.topic, partitions)
+            dlq_url = _create_queue(servers.aws_endpoint_url, self.dlq_name, environ)
+
+            local_env = self._local_environment(environ, servers, dlq_url, api_key)
+            process_env = {**_union_of_function_environments(template), **local_env}
+            cleanup.enter_context(environment_overlay(process_env))
+            functions = {
+                logical_id: self._load_function(template, logical_id, local_env) for logical_id in template.functions
+            }
+
+            trigger = MskTrigger(
+                functions[UPDATER_FUNCTION],
+                trigger_spec,
+                bootstrap=servers.kafka_bootstrap,
+                dead_letter_queue_url=dlq_url,
+                aws_endpoint_url=servers.aws_endpoint_url,
+                region=REGION,
+                **dict(self.trigger_settings),
+            ).start()
+            cleanup.callback(trigger.stop)
+            trigger.wait_until_assigned(self.assignment_timeout_seconds)
+
+            api = ApiGateway(template.routes, functions, api_key=api_key, port=self.api_port).start()
+            cleanup.callback(api.stop)
+        except BaseException:
+            cleanup.close()
+            raise
+        return RunningStack(
+            api_url=api.url,
+            api_key=api_key,
+            redis_url=servers.redis_url,
+            kafka_bootstrap=servers.kafka_bootstrap,
+            aws_endpoint_url=servers.aws_endpoint_url,
+            dlq_url=dlq_url,
+            topic=trigger_spec.topic,
+            consumer_group=trigger_spec.consumer_group_id,
+            template=template,
+            servers=servers,
+            api=api,
+            trigger=trigger,
+            functions=functions,
+            _cleanup=cleanup,
+        )
+
+    def _local_environment(
+        self, environ: Mapping[str, str], servers: LocalServers, dlq_url: str, api_key: str
+    ) -> dict[str, str]:
+        """What differs from AWS: where the servers are, dummy credentials, no X-Ray."""
+        local = {
+            "REDIS_URL": servers.redis_url,
+            "KAFKA_BOOTSTRAP_SERVERS": servers.kafka_bootstrap,
+            "KAFKA_SECURITY_PROTOCOL": "PLAINTEXT",
+            "AWS_ENDPOINT_URL": servers.aws_endpoint_url,
+            "AWS_DEFAULT_REGION": REGION,
+            "AWS_REGION": REGION,
+            "AWS_ACCESS_KEY_ID": environ.get("AWS_ACCESS_KEY_ID", "test"),
+            "AWS_SECRET_ACCESS_KEY": environ.get("AWS_SECRET_ACCESS_KEY", "test"),
+            "POWERTOOLS_TRACE_DISABLED": "true",
+            "DEAD_LETTER_QUEUE_URL": dlq_url,
+            "INGEST_API_KEY": api_key,
+        }
+        if self.topic:
+            local["KAFKA_TOPIC"] = self.topic
+        # The caller's environment wins over the template for these; quiet mode only sets defaults.
+        quiet_defaults = (
+            {"POWERTOOLS_LOG_LEVEL": "WARNING", "POWERTOOLS_METRICS_DISABLED": "true"} if self.quiet else {}
+        )
+        for name in ("POWERTOOLS_DEV", "POWERTOOLS_LOG_LEVEL", "POWERTOOLS_METRICS_DISABLED"):
+            value = environ.get(name, quiet_defaults.get(name))
+            if value is not None:
+                local[name] = value
+        return local
+
+    def _load_function(self, template: LocalTemplate, logical_id: str, local_env: Mapping[str, str]) -> LocalFunction:
+        spec = template.function(logical_id)
+        with environment_overlay({**spec.environment, **local_env}):
+            handler = load_handler(spec.handler_file, spec.handler_function, repo_root=self.repo_root)
+        return LocalFunction(
+            spec.function_name,
+            handler,
+            memory_mb=spec.memory_mb,
+            timeout_seconds=spec.timeout_seconds,
+            region=REGION,
+            concurrency=self.invocations_per_function,
+        )
+
+
+def _union_of_function_environments(template: LocalTemplate) -> dict[str, str]:
+    merged: dict[str, str] = {}
+    for spec in template.functions.values():
+        merged.update(spec.environment)
+    return merged
+
+
+def _create_queue(endpoint_url: str, name: str, environ: Mapping[str, str]) -> str:
+    sqs = boto3.client(
+        "sqs",
+        endpoint_url=endpoint_url,
+        region_name=REGION,
+        aws_access_key_id=environ.get("AWS_ACCESS_KEY_ID", "test"),
+        aws_secret_access_key=environ.get("AWS_SECRET_ACCESS_KEY", "test"),
+    )
+    url: str = sqs.create_queue(QueueName=name)["QueueUrl"]
+    return url
