@@ -4,12 +4,13 @@ VENV := .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 
-.PHONY: help venv run demo test unit lint typecheck check-template bench clean
+.PHONY: help venv run demo test unit lint typecheck check-template openapi openapi-check bench clean
 
 help:
 	@echo "make run    start redis, the Kafka broker, moto, the API and the MSK trigger locally"
 	@echo "make demo   the same plus a bounded traffic simulator and a live top 10"
 	@echo "make test   lint, type-check, offline template checks, then every test on real local servers"
+	@echo "make openapi  regenerate docs/openapi.json from the handlers and the template"
 	@echo "make bench  benchmarks (BENCH_SCALE=25m for the full-size run)"
 
 $(INSTALLED): pyproject.toml layers/redis/requirements.txt
@@ -34,16 +35,23 @@ lint: venv
 
 typecheck: venv
 	@echo "==> mypy"
-	$(VENV)/bin/mypy shared functions local_runtime tools bench
+	$(VENV)/bin/mypy shared functions local_runtime tools tests $(wildcard bench)
 
 check-template: venv
 	@echo "==> template: sam validate, cfn-lint on the translated template, sam build (no Docker)"
 	bash tools/sam_build_check.sh
 
+openapi: venv
+	$(PY) tools/openapi.py
+
+openapi-check: venv
+	@echo "==> docs/openapi.json matches the handlers and the template"
+	$(PY) tools/openapi.py --check
+
 unit: venv
 	$(PY) -m pytest -m unit
 
-test: lint typecheck check-template
+test: lint typecheck check-template openapi-check
 	@echo "==> pytest"
 	$(PY) -m pytest
 

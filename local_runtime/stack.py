@@ -38,6 +38,20 @@ DEFAULT_API_PORT = 3000
 DEFAULT_DLQ_NAME = "leaderboard-dlq"
 UPDATER_FUNCTION = "ScoreUpdaterFunction"
 REGION = "us-east-1"
+# Set in the caller's environment, these win over the template's values (e.g. a long
+# LATE_EVENT_GRACE_SECONDS to replay scores into past months).
+CALLER_OVERRIDABLE = (
+    "POWERTOOLS_DEV",
+    "POWERTOOLS_LOG_LEVEL",
+    "POWERTOOLS_METRICS_DISABLED",
+    "MAX_POINTS_PER_EVENT",
+    "MAX_EVENTS_PER_BATCH",
+    "MAX_FUTURE_SKEW_SECONDS",
+    "LATE_EVENT_GRACE_SECONDS",
+    "REDIS_SECRET_ARN",
+    "REDIS_WAIT_REPLICAS",
+    "REDIS_WAIT_TIMEOUT_MS",
+)
 
 
 @dataclass
@@ -55,11 +69,16 @@ class RunningStack:
     api: ApiGateway
     trigger: MskTrigger
     functions: dict[str, LocalFunction]
+    local_environment: dict[str, str]
     _cleanup: contextlib.ExitStack = field(repr=False)
 
     def stop(self) -> None:
         """Stop the API, the trigger and every server this stack started; restore os.environ."""
         self._cleanup.close()
+
+    def new_container(self, logical_id: str) -> LocalFunction:
+        """The function loaded once more, as Lambda would in a second container, with this stack's servers."""
+        return _load_function(self.template, logical_id, self.local_environment)
 
     def __enter__(self) -> RunningStack:
         return self
@@ -112,7 +131,10 @@ class LocalStack:
             process_env = {**_union_of_function_environments(template), **local_env}
             cleanup.enter_context(environment_overlay(process_env))
             functions = {
-                logical_id: self._load_function(template, logical_id, local_env) for logical_id in template.functions
+                logical_id: _load_function(
+                    template, logical_id, local_env, self.repo_root, self.invocations_per_function
+                )
+                for logical_id in template.functions
             }
 
             trigger = MskTrigger(
@@ -146,6 +168,7 @@ class LocalStack:
             api=api,
             trigger=trigger,
             functions=functions,
+            local_environment=local_env,
             _cleanup=cleanup,
         )
 
@@ -172,24 +195,31 @@ class LocalStack:
         quiet_defaults = (
             {"POWERTOOLS_LOG_LEVEL": "WARNING", "POWERTOOLS_METRICS_DISABLED": "true"} if self.quiet else {}
         )
-        for name in ("POWERTOOLS_DEV", "POWERTOOLS_LOG_LEVEL", "POWERTOOLS_METRICS_DISABLED"):
+        for name in CALLER_OVERRIDABLE:
             value = environ.get(name, quiet_defaults.get(name))
             if value is not None:
                 local[name] = value
         return local
 
-    def _load_function(self, template: LocalTemplate, logical_id: str, local_env: Mapping[str, str]) -> LocalFunction:
-        spec = template.function(logical_id)
-        with environment_overlay({**spec.environment, **local_env}):
-            handler = load_handler(spec.handler_file, spec.handler_function, repo_root=self.repo_root)
-        return LocalFunction(
-            spec.function_name,
-            handler,
-            memory_mb=spec.memory_mb,
-            timeout_seconds=spec.timeout_seconds,
-            region=REGION,
-            concurrency=self.invocations_per_function,
-        )
+
+def _load_function(
+    template: LocalTemplate,
+    logical_id: str,
+    local_env: Mapping[str, str],
+    repo_root: Path = REPO_ROOT,
+    concurrency: int = 1,
+) -> LocalFunction:
+    spec = template.function(logical_id)
+    with environment_overlay({**spec.environment, **local_env}):
+        handler = load_handler(spec.handler_file, spec.handler_function, repo_root=repo_root)
+    return LocalFunction(
+        spec.function_name,
+        handler,
+        memory_mb=spec.memory_mb,
+        timeout_seconds=spec.timeout_seconds,
+        region=REGION,
+        concurrency=concurrency,
+    )
 
 
 def _union_of_function_environments(template: LocalTemplate) -> dict[str, str]:
