@@ -2,7 +2,8 @@
 
 Each request becomes a v1 proxy event for the function the template routes it to. Routes whose
 template auth is not public require the local stand-in for IAM: header `x-api-key` equal to the
-configured key. Bodies over 1 MiB are refused before they are read.
+configured key; the key is checked here and not passed on to the handler. Bodies over 1 MiB are
+refused before they are read.
 """
 
 from __future__ import annotations
@@ -102,8 +103,23 @@ class _ProxyRequestHandler(BaseHTTPRequestHandler):
 
     do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = do_GET
 
+    def __getattr__(self, name: str) -> Any:
+        # Other methods (TRACE, made-up ones) get the route table's 404/405 too, not http.server's 501.
+        if name.startswith("do_"):
+            return self._dispatch
+        raise AttributeError(name)
+
     def log_message(self, format: str, *args: Any) -> None:
         logger.debug("%s %s", self.address_string(), format % args)
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        # http.server's own refusals (a malformed request line, headers too long) in the API's JSON shape.
+        # A request line it could not read leaves the version at HTTP/0.9, which has no status line.
+        self.close_connection = True
+        if self.request_version == "HTTP/0.9":
+            self.request_version = "HTTP/1.0"
+        reason = message or self.responses.get(code, ("error",))[0]
+        self._send(code, {"Content-Type": "application/json", "Connection": "close"}, error_body("bad_request", reason))
 
     def _dispatch(self) -> None:
         self._body_read = False
@@ -165,6 +181,8 @@ class _ProxyRequestHandler(BaseHTTPRequestHandler):
         headers: dict[str, str] = {}
         multi_headers: dict[str, list[str]] = {}
         for name, value in self.headers.items():
+            if name.lower() == API_KEY_HEADER:
+                continue  # the credential stops here: nothing downstream can log what it never sees
             headers[name] = value
             multi_headers.setdefault(name, []).append(value)
         query_params: dict[str, str] = {}
@@ -229,14 +247,17 @@ class _ProxyRequestHandler(BaseHTTPRequestHandler):
             pass  # the client gave up first: nothing left to protect
 
     def _send(self, status: int, headers: Mapping[str, str | list[str]], payload: bytes) -> None:
-        self.send_response(status)
-        for name, value in headers.items():
-            for item in value if isinstance(value, list) else [value]:
-                self.send_header(name, item)
-        self.send_header("Content-Length", str(len(payload)))
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(payload)
+        try:
+            self.send_response(status)
+            for name, value in headers.items():
+                for item in value if isinstance(value, list) else [value]:
+                    self.send_header(name, item)
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(payload)
+        except (BrokenPipeError, ConnectionResetError):
+            logger.debug("client left before the %d answer was written", status)
 
 
 def _proxy_response(result: Any) -> tuple[int, dict[str, str | list[str]], bytes]:
