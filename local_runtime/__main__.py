@@ -27,7 +27,7 @@ from local_runtime.demo import (
     redraw,
     render,
 )
-from local_runtime.stack import DEFAULT_API_PORT, REPO_ROOT, LocalStack, RunningStack
+from local_runtime.stack import DEFAULT_API_KEY, DEFAULT_API_PORT, REPO_ROOT, LocalStack, RunningStack
 
 logger = logging.getLogger("local_runtime")
 
@@ -115,7 +115,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         quiet=args.verbose == 0,
     ).start()
     try:
-        print(f"leaderboard ready: {stack.api_url}  (x-api-key: {stack.api_key})", flush=True)
+        # The built-in key is public anyway; a key the user chose is a secret and is not echoed.
+        shown = stack.api_key if stack.api_key == DEFAULT_API_KEY else "the value of INGEST_API_KEY"
+        print(f"leaderboard ready: {stack.api_url}  (x-api-key: {shown})", flush=True)
         if args.command == "demo":
             _demo(stack, stop, args)
         else:

@@ -10,6 +10,7 @@ from typing import Any
 from kafka import KafkaProducer
 from kafka.errors import KafkaError
 
+from shared.kafka_security import kafka_security_options
 from shared.model import ScoreEvent
 from shared.record_codec import encode_record, record_key
 from shared.settings import Settings
@@ -24,6 +25,7 @@ class ScoreEventPublisher:
 
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
+        self._security = kafka_security_options(settings)  # refuses an insecure setup at cold start
         self._producer: KafkaProducer | None = None
         self._lock = threading.Lock()
 
@@ -31,7 +33,7 @@ class ScoreEventPublisher:
         timeout_ms = self._settings.kafka_send_timeout_seconds * 1000
         return {
             "bootstrap_servers": self._settings.kafka_bootstrap_servers.split(","),
-            "security_protocol": self._settings.kafka_security_protocol,
+            **self._security,
             "acks": "all",
             "enable_idempotence": True,
             "linger_ms": 2,

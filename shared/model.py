@@ -5,14 +5,14 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, NamedTuple
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StrictInt
 
-from shared.periods import now_ms, period_of
+from shared.periods import now_ms, period_end_ms, period_of
 
 MAX_ID_LENGTH = 128
-MAX_EVENTS_PER_BATCH = 500
+MAX_EVENTS_PER_BATCH = 500  # the contract's ceiling; a deployment may lower it (ScoreLimits)
 MAX_EPOCH_MS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z
 
 
@@ -52,6 +52,13 @@ Identifier = Annotated[
 ]
 
 
+def _timestamp_shape(value: object) -> object:
+    # Checked before the union so a wrong type is reported as `occurred_at`, not `occurred_at.int`.
+    if value is not None and type(value) is not int and not isinstance(value, str):
+        raise ValueError("must be epoch milliseconds (an integer) or an RFC 3339 timestamp (a string)")
+    return value
+
+
 class ScoreSubmission(BaseModel):
     """One match result as a game server posts it."""
 
@@ -59,28 +66,42 @@ class ScoreSubmission(BaseModel):
 
     match_id: Identifier
     user_id: Identifier
-    points: StrictInt = Field(default=1, ge=1, description="Points won in this match")
-    occurred_at: StrictInt | str | None = Field(
+    points: StrictInt = Field(
+        default=1, ge=1, description="Points won in this match: 1..MAX_POINTS_PER_EVENT (10 000 by default)"
+    )
+    occurred_at: Annotated[StrictInt | str | None, BeforeValidator(_timestamp_shape)] = Field(
         default=None,
-        description="When the match ended: epoch milliseconds or an RFC 3339 timestamp; defaults to now",
+        description="When the match ended: epoch milliseconds or an RFC 3339 timestamp with an offset; defaults "
+        "to now. At most MAX_FUTURE_SKEW_SECONDS (300) ahead, and not in a month that ended more than "
+        "LATE_EVENT_GRACE_SECONDS (3 days) ago",
     )
 
 
 class ScoreBatch(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
-    scores: list[ScoreSubmission] = Field(min_length=1, max_length=MAX_EVENTS_PER_BATCH)
+    scores: list[ScoreSubmission] = Field(
+        min_length=1,
+        max_length=MAX_EVENTS_PER_BATCH,
+        description="1..500 events; a deployment may lower the ceiling (MAX_EVENTS_PER_BATCH)",
+    )
 
 
 @dataclass(frozen=True, slots=True)
 class ScoreLimits:
+    """The configurable bounds on what ingest accepts (see shared.settings for the defaults)."""
+
     max_points_per_event: int
     max_future_skew_ms: int
+    late_event_grace_ms: int  # how long after a month closes its events are still accepted
+    max_events_per_batch: int
 
 
-@dataclass(frozen=True, slots=True)
-class ScoreEvent:
-    """A validated score event; `(match_id, user_id)` identifies it."""
+class ScoreEvent(NamedTuple):
+    """A validated score event; `(match_id, user_id)` identifies it.
+
+    A NamedTuple rather than a frozen dataclass: the updater builds one per record, 10 000 a batch.
+    """
 
     event_id: str
     match_id: str
@@ -93,8 +114,11 @@ class ScoreEvent:
         return period_of(self.occurred_at_ms)
 
 
+EVENT_ID_LENGTH = 32
+
+
 def event_id_for(match_id: str, user_id: str) -> str:
-    digest = hashlib.blake2b(f"{match_id}\x00{user_id}".encode(), digest_size=16)
+    digest = hashlib.blake2b(f"{match_id}\x00{user_id}".encode(), digest_size=EVENT_ID_LENGTH // 2)
     return digest.hexdigest()
 
 
@@ -102,16 +126,31 @@ def parse_occurred_at(value: int | str | None, *, field: str, received_at_ms: in
     if value is None:
         return received_at_ms
     if isinstance(value, int):
-        if not 0 <= value <= MAX_EPOCH_MS:
-            raise InvalidInput(field, "epoch milliseconds out of range")
-        return value
-    try:
-        moment = datetime.fromisoformat(value)
-    except ValueError:
-        raise InvalidInput(field, "must be epoch milliseconds or an RFC 3339 timestamp") from None
-    if moment.tzinfo is None:
-        raise InvalidInput(field, "RFC 3339 timestamp needs a UTC offset, e.g. 'Z' or '+02:00'")
-    return int(moment.timestamp() * 1000)
+        epoch_ms = value
+    else:
+        try:
+            moment = datetime.fromisoformat(value)
+        except ValueError:
+            raise InvalidInput(field, "must be epoch milliseconds or an RFC 3339 timestamp") from None
+        if moment.tzinfo is None:
+            raise InvalidInput(field, "RFC 3339 timestamp needs a UTC offset, e.g. 'Z' or '+02:00'")
+        epoch_ms = int(moment.timestamp() * 1000)
+    if not 0 <= epoch_ms <= MAX_EPOCH_MS:
+        raise InvalidInput(field, "must be between 1970-01-01 and 9999-12-31 (UTC)")
+    return epoch_ms
+
+
+def check_not_late(occurred_at_ms: int, limits: ScoreLimits, *, field: str, received_at_ms: int) -> None:
+    """Refuse an event whose month closed more than the grace period before it was received.
+
+    A closed month is final once the grace has passed: a late win must not reorder a board that
+    players have already seen settled.
+    """
+    period = period_of(occurred_at_ms)
+    accepted_until_ms = period_end_ms(period) + limits.late_event_grace_ms
+    if received_at_ms >= accepted_until_ms:
+        grace_hours = limits.late_event_grace_ms / 3_600_000
+        raise InvalidInput(field, f"is in {period}, closed for late events {grace_hours:g} hours after the month ended")
 
 
 def to_score_event(
@@ -128,6 +167,7 @@ def to_score_event(
     occurred_at_ms = parse_occurred_at(submission.occurred_at, field=occurred_field, received_at_ms=received_at_ms)
     if occurred_at_ms > received_at_ms + limits.max_future_skew_ms:
         raise InvalidInput(occurred_field, f"is more than {limits.max_future_skew_ms // 1000} seconds in the future")
+    check_not_late(occurred_at_ms, limits, field=occurred_field, received_at_ms=received_at_ms)
     return ScoreEvent(
         event_id=event_id_for(submission.match_id, submission.user_id),
         match_id=submission.match_id,
@@ -135,3 +175,14 @@ def to_score_event(
         points=submission.points,
         occurred_at_ms=occurred_at_ms,
     )
+
+
+def to_score_events(batch: ScoreBatch, limits: ScoreLimits, *, received_at_ms: int | None = None) -> list[ScoreEvent]:
+    """Every event of a batch, or InvalidInput for the first bad one: a batch is accepted whole or not at all."""
+    if len(batch.scores) > limits.max_events_per_batch:
+        raise InvalidInput("scores", f"must hold at most {limits.max_events_per_batch} events")
+    received_at_ms = now_ms() if received_at_ms is None else received_at_ms
+    return [
+        to_score_event(submission, limits, field_prefix=f"scores.{index}.", received_at_ms=received_at_ms)
+        for index, submission in enumerate(batch.scores)
+    ]

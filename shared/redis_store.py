@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
-from redis.commands.core import Script
+from redis.cluster import ClusterNode, RedisCluster
 
 from shared.keys import applied_offsets_key, board_key
 from shared.redis_client import RedisClient
@@ -17,7 +17,7 @@ LUA_DIR = Path(__file__).with_name("lua")
 
 
 class ReplicationLagging(RuntimeError):
-    """Fewer replicas than required confirmed a write in time."""
+    """A write was not confirmed by the required replicas: too few in time, or its node changed."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,8 +34,7 @@ class PlayerStanding:
     around: list[Standing]
 
 
-@dataclass(frozen=True, slots=True)
-class PendingScore:
+class PendingScore(NamedTuple):
     """One score event on its way into a board: Kafka offset, player, points, second reached."""
 
     offset: int
@@ -50,8 +49,8 @@ class ApplyResult:
     skipped: int
 
 
-def _load(client: RedisClient, name: str) -> Script:
-    return client.register_script((LUA_DIR / name).read_text())
+def _source(name: str) -> str:
+    return (LUA_DIR / name).read_text()
 
 
 def _text(value: bytes | str) -> str:
@@ -71,29 +70,53 @@ class LeaderboardStore:
         self.client = client
         self.wait_replicas = wait_replicas
         self.wait_timeout_ms = wait_timeout_ms
-        self._apply = _load(client, "apply_scores.lua")
-        self._top = _load(client, "top_entries.lua")
-        self._standing = _load(client, "player_standing.lua")
+        self._apply_source = _source("apply_scores.lua")
+        self._apply = client.register_script(self._apply_source)
+        self._top = client.register_script(_source("top_entries.lua"))
+        self._standing = client.register_script(_source("player_standing.lua"))
 
     def apply(self, period: str, partition: str, scores: Iterable[PendingScore]) -> ApplyResult:
-        """Apply one partition's scores (in offset order) to a board; already-applied offsets are skipped."""
+        """Apply one partition's scores (in offset order) to a board; already-applied offsets are skipped.
+
+        With `wait_replicas` set, it returns only once that many replicas hold the write, and raises
+        ReplicationLagging otherwise: the caller reports the batch failed, and on redelivery the
+        records are skipped as applied while the WAIT is asked again.
+        """
+        keys = [board_key(period), applied_offsets_key(period)]
         args: list[str | int] = [REACHED_SLOTS, MAX_TOTAL_POINTS, partition]
         for score in scores:
-            args += (score.offset, score.user_id, score.points, score.reached_second)
-        applied, skipped = self._apply(keys=[board_key(period), applied_offsets_key(period)], args=args)
+            args += score
+        if self.wait_replicas <= 0:
+            applied, skipped = self._apply(keys=keys, args=args)
+        else:
+            applied, skipped = self._apply_and_wait(keys, args)
         return ApplyResult(applied=int(applied), skipped=int(skipped))
 
-    def wait_for_replicas(self) -> None:
-        """Block until `wait_replicas` replicas hold every write made so far on this connection."""
-        if self.wait_replicas <= 0:
-            return
-        acknowledged = int(
-            self.client.execute_command("WAIT", self.wait_replicas, self.wait_timeout_ms)  # type: ignore[no-untyped-call]
-        )
-        if acknowledged < self.wait_replicas:
+    def _apply_and_wait(self, keys: list[str], args: list[str | int]) -> tuple[int, int]:
+        # WAIT counts the replicas holding the writes made on *its own connection*, so the script and
+        # the WAIT go in one pipeline: one connection, and in a cluster the node owning the board's slot.
+        pipe = self.client.pipeline(transaction=False)
+        pipe.execute_command("EVAL", self._apply_source, len(keys), *keys, *args)
+        owner: ClusterNode | None = None
+        if isinstance(self.client, RedisCluster):
+            owner = self._slot_owner(self.client, keys[0])
+            pipe.execute_command("WAIT", self.wait_replicas, self.wait_timeout_ms, target_nodes=owner)
+        else:
+            pipe.execute_command("WAIT", self.wait_replicas, self.wait_timeout_ms)
+        (applied, skipped), acknowledged = pipe.execute()
+        if isinstance(self.client, RedisCluster) and self._slot_owner(self.client, keys[0]) != owner:
+            # The script was redirected (MOVED after a failover), so the WAIT asked the former owner.
+            raise ReplicationLagging(f"{keys[0]} changed nodes during the write")
+        if int(acknowledged) < self.wait_replicas:
             raise ReplicationLagging(
                 f"{acknowledged} of {self.wait_replicas} replicas confirmed within {self.wait_timeout_ms} ms"
             )
+        return int(applied), int(skipped)
+
+    @staticmethod
+    def _slot_owner(cluster: RedisCluster, key: str) -> ClusterNode:
+        node: ClusterNode = cluster.get_node_from_key(key)  # type: ignore[no-untyped-call]
+        return node
 
     def top(self, period: str, offset: int, limit: int) -> tuple[int, list[Standing]]:
         total, flat = self._top(keys=[board_key(period)], args=[offset, offset + limit - 1])

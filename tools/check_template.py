@@ -63,7 +63,11 @@ REQUIRED_GLOBAL_ENV = (
     "KAFKA_SECURITY_PROTOCOL",
     "IDEMPOTENCY_WINDOW_SECONDS",
     "MAX_POINTS_PER_EVENT",
+    "MAX_EVENTS_PER_BATCH",
+    "MAX_FUTURE_SKEW_SECONDS",
+    "LATE_EVENT_GRACE_SECONDS",
     "REDIS_WAIT_REPLICAS",
+    "REDIS_SECRET_ARN",
 )
 REQUIRED_ROUTES: dict[str, set[tuple[str, str, bool]]] = {
     # function -> {(METHOD, path, requires IAM auth)}

@@ -99,7 +99,7 @@ for lua in "$REPO_ROOT"/shared/lua/*.lua; do
 		missing=1
 	fi
 done
-for dep in aws_lambda_powertools pydantic redis hiredis kafka orjson; do
+for dep in aws_lambda_powertools pydantic redis hiredis kafka orjson aws_msk_iam_sasl_signer; do
 	if [[ ! -d "$layer/$dep" ]]; then
 		printf '[sam-check] layer lacks dependency %s\n' "$dep" >&2
 		missing=1

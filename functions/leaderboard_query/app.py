@@ -5,12 +5,13 @@ from typing import Annotated, Any
 from urllib.parse import unquote
 
 from aws_lambda_powertools import Logger, Tracer
-from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
+from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import BaseModel, Field
 
-from shared.http_api import error_response, install_error_handlers
+from shared.http_api import api_resolver, documented_responses, error_response
 from shared.model import MAX_ID_LENGTH, id_problem
 from shared.periods import PERIOD_PATTERN, current_period
 from shared.redis_client import create_redis_client
@@ -18,15 +19,36 @@ from shared.redis_store import LeaderboardStore, Standing
 from shared.settings import Settings
 
 settings = Settings.from_env()
-store = LeaderboardStore(create_redis_client(settings.redis_url))
+store = LeaderboardStore(create_redis_client(settings.redis_url, secret_reference=settings.redis_secret_arn))
 
 logger = Logger()
 tracer = Tracer()
-app = APIGatewayRestResolver(enable_validation=True)
-install_error_handlers(app)
+app = api_resolver()
 
 Period = Annotated[str | None, Query(pattern=PERIOD_PATTERN, description="YYYY-MM; default: current UTC month")]
 MAX_OFFSET = 100_000_000
+
+
+class Entry(BaseModel):
+    rank: int = Field(description="1-based; equal points rank by who reached the total first")
+    user_id: str
+    points: int
+
+
+class TopPage(BaseModel):
+    period: str
+    total: int = Field(description="Players with a score in the period")
+    entries: list[Entry]
+
+
+class PlayerStanding(BaseModel):
+    period: str
+    user_id: str
+    rank: int
+    points: int
+    total: int
+    percentile: float = Field(description="Share of the board ranked at or below the player; 100.0 for the leader")
+    around: list[Entry] = Field(description="The player with up to `around` neighbours on each side")
 
 
 def percentile(rank: int, total: int) -> float:
@@ -38,7 +60,13 @@ def _entries(standings: list[Standing]) -> list[dict[str, Any]]:
     return [{"rank": s.rank, "user_id": s.user_id, "points": s.points} for s in standings]
 
 
-@app.get("/v1/leaderboards/monthly/top")
+@app.get(
+    "/v1/leaderboards/monthly/top",
+    summary="The top of a monthly board",
+    responses=documented_responses(
+        HTTPStatus.OK, "A page of the board", TopPage, HTTPStatus.BAD_REQUEST, HTTPStatus.SERVICE_UNAVAILABLE
+    ),
+)
 @tracer.capture_method
 def get_top(
     period: Period = None,
@@ -50,7 +78,19 @@ def get_top(
     return {"period": board, "total": total, "entries": _entries(standings)}
 
 
-@app.get("/v1/leaderboards/monthly/users/<user_id>")
+@app.get(
+    "/v1/leaderboards/monthly/users/<user_id>",
+    summary="A player's rank, points and neighbours",
+    responses=documented_responses(
+        HTTPStatus.OK,
+        "The player's standing",
+        PlayerStanding,
+        HTTPStatus.BAD_REQUEST,
+        HTTPStatus.NOT_FOUND,
+        HTTPStatus.SERVICE_UNAVAILABLE,
+        NOT_FOUND="The player has no score in the period",
+    ),
+)
 @tracer.capture_method
 def get_player(
     user_id: Annotated[str, Path(min_length=1, max_length=MAX_ID_LENGTH)],
@@ -83,7 +123,7 @@ def get_player(
     return Response(status_code=HTTPStatus.OK, content_type="application/json", body=body)
 
 
-@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, log_event=False)
 @tracer.capture_lambda_handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return app.resolve(event, context)

@@ -4,36 +4,56 @@ from http import HTTPStatus
 from typing import Annotated, Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
-from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
+from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Body
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import BaseModel, Field
 
-from shared.http_api import error_response, install_error_handlers, refuse_unacceptable_body
+from shared.http_api import api_resolver, documented_responses, error_response, refuse_unacceptable_body
 from shared.ingest import IngestService, SubmissionInProgress
 from shared.kafka_producer import BrokerUnavailable, ScoreEventPublisher
-from shared.model import ScoreBatch, ScoreLimits, ScoreSubmission, to_score_event
-from shared.periods import now_ms
+from shared.model import ScoreBatch, ScoreSubmission, to_score_event, to_score_events
 from shared.redis_client import create_redis_client
 from shared.settings import Settings
 from shared.submission_ledger import SubmissionLedger
 
 settings = Settings.from_env()
-limits = ScoreLimits(
-    max_points_per_event=settings.max_points_per_event,
-    max_future_skew_ms=settings.max_future_skew_seconds * 1000,
-)
+limits = settings.score_limits()
 publisher = ScoreEventPublisher(settings)
 ingest = IngestService(
-    publisher, SubmissionLedger(create_redis_client(settings.redis_url), settings.idempotency_window_seconds)
+    publisher,
+    SubmissionLedger(
+        create_redis_client(settings.redis_url, secret_reference=settings.redis_secret_arn),
+        settings.idempotency_window_seconds,
+    ),
 )
 
 logger = Logger()
 tracer = Tracer()
 metrics = Metrics()
-app = APIGatewayRestResolver(enable_validation=True)
-install_error_handlers(app)
+app = api_resolver()
+
+WRITE_ERRORS = (
+    HTTPStatus.BAD_REQUEST,
+    HTTPStatus.UNAUTHORIZED,
+    HTTPStatus.FORBIDDEN,
+    HTTPStatus.CONFLICT,
+    HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
+    HTTPStatus.UNSUPPORTED_MEDIA_TYPE,
+    HTTPStatus.SERVICE_UNAVAILABLE,
+)
+
+
+class ScoreAccepted(BaseModel):
+    event_id: str = Field(description="Identifies (match_id, user_id); the same pair always gets the same id")
+    period: str = Field(description="The month (YYYY-MM, UTC) the score counts for")
+
+
+class BatchAccepted(BaseModel):
+    accepted: int = Field(description="Events in the batch")
+    duplicates: int = Field(description="Events that had been accepted before and count once")
 
 
 @app.exception_handler(BrokerUnavailable)
@@ -51,7 +71,12 @@ def _in_progress(error: SubmissionInProgress) -> Response[dict[str, Any]]:
     return error_response(HTTPStatus.CONFLICT, "submission_in_progress", str(error))
 
 
-@app.post("/v1/scores")
+@app.post(
+    "/v1/scores",
+    summary="Report one match result",
+    description="202 only once Kafka acknowledged the event (acks=all). The same (match_id, user_id) counts once.",
+    responses=documented_responses(HTTPStatus.ACCEPTED, "Accepted", ScoreAccepted, *WRITE_ERRORS),
+)
 @tracer.capture_method
 def post_score(submission: Annotated[ScoreSubmission, Body()]) -> Response[dict[str, Any]]:
     event = to_score_event(submission, limits)
@@ -65,14 +90,15 @@ def post_score(submission: Annotated[ScoreSubmission, Body()]) -> Response[dict[
     )
 
 
-@app.post("/v1/scores/batch")
+@app.post(
+    "/v1/scores/batch",
+    summary="Report several match results, all or none",
+    description="One invalid event refuses the whole batch (400 naming scores.N.field) and nothing is produced.",
+    responses=documented_responses(HTTPStatus.ACCEPTED, "Accepted", BatchAccepted, *WRITE_ERRORS),
+)
 @tracer.capture_method
 def post_batch(batch: Annotated[ScoreBatch, Body()]) -> Response[dict[str, Any]]:
-    received_at_ms = now_ms()
-    events = [
-        to_score_event(submission, limits, field_prefix=f"scores.{index}.", received_at_ms=received_at_ms)
-        for index, submission in enumerate(batch.scores)
-    ]
+    events = to_score_events(batch, limits)
     outcome = ingest.submit(events)
     metrics.add_metric(name="ScoresAccepted", unit=MetricUnit.Count, value=outcome.accepted - outcome.duplicates)
     metrics.add_metric(name="DuplicateScores", unit=MetricUnit.Count, value=outcome.duplicates)
@@ -83,7 +109,8 @@ def post_batch(batch: Annotated[ScoreBatch, Body()]) -> Response[dict[str, Any]]
     )
 
 
-@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
+# log_event=False whatever POWERTOOLS_LOGGER_LOG_EVENT says: events carry credentials in their headers.
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, log_event=False)
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:

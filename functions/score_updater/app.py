@@ -16,7 +16,7 @@ from shared.settings import Settings
 
 settings = Settings.from_env()
 store = LeaderboardStore(
-    create_redis_client(settings.redis_url),
+    create_redis_client(settings.redis_url, secret_reference=settings.redis_secret_arn),
     wait_replicas=settings.redis_wait_replicas,
     wait_timeout_ms=settings.redis_wait_timeout_ms,
 )
@@ -28,7 +28,7 @@ tracer = Tracer()
 metrics = Metrics()
 
 
-@logger.inject_lambda_context
+@logger.inject_lambda_context(log_event=False)
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:

@@ -39,7 +39,7 @@ for i = 4, #ARGV, 4 do
   end
 end
 
-if highest > applied_upto then
-  redis.call('HSET', watermarks, partition, string.format('%.0f', highest))
-end
+-- Written even when every record was skipped: that write makes a WAIT after a redelivery also
+-- cover the first delivery's writes, which may not have reached a replica yet.
+redis.call('HSET', watermarks, partition, string.format('%.0f', highest))
 return {applied, skipped}

@@ -15,22 +15,28 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
-import redis
 from kafka import KafkaConsumer, TopicPartition
 
 from local_runtime.servers import LocalServers
 from local_runtime.stack import LocalStack, RunningStack
 from shared.keys import board_key
 from shared.periods import period_start_ms
+from shared.redis_client import create_redis_client
 from shared.score_codec import decode_score
 
 SERVER_VARIABLES = ("REDIS_URL", "KAFKA_BOOTSTRAP_SERVERS", "AWS_ENDPOINT_URL")
+# Tests write to past months (see `month`), which ingest would refuse as late with the default grace.
+HISTORY_GRACE_SECONDS = 100 * 366 * 86_400
 T = TypeVar("T")
 
 
 def own_servers_environ(**extra: str) -> dict[str, str]:
-    """os.environ without the variables that would point a stack at someone else's servers."""
+    """os.environ without the variables that would point a stack at someone else's servers.
+
+    Late events are accepted for a century unless the environment or `extra` says otherwise.
+    """
     environ = {name: value for name, value in os.environ.items() if name not in SERVER_VARIABLES}
+    environ.setdefault("LATE_EVENT_GRACE_SECONDS", str(HISTORY_GRACE_SECONDS))
     environ.update(extra)
     return environ
 
@@ -139,8 +145,8 @@ def wait_for(condition: Callable[[], T | None], *, timeout: float = 30.0, what: 
 
 
 def board_points(redis_url: str, period: str) -> dict[str, int]:
-    """Everyone's points on a board, read straight from Redis (the ground truth check)."""
-    client = redis.Redis.from_url(redis_url, decode_responses=True)
+    """Everyone's points on a board, read straight from Redis (the ground truth check); any REDIS_URL topology."""
+    client = create_redis_client(redis_url, decode_responses=True)
     try:
         members: list[tuple[str, float]] = client.zrange(board_key(period), 0, -1, withscores=True)  # type: ignore[assignment]
         return {member: decode_score(score).points for member, score in members}

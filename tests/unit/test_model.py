@@ -10,7 +10,12 @@ from shared.model import (
     to_score_event,
 )
 
-LIMITS = ScoreLimits(max_points_per_event=10_000, max_future_skew_ms=300_000)
+LIMITS = ScoreLimits(
+    max_points_per_event=10_000,
+    max_future_skew_ms=300_000,
+    late_event_grace_ms=3 * 86_400_000,
+    max_events_per_batch=500,
+)
 NOW = 1_793_880_000_000
 
 

@@ -39,6 +39,7 @@ def good() -> dict[str, object]:
         (orjson.dumps({**good(), "points": "3"}), "points"),
         (orjson.dumps({**good(), "user_id": ""}), "user_id"),
         (orjson.dumps({**good(), "event_id": "forged"}), "event_id"),
+        (orjson.dumps({**good(), "event_id": None}), "event_id"),
         (orjson.dumps({**good(), "occurred_at": None}), "occurred_at"),
     ],
 )

@@ -16,7 +16,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from shared.dead_letters import DeadLetter
 from shared.model import ScoreEvent, event_id_for
 from shared.record_codec import encode_record
-from shared.redis_store import ApplyResult, PendingScore
+from shared.redis_store import ApplyResult, PendingScore, ReplicationLagging
 from shared.score_applier import ScoreBatchProcessor, decode_score_record
 
 NOVEMBER = 1_793_880_000_000
@@ -24,13 +24,16 @@ DECEMBER = 1_796_083_200_000 + 3_600_000
 
 
 class InMemoryBoards:
-    def __init__(self, failing_periods: Iterable[str] = ()) -> None:
+    def __init__(self, failing_periods: Iterable[str] = (), failing_calls: Iterable[int] = ()) -> None:
         self.failing_periods = set(failing_periods)
+        self.failing_calls = set(failing_calls)
+        self.calls = 0
         self.watermarks: dict[tuple[str, str], int] = {}
         self.points: dict[tuple[str, str], int] = {}
 
     def apply(self, period: str, partition: str, scores: list[PendingScore]) -> ApplyResult:
-        if period in self.failing_periods:
+        self.calls += 1
+        if period in self.failing_periods or self.calls in self.failing_calls:
             raise RedisConnectionError("redis is down")
         applied = skipped = 0
         for score in scores:
@@ -41,9 +44,6 @@ class InMemoryBoards:
             self.watermarks[(period, partition)] = score.offset
             applied += 1
         return ApplyResult(applied, skipped)
-
-    def wait_for_replicas(self) -> None:
-        return None
 
 
 class RecordingDeadLetters:
@@ -132,6 +132,29 @@ def test_poison_that_cannot_be_dead_lettered_is_retried_not_dropped() -> None:
     assert run(boards, letters, event) == [("score-events-0", 2), ("score-events-0", 3)]
 
 
+class UnreplicatedBoards(InMemoryBoards):
+    """Applies on the primary, but no replica confirms the November board's write in time."""
+
+    def apply(self, period: str, partition: str, scores: list[PendingScore]) -> ApplyResult:
+        result = super().apply(period, partition, scores)
+        if period == "2026-11":
+            raise ReplicationLagging("0 of 1 replicas confirmed within 1000 ms")
+        return result
+
+
+def test_a_write_no_replica_confirmed_is_redelivered_and_then_counts_once() -> None:
+    boards, letters = UnreplicatedBoards(), RecordingDeadLetters()
+    event = kafka_event(
+        record(0, 4, score("a", "m1", 2)), record(0, 5, score("a", "m2")), record(1, 7, score("b", "m3", at=DECEMBER))
+    )
+    assert run(boards, letters, event) == [("score-events-0", 4), ("score-events-0", 5)]
+
+    healthy = InMemoryBoards()
+    healthy.points, healthy.watermarks = boards.points, boards.watermarks
+    assert run(healthy, letters, kafka_event(*event["records"]["score-events-0"])) == []
+    assert healthy.points == {("2026-11", "a"): 3, ("2026-12", "b"): 1}
+
+
 def test_whole_batch_failure_raises_so_lambda_retries_it() -> None:
     boards, letters = InMemoryBoards(failing_periods={"2026-11"}), RecordingDeadLetters()
     with pytest.raises(Exception, match="All records failed"):
@@ -145,3 +168,16 @@ def test_sample_event_decodes() -> None:
     boards = InMemoryBoards()
     assert run(boards, RecordingDeadLetters(), event) == []
     assert sum(boards.points.values()) == 18
+
+
+def test_after_a_failed_slice_the_later_slices_of_that_board_wait(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("shared.score_applier.APPLY_SLICE", 2)
+    boards, letters = InMemoryBoards(failing_calls={2}), RecordingDeadLetters()
+    event = kafka_event(*[record(0, offset, score(f"u{offset}", f"m{offset}")) for offset in range(1, 8)])
+    failures = run(boards, letters, event)
+    assert failures == [("score-events-0", offset) for offset in range(3, 8)]
+    assert boards.calls == 2, "slices above the failed one are not sent"
+    assert boards.watermarks[("2026-11", "score-events-0")] == 2
+    redelivery = kafka_event(*[r for r in event["records"]["score-events-0"] if r["offset"] >= 3])
+    assert run(boards, letters, redelivery) == []
+    assert sum(boards.points.values()) == 7

@@ -1,0 +1,266 @@
+"""Unauthenticated writes and hostile input over HTTP: each gets a 4xx JSON error, and nothing is written.
+
+The last test checks the module's topic and the boards: no request here may reach Kafka or Redis.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import time
+import uuid
+from collections.abc import Iterable
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+import pytest
+
+from local_runtime.stack import RunningStack
+from shared.periods import current_period, now_ms, period_of
+from tests.integration.conftest import board_points, topic_values
+
+pytestmark = pytest.mark.security
+
+TAG = uuid.uuid4().hex[:8]
+WRITES = ("/v1/scores", "/v1/scores/batch")
+TOP = "/v1/leaderboards/monthly/top"
+PLAYER = "/v1/leaderboards/monthly/users/"
+MIB = 1024 * 1024
+DAY_MS = 86_400_000
+
+
+def event(**fields: Any) -> dict[str, Any]:
+    return {"match_id": f"{TAG}-m", "user_id": f"{TAG}-u", "points": 1, **fields}
+
+
+def body_for(path: str, **fields: Any) -> dict[str, Any]:
+    return event(**fields) if path == "/v1/scores" else {"scores": [event(**fields)]}
+
+
+def send(
+    stack: RunningStack,
+    method: str,
+    path: str,
+    body: bytes | Iterable[bytes] | None = None,
+    *,
+    key: str | None = "default",
+    headers: dict[str, str] | None = None,
+) -> tuple[int, dict[str, Any]]:
+    """One request over a fresh connection; the answer must be JSON whatever the status."""
+    target = urlsplit(stack.api_url)
+    connection = http.client.HTTPConnection(target.hostname or "127.0.0.1", target.port, timeout=30)
+    sent = {"Content-Type": "application/json", **(headers or {})}
+    if key is not None:
+        sent["x-api-key"] = stack.api_key if key == "default" else key
+    try:
+        connection.request(method, path, body=body, headers=sent)
+        response = connection.getresponse()
+        payload = response.read()
+        assert response.getheader("Content-Type", "").startswith("application/json"), payload[:200]
+        return response.status, json.loads(payload)
+    finally:
+        connection.close()
+
+
+def post(stack: RunningStack, path: str, document: object, **options: Any) -> tuple[int, dict[str, Any]]:
+    raw = document if isinstance(document, bytes) else json.dumps(document).encode()
+    return send(stack, "POST", path, raw, **options)
+
+
+# --- who may write -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", WRITES)
+@pytest.mark.parametrize(
+    ("key", "status"),
+    [(None, 401), ("", 403), ("wrong-key", 403), ("LOCAL-DEV-KEY", 403), ("local-dev-key\x7f", 403)],
+)
+def test_writes_without_the_right_key_are_refused(stack: RunningStack, path: str, key: str | None, status: int) -> None:
+    answer_status, answer = post(stack, path, body_for(path), key=key)
+    assert answer_status == status
+    assert answer["error"]["code"] in ("unauthorized", "forbidden")
+    assert stack.api_key not in json.dumps(answer)
+
+
+def test_the_key_is_checked_before_the_body_is_read(stack: RunningStack) -> None:
+    assert post(stack, "/v1/scores", b"x" * (2 * MIB), key=None)[0] == 401
+
+
+def test_the_key_in_the_query_string_does_not_count(stack: RunningStack) -> None:
+    status, _ = post(stack, f"/v1/scores?x-api-key={stack.api_key}", body_for("/v1/scores"), key=None)
+    assert status == 401
+
+
+def test_reads_need_no_key(stack: RunningStack) -> None:
+    assert send(stack, "GET", f"{TOP}?period=2001-01", key=None)[0] == 200
+
+
+# --- bounds on what is written ------------------------------------------------------------------
+
+
+def _late() -> int:
+    return now_ms() - 100 * DAY_MS  # at least two months back: beyond any 3-day grace
+
+
+@pytest.mark.parametrize(
+    ("fields", "field"),
+    [
+        ({"match_id": ""}, "match_id"),
+        ({"match_id": "x" * 129}, "match_id"),
+        ({"user_id": "tab\there"}, "user_id"),
+        ({"user_id": "line\r\nbreak"}, "user_id"),
+        ({"user_id": "\u2028"}, "user_id"),
+        ({"user_id": "x" * (MIB - 200)}, "user_id"),
+        ({"points": 0}, "points"),
+        ({"points": -1}, "points"),
+        ({"points": 10_001}, "points"),
+        ({"points": "7"}, "points"),
+        ({"points": 2.0}, "points"),
+        ({"occurred_at": "soon"}, "occurred_at"),
+        ({"occurred_at": "2026-11-05 12:00:00"}, "occurred_at"),
+        ({"occurred_at": [1]}, "occurred_at"),
+        ("future", "occurred_at"),
+        ("late", "occurred_at"),
+    ],
+)
+@pytest.mark.parametrize("path", WRITES)
+def test_each_bound_is_a_400_naming_the_field(stack: RunningStack, path: str, fields: Any, field: str) -> None:
+    if fields == "future":
+        fields = {"occurred_at": now_ms() + 10 * 60_000}
+    elif fields == "late":
+        fields = {"occurred_at": _late()}
+    status, answer = post(stack, path, body_for(path, **fields))
+    expected = field if path == "/v1/scores" else f"scores.0.{field}"
+    assert (status, answer["error"]["field"]) == (400, expected), answer
+    assert expected in answer["error"]["message"]
+
+
+def test_a_late_event_for_a_closed_month_says_which_month(stack: RunningStack) -> None:
+    late = _late()
+    status, answer = post(stack, "/v1/scores", event(occurred_at=late))
+    assert status == 400
+    assert period_of(late) in answer["error"]["message"]
+
+
+@pytest.mark.parametrize(
+    ("raw", "code"),
+    [
+        (b"[]", "invalid_request"),
+        (b'"scores"', "invalid_request"),
+        (b"42", "invalid_request"),
+        (b"null", "invalid_request"),
+        (b"", "invalid_request"),
+        (b'{"match_id": "m", ', "malformed_json"),
+        (b"\xff\xfe{}", "invalid_request"),
+        (b'{"match_id": ' + b"[" * 50_000 + b"]" * 50_000 + b"}", "malformed_json"),
+    ],
+)
+@pytest.mark.parametrize("path", WRITES)
+def test_bodies_that_are_not_a_json_object(stack: RunningStack, path: str, raw: bytes, code: str) -> None:
+    status, answer = post(stack, path, raw)
+    assert (status, answer["error"]["code"], answer["error"]["field"]) == (400, code, "body")
+
+
+@pytest.mark.parametrize("path", WRITES)
+def test_huge_bodies_are_413(stack: RunningStack, path: str) -> None:
+    status, answer = post(stack, path, {"pad": "x" * (2 * MIB)})
+    assert (status, answer["error"]["code"]) == (413, "payload_too_large")
+
+
+def test_a_chunked_body_is_refused(stack: RunningStack) -> None:
+    status, _ = send(
+        stack, "POST", "/v1/scores", iter([b'{"match_id": "m"}']), headers={"Transfer-Encoding": "chunked"}
+    )
+    assert status == 411
+
+
+@pytest.mark.parametrize(("count", "field"), [(0, "scores"), (501, "scores")])
+def test_batches_outside_1_to_500(stack: RunningStack, count: int, field: str) -> None:
+    scores = [event(match_id=f"{TAG}-{i}") for i in range(count)]
+    status, answer = post(stack, "/v1/scores/batch", {"scores": scores})
+    assert (status, answer["error"]["field"]) == (400, field)
+
+
+def test_one_bad_event_refuses_the_whole_batch(stack: RunningStack) -> None:
+    scores = [event(match_id=f"{TAG}-ok-{i}") for i in range(499)] + [event(points=0)]
+    status, answer = post(stack, "/v1/scores/batch", {"scores": scores})
+    assert (status, answer["error"]["field"]) == (400, "scores.499.points")
+
+
+# --- query parameters ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("query", "field"),
+    [
+        ("period=" + quote("2026-11' OR '1'='1"), "period"),
+        ("period=" + quote("2026-11\x00"), "period"),
+        ("period=" + quote("2026-11\r\nX-Injected: 1"), "period"),
+        ("period=11-2026", "period"),
+        ("period=2026-13", "period"),
+        ("limit=1e9", "limit"),
+        ("limit=1000000000", "limit"),
+        ("limit=0", "limit"),
+        ("limit=-1", "limit"),
+        ("limit=" + "9" * 5000, "limit"),
+        ("offset=-1", "offset"),
+        ("offset=100000001", "offset"),
+        ("offset=0x10", "offset"),
+    ],
+)
+def test_top_query_parameters_out_of_range_or_injected(stack: RunningStack, query: str, field: str) -> None:
+    status, answer = send(stack, "GET", f"{TOP}?{query}", key=None)
+    assert (status, answer["error"]["field"]) == (400, field), answer
+
+
+@pytest.mark.parametrize(
+    ("user_id", "query", "status", "field"),
+    [
+        ("alice", "around=-1", 400, "around"),
+        ("alice", "around=51", 400, "around"),
+        ("alice", "around=1.5", 400, "around"),
+        ("alice", "period=" + quote("2026-11; DROP"), 400, "period"),
+        (quote("a\r\nSet-Cookie: x=1", safe=""), "", 400, "user_id"),
+        (quote("nul\x00", safe=""), "", 400, "user_id"),
+        ("x" * 129, "", 400, "user_id"),
+        (quote("é" * 129, safe=""), "", 400, "user_id"),
+        (quote("../../etc/passwd", safe=""), "", 404, None),
+        ("..", "", 404, None),
+        (quote("*", safe=""), "", 404, None),
+    ],
+)
+def test_player_path_and_query_injected(
+    stack: RunningStack, user_id: str, query: str, status: int, field: str | None
+) -> None:
+    answer_status, answer = send(stack, "GET", f"{PLAYER}{user_id}?period=2001-01&{query}", key=None)
+    assert answer_status == status, answer
+    if field is not None:
+        assert answer["error"]["field"] == field
+
+
+def test_a_malformed_request_line_gets_a_json_error(stack: RunningStack) -> None:
+    import socket
+
+    target = urlsplit(stack.api_url)
+    with socket.create_connection((target.hostname or "127.0.0.1", target.port or 80), timeout=10) as connection:
+        connection.sendall(b"GET /v1/leaderboards/monthly/top HTTP/1.1 extra\r\nHost: x\r\n\r\n")
+        reply = b""
+        deadline = time.monotonic() + 10
+        while b"\r\n\r\n" not in reply or not reply.rstrip().endswith(b"}"):
+            chunk = connection.recv(4096)
+            if not chunk or time.monotonic() > deadline:
+                break
+            reply += chunk
+    head, _, payload = reply.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 400")
+    assert json.loads(payload)["error"]["code"] == "bad_request"
+
+
+# --- nothing got through ------------------------------------------------------------------------
+
+
+def test_no_hostile_request_reached_kafka_or_redis(stack: RunningStack) -> None:
+    """Runs last in this module: everything above was refused, so the module's topic is still empty."""
+    assert topic_values(stack.kafka_bootstrap, stack.topic) == []
+    for period in {current_period(), period_of(_late()), "2001-01"}:
+        assert not [user for user in board_points(stack.redis_url, period) if user.startswith(TAG)]
