@@ -12,9 +12,9 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, Field
 
 from shared.http_api import api_resolver, documented_responses, error_response, refuse_unacceptable_body
-from shared.ingest import IngestService, SubmissionInProgress
+from shared.ingest import IngestOutcome, IngestService, SubmissionInProgress
 from shared.kafka_producer import BrokerUnavailable, ScoreEventPublisher
-from shared.model import ScoreBatch, ScoreSubmission, to_score_event, to_score_events
+from shared.model import ScoreBatch, ScoreEvent, ScoreSubmission, to_score_event, to_score_events
 from shared.redis_client import create_redis_client
 from shared.settings import Settings
 from shared.submission_ledger import SubmissionLedger
@@ -56,6 +56,15 @@ class BatchAccepted(BaseModel):
     duplicates: int = Field(description="Events that had been accepted before and count once")
 
 
+def submit(events: list[ScoreEvent]) -> IngestOutcome:
+    outcome = ingest.submit(events)
+    metrics.add_metric(name="ScoresAccepted", unit=MetricUnit.Count, value=outcome.accepted - outcome.duplicates)
+    metrics.add_metric(name="DuplicateScores", unit=MetricUnit.Count, value=outcome.duplicates)
+    if not outcome.deduplicated:
+        metrics.add_metric(name="ScoresPublishedUnchecked", unit=MetricUnit.Count, value=len(events))
+    return outcome
+
+
 @app.exception_handler(BrokerUnavailable)
 def _broker_unavailable(error: BrokerUnavailable) -> Response[dict[str, Any]]:
     logger.warning("kafka unavailable", error=str(error))
@@ -80,9 +89,7 @@ def _in_progress(error: SubmissionInProgress) -> Response[dict[str, Any]]:
 @tracer.capture_method
 def post_score(submission: Annotated[ScoreSubmission, Body()]) -> Response[dict[str, Any]]:
     event = to_score_event(submission, limits)
-    outcome = ingest.submit([event])
-    metrics.add_metric(name="ScoresAccepted", unit=MetricUnit.Count, value=1 - outcome.duplicates)
-    metrics.add_metric(name="DuplicateScores", unit=MetricUnit.Count, value=outcome.duplicates)
+    submit([event])
     return Response(
         status_code=HTTPStatus.ACCEPTED,
         content_type="application/json",
@@ -98,10 +105,7 @@ def post_score(submission: Annotated[ScoreSubmission, Body()]) -> Response[dict[
 )
 @tracer.capture_method
 def post_batch(batch: Annotated[ScoreBatch, Body()]) -> Response[dict[str, Any]]:
-    events = to_score_events(batch, limits)
-    outcome = ingest.submit(events)
-    metrics.add_metric(name="ScoresAccepted", unit=MetricUnit.Count, value=outcome.accepted - outcome.duplicates)
-    metrics.add_metric(name="DuplicateScores", unit=MetricUnit.Count, value=outcome.duplicates)
+    outcome = submit(to_score_events(batch, limits))
     return Response(
         status_code=HTTPStatus.ACCEPTED,
         content_type="application/json",
