@@ -1,0 +1,96 @@
+"""PNG plots of a run: latency distributions, and updater throughput against batch size."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt
+from matplotlib.axes import Axes
+
+QUERY_COLOURS = {"top 10": "tab:blue", "player rank": "tab:orange", "rank ± 4": "tab:green"}
+STYLES = {"handler": "-", "store": "--", "raw": ":"}
+
+
+def _cdf(ax: Axes, seconds: Sequence[float], label: str, colour: str, style: str = "-") -> None:
+    values = sorted(s * 1000 for s in seconds)
+    if not values:
+        return
+    fractions = [(i + 1) / len(values) for i in range(len(values))]
+    ax.plot(values, fractions, style, color=colour, label=label, linewidth=1.4)
+
+
+def latency(
+    path: Path,
+    queries: Mapping[str, Sequence[float]],
+    delays: Sequence[float],
+    post_round_trips: Sequence[float],
+    title: str,
+) -> Path:
+    figure, (left, right) = plt.subplots(1, 2, figsize=(13, 5))
+    for name, seconds in queries.items():
+        query, _, layer = name.partition(" / ")
+        _cdf(left, seconds, name, QUERY_COLOURS.get(query, "black"), STYLES.get(layer, "-"))
+    left.set_xscale("log")
+    left.axvline(2.0, color="red", linewidth=0.8, linestyle="-.", label="target p99 2 ms")
+    left.axhline(0.99, color="grey", linewidth=0.6)
+    left.set_xlabel("latency (ms, log scale)")
+    left.set_ylabel("fraction of calls")
+    left.set_title("query latency CDF: handler vs LeaderboardStore vs raw redis-py")
+    left.legend(fontsize=7, loc="lower right")
+    left.grid(True, which="both", alpha=0.3)
+
+    _cdf(right, delays, "POST sent -> visible on the board", "tab:purple")
+    _cdf(right, post_round_trips, "POST round trip (202)", "tab:grey", "--")
+    right.axvline(1000.0, color="red", linewidth=0.8, linestyle="-.", label="target p99 1 s")
+    right.axhline(0.99, color="grey", linewidth=0.6)
+    right.set_xscale("log")
+    right.set_xlabel("milliseconds (log scale)")
+    right.set_ylabel("fraction of probes")
+    right.set_title("POST-to-visible through the local service")
+    right.legend(fontsize=8, loc="lower right")
+    right.grid(True, which="both", alpha=0.3)
+    figure.suptitle(title)
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+    return path
+
+
+def throughput(
+    path: Path,
+    handler_rates: Mapping[int, float],
+    lua_rates: Mapping[int, float],
+    floors: Mapping[str, float],
+    title: str,
+) -> Path:
+    figure, ax = plt.subplots(figsize=(9, 5.5))
+    sizes = sorted(handler_rates)
+    ax.plot(sizes, [handler_rates[s] for s in sizes], "o-", color="tab:blue", label="score_updater lambda_handler")
+    lua_sizes = sorted(lua_rates)
+    ax.plot(
+        lua_sizes,
+        [lua_rates[s] for s in lua_sizes],
+        "s--",
+        color="tab:green",
+        label="apply_scores.lua alone (LeaderboardStore.apply)",
+    )
+    colours = ["tab:red", "tab:orange", "tab:brown", "tab:pink"]
+    for (name, rate), colour in zip(floors.items(), colours, strict=False):
+        ax.axhline(rate, color=colour, linestyle=":", linewidth=1.2, label=f"{name}: {rate:,.0f}/s")
+    ax.axhline(100_000, color="black", linestyle="-.", linewidth=0.8, label="target 100 k records/s")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("records per aws:kafka event (batch size)")
+    ax.set_ylabel("records (or ops) per second, log scale")
+    ax.set_title(title)
+    ax.legend(fontsize=8, loc="lower right")
+    ax.grid(True, which="both", alpha=0.3)
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+    return path
