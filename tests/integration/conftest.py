@@ -63,19 +63,21 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalServers]:
         yield running
 
 
-@pytest.fixture(scope="module")
-def stack(servers: LocalServers, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
-    """The whole local service on the shared servers, with its own topic, group and dead-letter queue."""
+def start_stack_on(servers: LocalServers, workdir: Path, *, redis_url: str | None = None) -> RunningStack:
+    """The whole local service on running servers (Redis: `redis_url` if given), with its own topic,
+    consumer group and dead-letter queue."""
     environ = own_servers_environ(
-        REDIS_URL=servers.redis_url,
+        REDIS_URL=redis_url or servers.redis_url,
         KAFKA_BOOTSTRAP_SERVERS=servers.kafka_bootstrap,
         AWS_ENDPOINT_URL=servers.aws_endpoint_url,
     )
-    running = start_stack(environ, tmp_path_factory.mktemp("stack"))
-    try:
+    return start_stack(environ, workdir)
+
+
+@pytest.fixture(scope="module")
+def stack(servers: LocalServers, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
+    with start_stack_on(servers, tmp_path_factory.mktemp("stack")) as running:
         yield running
-    finally:
-        running.stop()
 
 
 @dataclass(frozen=True)

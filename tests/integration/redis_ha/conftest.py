@@ -15,7 +15,7 @@ import pytest
 from local_runtime.redis_topologies import RedisTopology, running_topology
 from local_runtime.servers import LocalServers
 from local_runtime.stack import RunningStack
-from tests.integration.conftest import own_servers_environ, start_stack
+from tests.integration.conftest import start_stack_on
 
 TOPOLOGIES = [
     pytest.param("standalone", id="standalone"),
@@ -36,13 +36,5 @@ def topology_stack(
     redis_topology: RedisTopology, servers: LocalServers, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[RunningStack]:
     """The whole local service on `redis_topology`, with the session's Kafka broker and moto server."""
-    environ = own_servers_environ(
-        REDIS_URL=redis_topology.url,
-        KAFKA_BOOTSTRAP_SERVERS=servers.kafka_bootstrap,
-        AWS_ENDPOINT_URL=servers.aws_endpoint_url,
-    )
-    running = start_stack(environ, tmp_path_factory.mktemp("stack"))
-    try:
+    with start_stack_on(servers, tmp_path_factory.mktemp("stack"), redis_url=redis_topology.url) as running:
         yield running
-    finally:
-        running.stop()
