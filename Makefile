@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 
-.PHONY: help venv run demo test unit lint typecheck check-template openapi openapi-check bench clean
+.PHONY: help venv servers run demo test unit lint typecheck check-template openapi openapi-check bench clean
 
 help:
 	@echo "make run    start redis, the Kafka broker, moto, the API and the MSK trigger locally"
@@ -22,10 +22,18 @@ $(INSTALLED): pyproject.toml layers/redis/requirements.txt
 
 venv: $(INSTALLED)
 
-run: venv
+# redis-server, redis-cli and redis-benchmark come from Debian's packages (preinstalled on this
+# machine kind); installed here when missing and allowed (root), named in the error otherwise.
+servers:
+	@command -v redis-server >/dev/null && command -v redis-cli >/dev/null && command -v redis-benchmark >/dev/null || \
+	  { [ "$$(id -u)" = 0 ] && echo "==> installing redis-server (apt)" && apt-get update -qq && \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null; } || \
+	  { echo "redis-server, redis-cli and redis-benchmark are needed: apt-get install redis-server"; exit 1; }
+
+run: venv servers
 	$(PY) -m local_runtime run
 
-demo: venv
+demo: venv servers
 	$(PY) -m local_runtime demo $(DEMO_ARGS)
 
 lint: venv
@@ -51,11 +59,11 @@ openapi-check: venv
 unit: venv
 	$(PY) -m pytest -m unit
 
-test: lint typecheck check-template openapi-check
+test: servers lint typecheck check-template openapi-check
 	@echo "==> pytest"
 	$(PY) -m pytest
 
-bench: venv
+bench: venv servers
 	$(PY) -m bench
 
 clean:
