@@ -129,6 +129,3 @@ class LeaderboardStore:
         total, rank, score, first, flat = reply
         standing = Standing(rank=int(rank) + 1, user_id=user_id, points=decode_score(score).points)
         return PlayerStanding(standing=standing, total=int(total), around=_standings(flat, first_rank=int(first) + 1))
-
-    def ping(self) -> bool:
-        return bool(self.client.ping())
