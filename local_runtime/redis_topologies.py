@@ -17,7 +17,6 @@ import contextlib
 import shutil
 import socket
 import subprocess
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import TracebackType
@@ -28,6 +27,7 @@ from redis.backoff import NoBackoff
 from redis.crc import key_slot
 from redis.retry import Retry
 
+from local_runtime.polling import poll_until
 from local_runtime.processes import ChildProcess, ServerStartError, free_port
 from local_runtime.servers import LOOPBACK, RedisServer, _start_on_some_port
 
@@ -85,14 +85,7 @@ def _replication(port: int) -> dict[str, str]:
 
 
 def _wait(condition: Callable[[], Any], *, timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        result = condition()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"timed out after {timeout:.0f} s waiting for {what}")
-        time.sleep(_POLL_SECONDS)
+    return poll_until(condition, timeout=timeout, what=what, interval=_POLL_SECONDS)
 
 
 def _is_replica_of(port: int, primary: int) -> bool:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import random
-import time
 import urllib.error
 import urllib.request
 import uuid
@@ -17,6 +16,7 @@ from typing import Any, TypeVar
 import pytest
 from kafka import KafkaConsumer, TopicPartition
 
+from local_runtime.polling import poll_until
 from local_runtime.servers import LocalServers
 from local_runtime.stack import LocalStack, RunningStack
 from shared.keys import board_key
@@ -135,15 +135,11 @@ def api(stack: RunningStack) -> Api:
 
 
 def wait_for(condition: Callable[[], T | None], *, timeout: float = 30.0, what: str = "condition") -> T:
-    """Poll until `condition` returns something truthy; fail after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = condition()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
-        time.sleep(0.1)
+    """Poll until `condition` returns something truthy; fail the test after `timeout` seconds."""
+    try:
+        return poll_until(condition, timeout=timeout, what=what)
+    except TimeoutError as error:
+        raise AssertionError(str(error)) from None
 
 
 def board_points(redis_url: str, period: str) -> dict[str, int]:
