@@ -25,7 +25,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import boto3
-from kafka import KafkaConsumer, TopicPartition
+from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 from kafka.consumer.fetcher import ConsumerRecord
 from kafka.errors import KafkaError
 from kafka.structs import OffsetAndMetadata
@@ -37,6 +37,21 @@ from local_runtime.template import KafkaTrigger
 logger = logging.getLogger(__name__)
 
 LOCAL_CLUSTER_ARN = "arn:aws:kafka:us-east-1:123456789012:cluster/local/00000000-0000-0000-0000-000000000000-1"
+
+
+def local_cluster_arn(cluster_id: str) -> str:
+    """An MSK-style ARN for a local broker: like MSK's, it changes when the cluster is a new one."""
+    return LOCAL_CLUSTER_ARN.rsplit("/", 1)[0] + f"/{cluster_id}"
+
+
+def broker_cluster_id(bootstrap: str) -> str | None:
+    """The cluster id the broker reports in its metadata; None if it reports none."""
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="local-esm-admin")
+    try:
+        cluster_id = admin.describe_cluster().get("cluster_id")
+    finally:
+        admin.close()
+    return str(cluster_id) if cluster_id else None
 _IDLE_POLL_SECONDS = 0.1
 
 
@@ -103,6 +118,11 @@ class MskTrigger:
     # -- lifecycle ---------------------------------------------------------------------------
 
     def start(self) -> MskTrigger:
+        # The broker's own cluster id scopes the boards' watermarks: a restarted in-memory broker
+        # (offsets from 0 again) is a new cluster, as a recreated MSK cluster has a new ARN.
+        cluster_id = broker_cluster_id(self.bootstrap)
+        if cluster_id:
+            self.event_source_arn = local_cluster_arn(cluster_id)
         self._consumer = KafkaConsumer(self.trigger.topic, bootstrap_servers=self.bootstrap, **self._consumer_settings)
         self._thread = threading.Thread(target=self._run, name=f"msk-trigger-{self.trigger.function_id}", daemon=True)
         self._thread.start()

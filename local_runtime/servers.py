@@ -13,6 +13,7 @@ import subprocess
 import sys
 import urllib.error
 import urllib.request
+import uuid
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
@@ -129,7 +130,11 @@ def _tansu_binary() -> str:
 
 
 class KafkaBroker:
-    """A Tansu broker (Kafka protocol) with in-memory storage."""
+    """A Tansu broker (Kafka protocol) with in-memory storage.
+
+    Each launch gets a new cluster id: its storage starts empty and its offsets start at 0 again,
+    so to the updater it is a new Kafka cluster (an MSK cluster's ARN changes the same way).
+    """
 
     host = LOOPBACK
 
@@ -137,7 +142,8 @@ class KafkaBroker:
         self.workdir = workdir
         self.port = port
         self.binary = binary
-        self._process = ChildProcess(f"tansu:{port}", self._argv(), workdir / f"tansu-{port}.log", cwd=workdir)
+        self.cluster_id = ""
+        self._process = ChildProcess(f"tansu:{port}", [], workdir / f"tansu-{port}.log", cwd=workdir)
 
     @classmethod
     def start(cls, workdir: Path, *, port: int | None = None) -> KafkaBroker:
@@ -195,9 +201,12 @@ class KafkaBroker:
             "--listener-url", self._url(),
             "--advertised-listener-url", self._url(),
             "--storage-engine", "memory://tansu/",
+            "--cluster-id", self.cluster_id,
         ]  # fmt: skip
 
     def _launch(self) -> None:
+        self.cluster_id = f"local-{uuid.uuid4()}"
+        self._process.argv = self._argv()
         self._process.start()
         self._process.wait_until(lambda: port_accepts_connections(self.port), timeout=20, what="listening")
 

@@ -1,12 +1,21 @@
-"""The dead-letter adapter: poison records go to an SQS queue with everything needed to replay them."""
+"""The dead-letter adapters: poison records go to an SQS queue with everything needed to replay
+them, once each however often their batch is redelivered."""
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 import orjson
+from aws_lambda_powertools import Logger
+from redis.exceptions import RedisClusterException, RedisError
+
+from shared.keys import dead_letter_key
+from shared.redis_client import RedisClient
+
+logger = Logger(child=True)
 
 SQS_BATCH_LIMIT = 10
 MAX_INLINE_VALUE_CHARS = 200_000  # keeps a letter under SQS's 256 KiB message limit
@@ -14,6 +23,7 @@ MAX_INLINE_VALUE_CHARS = 200_000  # keeps a letter under SQS's 256 KiB message l
 
 @dataclass(frozen=True, slots=True)
 class DeadLetter:
+    cluster: str  # the Kafka cluster (see score_applier.kafka_cluster_of); "" when unknown
     topic: str
     partition: int
     offset: int
@@ -25,6 +35,7 @@ class DeadLetter:
     def body(self) -> str:
         document: dict[str, Any] = {
             "reason": self.reason,
+            "cluster": self.cluster,
             "topic": self.topic,
             "partition": self.partition,
             "offset": self.offset,
@@ -36,6 +47,15 @@ class DeadLetter:
             document["value"] = self.value[:MAX_INLINE_VALUE_CHARS]
             document["value_truncated"] = True
         return orjson.dumps(document).decode()
+
+    def fingerprint(self) -> str:
+        """Names this record of this partition incarnation: the same offset after a topic was recreated
+        holds another value."""
+        digest = hashlib.blake2b(digest_size=16)
+        for part in (self.cluster, self.topic, str(self.partition), str(self.offset), self.value or ""):
+            digest.update(part.encode())
+            digest.update(b"\x00")
+        return digest.hexdigest()
 
 
 class DeadLetterSink(Protocol):
@@ -61,4 +81,43 @@ class SqsDeadLetterQueue:
                 unsent.extend(chunk)
                 continue
             unsent.extend(chunk[int(failure["Id"])] for failure in reply.get("Failed", []))
+        return unsent
+
+
+class OnceOnlyDeadLetters:
+    """Sends each poison record once: a letter sent before (remembered in Redis for `window_seconds`)
+    is not sent again when its batch is redelivered.
+
+    A letter is marked after SQS took it, so a crash between the two sends it again on redelivery
+    (at least once, never lost). Without Redis, letters are sent unchecked.
+    """
+
+    def __init__(self, sink: DeadLetterSink, client: RedisClient, window_seconds: int) -> None:
+        self._sink = sink
+        self._client = client
+        self._window_seconds = window_seconds
+
+    def send(self, letters: Sequence[DeadLetter]) -> list[DeadLetter]:
+        if not letters:
+            return []
+        keys = [dead_letter_key(letter.fingerprint()) for letter in letters]
+        try:
+            pipe = self._client.pipeline(transaction=False)
+            for key in keys:
+                pipe.exists(key)
+            sent_before = pipe.execute()
+        except (RedisError, RedisClusterException) as error:
+            logger.warning("dead-letter marks unavailable; sending without the check", error=str(error))
+            return self._sink.send(letters)
+        fresh = [(key, letter) for key, letter, seen in zip(keys, letters, sent_before, strict=True) if not seen]
+        unsent = self._sink.send([letter for _, letter in fresh])
+        unsent_offsets = {(letter.topic, letter.partition, letter.offset) for letter in unsent}
+        try:
+            pipe = self._client.pipeline(transaction=False)
+            for key, letter in fresh:
+                if (letter.topic, letter.partition, letter.offset) not in unsent_offsets:
+                    pipe.set(key, 1, ex=self._window_seconds)
+            pipe.execute()
+        except (RedisError, RedisClusterException) as error:
+            logger.warning("could not mark dead letters as sent; a redelivery may send them again", error=str(error))
         return unsent

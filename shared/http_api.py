@@ -51,7 +51,7 @@ _ERROR_DESCRIPTIONS = {
     HTTPStatus.UNAUTHORIZED: "No credentials (write routes)",
     HTTPStatus.FORBIDDEN: "Wrong credentials, or not allowed to call this route",
     HTTPStatus.NOT_FOUND: "Nothing there",
-    HTTPStatus.CONFLICT: "The same event is being accepted by a concurrent request; retry shortly",
+    HTTPStatus.CONFLICT: "The same (match_id, user_id) was submitted before with other points (conflicting_duplicate)",
     HTTPStatus.REQUEST_ENTITY_TOO_LARGE: "Request body over 1 MiB",
     HTTPStatus.UNSUPPORTED_MEDIA_TYPE: "A body that is not application/json",
     HTTPStatus.SERVICE_UNAVAILABLE: "A dependency (Kafka for writes, Redis for reads) is unavailable; retry shortly",

@@ -1,4 +1,9 @@
-"""Accepting score events: deduplicate on (match_id, user_id), publish, and remember what was accepted."""
+"""Accepting score events: publish each, remember it, and tell a retry from a conflicting resubmission.
+
+Exactly-once is the updater's job (it recognises an event it already applied); the ledger here
+makes the `duplicates` answer accurate, keeps a retry on the board its first try chose, and
+refuses the same (match_id, user_id) with other points.
+"""
 
 from __future__ import annotations
 
@@ -7,38 +12,61 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from aws_lambda_powertools import Logger
-from redis.exceptions import RedisError
+from redis.exceptions import RedisClusterException, RedisError
 
 from shared.model import ScoreEvent
-from shared.submission_ledger import Claims, SubmissionLedger
+from shared.submission_ledger import Submission, SubmissionLedger, SubmissionState
 
 logger = Logger(child=True)
+
+LEDGER_FAILURES = (RedisError, RedisClusterException)
 
 
 class Publisher(Protocol):
     def publish(self, events: Sequence[ScoreEvent]) -> None: ...
 
 
-class SubmissionInProgress(RuntimeError):
-    """Another request is publishing the same (match_id, user_id) right now."""
+@dataclass(frozen=True, slots=True)
+class Conflict:
+    event: ScoreEvent
+    earlier_points: int
 
-    def __init__(self, event_ids: Sequence[str]) -> None:
-        super().__init__(f"{len(event_ids)} event(s) are being accepted by another request; retry shortly")
-        self.event_ids = list(event_ids)
+
+class ConflictingDuplicate(ValueError):
+    """The same (match_id, user_id) was submitted before with other points; nothing was published."""
+
+    def __init__(self, conflicts: Sequence[Conflict]) -> None:
+        first = conflicts[0]
+        super().__init__(
+            f"match {first.event.match_id!r} of user {first.event.user_id!r} was submitted before with "
+            f"{first.earlier_points} points, not {first.event.points}"
+        )
+        self.conflicts = list(conflicts)
 
 
 @dataclass(frozen=True, slots=True)
 class IngestOutcome:
     accepted: int
-    duplicates: int
+    duplicates: int  # events acknowledged by the broker before, not published again
     deduplicated: bool  # False when the ledger was unreachable and the events were published unchecked
+    counted: dict[str, ScoreEvent]  # event id -> the event as it counts (a retry keeps its first time)
 
 
 def unique_events(events: Sequence[ScoreEvent]) -> list[ScoreEvent]:
+    """Each event id once; the same id with other points in one request is a conflict."""
     seen: dict[str, ScoreEvent] = {}
+    conflicts: list[Conflict] = []
     for event in events:
-        seen.setdefault(event.event_id, event)
+        first = seen.setdefault(event.event_id, event)
+        if first.points != event.points:
+            conflicts.append(Conflict(event, first.points))
+    if conflicts:
+        raise ConflictingDuplicate(conflicts)
     return list(seen.values())
+
+
+def _as_remembered(event: ScoreEvent, earlier: Submission) -> ScoreEvent:
+    return event._replace(occurred_at_ms=earlier.occurred_at_ms)
 
 
 class IngestService:
@@ -46,40 +74,46 @@ class IngestService:
         self._publisher = publisher
         self._ledger = ledger
 
-    def _claim(self, event_ids: list[str]) -> Claims | None:
-        try:
-            return self._ledger.claim(event_ids)
-        except RedisError as error:
-            # Kafka, not Redis, is what makes a win safe: keep accepting while Redis is away.
-            logger.warning("submission ledger unavailable; publishing without deduplication", error=str(error))
-            return None
-
-    def _settle(self, event_ids: list[str], *, published: bool) -> None:
-        try:
-            if published:
-                self._ledger.confirm(event_ids)
-            else:
-                self._ledger.release(event_ids)
-        except RedisError as error:
-            logger.warning("could not update the submission ledger", error=str(error), published=published)
-
     def submit(self, events: Sequence[ScoreEvent]) -> IngestOutcome:
-        """Publish every event not accepted before; all or nothing."""
+        """Publish every event not acknowledged before; all or nothing."""
         unique = unique_events(events)
-        claims = self._claim([event.event_id for event in unique])
-        if claims is None:
-            self._publisher.publish(unique)
-            return IngestOutcome(accepted=len(events), duplicates=len(events) - len(unique), deduplicated=False)
-        if claims.pending:
-            self._settle(claims.new, published=False)
-            raise SubmissionInProgress(claims.pending)
-        new_ids = set(claims.new)
-        fresh = [event for event in unique if event.event_id in new_ids]
         try:
-            if fresh:
-                self._publisher.publish(fresh)
-        except BaseException:
-            self._settle(claims.new, published=False)
-            raise
-        self._settle(claims.new, published=True)
-        return IngestOutcome(accepted=len(events), duplicates=len(events) - len(fresh), deduplicated=True)
+            earlier = self._ledger.claim(unique)
+        except LEDGER_FAILURES as error:
+            # The updater deduplicates; the ledger only sharpens the answer. Keep accepting while Redis is away.
+            logger.warning("submission ledger unavailable; publishing without it", error=str(error))
+            self._publisher.publish(unique)
+            return IngestOutcome(len(events), 0, False, {event.event_id: event for event in unique})
+
+        conflicts = [
+            Conflict(event, before.points)
+            for event, before in zip(unique, earlier, strict=True)
+            if before is not None and before.points != event.points
+        ]
+        if conflicts:
+            self._forget([event for event, before in zip(unique, earlier, strict=True) if before is None])
+            raise ConflictingDuplicate(conflicts)
+
+        to_publish: list[ScoreEvent] = []
+        counted: dict[str, ScoreEvent] = {}
+        for event, before in zip(unique, earlier, strict=True):
+            version = event if before is None else _as_remembered(event, before)
+            counted[event.event_id] = version
+            if before is None or before.state is SubmissionState.PENDING:
+                to_publish.append(version)
+        if to_publish:
+            self._publisher.publish(to_publish)  # on failure the claims stay pending: see shared.submission_ledger
+            self._confirm(to_publish)
+        return IngestOutcome(len(events), len(events) - len(to_publish), True, counted)
+
+    def _confirm(self, events: list[ScoreEvent]) -> None:
+        try:
+            self._ledger.confirm(events)
+        except LEDGER_FAILURES as error:
+            logger.warning("could not mark submissions accepted; a retry publishes them again", error=str(error))
+
+    def _forget(self, events: list[ScoreEvent]) -> None:
+        try:
+            self._ledger.forget(events)
+        except LEDGER_FAILURES as error:
+            logger.warning("could not drop claims of a refused request", error=str(error))

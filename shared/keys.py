@@ -1,7 +1,7 @@
 """Every Redis key name the service uses.
 
-A board and its applied-offset watermarks share one hash tag, so the apply script's keys
-live in one Redis Cluster slot.
+A board, its applied-offset watermarks and the event ids applied to it share one hash tag, so
+the apply script's keys live in one Redis Cluster slot.
 """
 
 from __future__ import annotations
@@ -17,6 +17,14 @@ def board_key(period: str) -> str:
 
 def applied_offsets_key(period: str) -> str:
     return f"{_board_tag(period)}:applied"
+
+
+def applied_events_key(period: str) -> str:
+    return f"{_board_tag(period)}:events"
+
+
+def dead_letter_key(fingerprint: str) -> str:
+    return f"lb:deadletter:{fingerprint}"
 
 
 def submission_key(event_id: str) -> str:

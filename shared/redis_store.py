@@ -9,7 +9,7 @@ from typing import Any, NamedTuple
 
 from redis.cluster import ClusterNode, RedisCluster
 
-from shared.keys import applied_offsets_key, board_key
+from shared.keys import applied_events_key, applied_offsets_key, board_key
 from shared.redis_client import RedisClient
 from shared.score_codec import MAX_TOTAL_POINTS, REACHED_SLOTS, decode_score
 
@@ -34,19 +34,34 @@ class PlayerStanding:
     around: list[Standing]
 
 
+# Producers' clocks (record timestamps) and Redis's clock may disagree by up to this much.
+CLOCK_MARGIN_MS = 300_000
+
+
 class PendingScore(NamedTuple):
-    """One score event on its way into a board: Kafka offset, player, points, second reached."""
+    """One score event on its way into a board, in the order the apply script reads its fields."""
 
     offset: int
+    event_id: bytes  # 16 bytes: the binary form of the 32-hex-digit event id
     user_id: str
     points: int
     reached_second: int
+    produced_at_ms: int  # the Kafka record's timestamp; -1 when the record has none
 
 
 @dataclass(frozen=True, slots=True)
 class ApplyResult:
+    """What one apply call did with its records (see shared/lua/apply_scores.lua)."""
+
     applied: int
-    skipped: int
+    redelivered: int = 0  # the same record again: at or below the watermark, event remembered
+    duplicates: int = 0  # the same event in another record, e.g. a retried POST
+    resets: int = 0  # records showing the partition's offsets restarted; applied
+    expired: int = 0  # below the watermark, too old to verify: skipped as redelivered
+
+    @property
+    def skipped(self) -> int:
+        return self.redelivered + self.duplicates + self.expired
 
 
 def _source(name: str) -> str:
@@ -66,33 +81,48 @@ def _standings(flat: Sequence[Any], first_rank: int) -> list[Standing]:
 
 
 class LeaderboardStore:
-    def __init__(self, client: RedisClient, *, wait_replicas: int = 0, wait_timeout_ms: int = 1000) -> None:
+    def __init__(
+        self,
+        client: RedisClient,
+        *,
+        wait_replicas: int = 0,
+        wait_timeout_ms: int = 1000,
+        remember_events_seconds: int = 3600,
+    ) -> None:
         self.client = client
         self.wait_replicas = wait_replicas
         self.wait_timeout_ms = wait_timeout_ms
+        self.remember_events_ms = remember_events_seconds * 1000
+        self.clock_margin_ms = min(CLOCK_MARGIN_MS, self.remember_events_ms // 2)
         self._apply_source = _source("apply_scores.lua")
         self._apply = client.register_script(self._apply_source)
         self._top = client.register_script(_source("top_entries.lua"))
         self._standing = client.register_script(_source("player_standing.lua"))
 
     def apply(self, period: str, partition: str, scores: Iterable[PendingScore]) -> ApplyResult:
-        """Apply one partition's scores (in offset order) to a board; already-applied offsets are skipped.
+        """Apply one partition's scores (in offset order) to a board, each event at most once.
 
+        `partition` names the partition within its Kafka cluster. Records at or below the board's
+        watermark for it, and events applied to the board within the remembering window, are skipped.
         With `wait_replicas` set, it returns only once that many replicas hold the write, and raises
         ReplicationLagging otherwise: the caller reports the batch failed, and on redelivery the
         records are skipped as applied while the WAIT is asked again.
         """
-        keys = [board_key(period), applied_offsets_key(period)]
-        args: list[str | int] = [REACHED_SLOTS, MAX_TOTAL_POINTS, partition]
+        keys = [board_key(period), applied_offsets_key(period), applied_events_key(period)]
+        args: list[str | int | bytes] = [
+            REACHED_SLOTS,
+            MAX_TOTAL_POINTS,
+            partition,
+            self.remember_events_ms,
+            self.clock_margin_ms,
+        ]
         for score in scores:
             args += score
-        if self.wait_replicas <= 0:
-            applied, skipped = self._apply(keys=keys, args=args)
-        else:
-            applied, skipped = self._apply_and_wait(keys, args)
-        return ApplyResult(applied=int(applied), skipped=int(skipped))
+        reply = self._apply(keys=keys, args=args) if self.wait_replicas <= 0 else self._apply_and_wait(keys, args)
+        applied, redelivered, duplicates, resets, expired = (int(count) for count in reply)
+        return ApplyResult(applied, redelivered, duplicates, resets, expired)
 
-    def _apply_and_wait(self, keys: list[str], args: list[str | int]) -> tuple[int, int]:
+    def _apply_and_wait(self, keys: list[str], args: list[str | int | bytes]) -> list[int]:
         # WAIT counts the replicas holding the writes made on *its own connection*, so the script and
         # the WAIT go in one pipeline: one connection, and in a cluster the node owning the board's slot.
         pipe = self.client.pipeline(transaction=False)
@@ -103,7 +133,7 @@ class LeaderboardStore:
             pipe.execute_command("WAIT", self.wait_replicas, self.wait_timeout_ms, target_nodes=owner)
         else:
             pipe.execute_command("WAIT", self.wait_replicas, self.wait_timeout_ms)
-        (applied, skipped), acknowledged = pipe.execute()
+        counts, acknowledged = pipe.execute()
         if isinstance(self.client, RedisCluster) and self._slot_owner(self.client, keys[0]) != owner:
             # The script was redirected (MOVED after a failover), so the WAIT asked the former owner.
             raise ReplicationLagging(f"{keys[0]} changed nodes during the write")
@@ -111,7 +141,7 @@ class LeaderboardStore:
             raise ReplicationLagging(
                 f"{acknowledged} of {self.wait_replicas} replicas confirmed within {self.wait_timeout_ms} ms"
             )
-        return int(applied), int(skipped)
+        return list(counts)
 
     @staticmethod
     def _slot_owner(cluster: RedisCluster, key: str) -> ClusterNode:

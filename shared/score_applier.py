@@ -2,8 +2,11 @@
 
 Powertools' Kafka BatchProcessor supplies the record handling and the partial-batch response;
 this subclass replaces its one-record-at-a-time loop with atomic Lua calls per slice of a
-(board, partition), each of which also advances that board's watermark for the partition. A
-record whose offset is at or below the watermark was applied before and is skipped.
+(board, partition), each of which also advances that board's watermark for the partition and
+remembers the event ids it applied. A record whose offset is at or below the watermark was
+applied before and is skipped; so is an event the board remembers (a retried POST that reached
+Kafka twice). Watermarks are kept per Kafka cluster, and a partition whose offsets restarted
+within one cluster (a recreated topic) is detected by the apply script and reported.
 
 Within a partition, everything from the first record that could not be applied (or
 dead-lettered) onwards is reported in batchItemFailures, so Lambda redelivers from there.
@@ -15,7 +18,7 @@ import binascii
 from collections import defaultdict
 from collections.abc import Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from operator import itemgetter
 from types import TracebackType
 from typing import Any, Protocol
@@ -42,6 +45,10 @@ APPLY_SLICE = 2000
 STORE_FAILURES = (RedisError, RedisClusterException, ReplicationLagging)
 
 
+# Event ids are 32 hex digits on the wire and 16 bytes in Redis.
+_EVENT_ID_BYTES = 16
+
+
 class BoardWriter(Protocol):
     def apply(self, period: str, partition: str, scores: list[PendingScore]) -> ApplyResult: ...
 
@@ -66,6 +73,26 @@ def partition_name(record: Mapping[str, Any]) -> str:
     return f"{record['topic']}-{record['partition']}"
 
 
+def kafka_cluster_of(event: Mapping[str, Any]) -> str:
+    """The Kafka cluster a batch came from: the resource part of an MSK event's source ARN
+    (`<cluster name>/<cluster uuid>`), which changes when the cluster is recreated; "" when the
+    event does not say (self-managed Kafka)."""
+    arn = event.get("eventSourceArn")
+    if not isinstance(arn, str) or ":cluster/" not in arn:
+        return ""
+    return arn.split(":cluster/", 1)[1]
+
+
+def binary_event_id(event: ScoreEvent) -> bytes:
+    try:
+        event_id = bytes.fromhex(event.event_id)
+    except ValueError:
+        raise PoisonRecord("field 'event_id' must be hexadecimal") from None
+    if len(event_id) != _EVENT_ID_BYTES:
+        raise PoisonRecord(f"field 'event_id' must be {2 * _EVENT_ID_BYTES} hex characters")
+    return event_id
+
+
 def _info(error: BaseException) -> ExceptionInfo:
     return type(error), error, error.__traceback__
 
@@ -73,9 +100,20 @@ def _info(error: BaseException) -> ExceptionInfo:
 @dataclass(slots=True)
 class BatchTally:
     applied: int = 0
-    skipped: int = 0
+    redelivered: int = 0
+    duplicates: int = 0
+    expired: int = 0
     dead_lettered: int = 0
     failed: int = 0
+    reset_partitions: set[str] = field(default_factory=set)
+
+    def add(self, outcome: BoardSliceOutcome, partition: str) -> None:
+        self.applied += outcome.applied
+        self.redelivered += outcome.redelivered
+        self.duplicates += outcome.duplicates
+        self.expired += outcome.expired
+        if outcome.resets:
+            self.reset_partitions.add(partition)
 
 
 @dataclass(slots=True)
@@ -83,9 +121,19 @@ class BoardSliceOutcome:
     """What happened to one partition's records for one board."""
 
     applied: int = 0
-    skipped: int = 0
+    redelivered: int = 0
+    duplicates: int = 0
+    resets: int = 0
+    expired: int = 0
     failed_from: int | None = None
     error: BaseException | None = None
+
+    def add(self, result: ApplyResult) -> None:
+        self.applied += result.applied
+        self.redelivered += result.redelivered
+        self.duplicates += result.duplicates
+        self.resets += result.resets
+        self.expired += result.expired
 
 
 class ApplyQueue:
@@ -103,20 +151,20 @@ class ApplyQueue:
         self._pending: list[Future[None]] = []
         self._outcomes: dict[str, dict[str, BoardSliceOutcome]] = defaultdict(lambda: defaultdict(BoardSliceOutcome))
 
-    def submit(self, partition: str, period: str, scores: list[PendingScore]) -> None:
-        self._pending.append(self._worker.submit(self._apply, partition, period, scores))
+    def submit(self, partition: str, watermark: str, period: str, scores: list[PendingScore]) -> None:
+        """Queue one apply call; `watermark` names the partition within its Kafka cluster."""
+        self._pending.append(self._worker.submit(self._apply, partition, watermark, period, scores))
 
-    def _apply(self, partition: str, period: str, scores: list[PendingScore]) -> None:
+    def _apply(self, partition: str, watermark: str, period: str, scores: list[PendingScore]) -> None:
         outcome = self._outcomes[partition][period]
         if outcome.error is not None:
             return
         try:
-            result = self._store.apply(period, partition, scores)
+            result = self._store.apply(period, watermark, scores)
         except STORE_FAILURES as error:
             outcome.failed_from, outcome.error = scores[0].offset, error
             return
-        outcome.applied += result.applied
-        outcome.skipped += result.skipped
+        outcome.add(result)
 
     def finish(self) -> dict[str, dict[str, BoardSliceOutcome]]:
         for call in self._pending:
@@ -130,7 +178,16 @@ class ScoreBatchProcessor(BatchProcessor):
         self._store = store
         self._dead_letters = dead_letters
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="board-apply")
+        self._cluster = ""
         self.tally = BatchTally()
+
+    def for_event(self, event: Mapping[str, Any]) -> ScoreBatchProcessor:
+        """This processor, set up for the Kafka cluster `event` came from (its watermarks are that cluster's)."""
+        self._cluster = kafka_cluster_of(event)
+        return self
+
+    def _watermark_name(self, partition: str) -> str:
+        return f"{self._cluster}/{partition}" if self._cluster else partition
 
     def process(self) -> list[tuple[object, ...]]:
         # Records stay the raw dicts Lambda sent: wrapping 10 000 of them in Powertools' data class
@@ -157,25 +214,33 @@ class ScoreBatchProcessor(BatchProcessor):
     ) -> list[tuple[RawRecord, PoisonRecord]]:
         poison: list[tuple[RawRecord, PoisonRecord]] = []
         by_period: dict[str, list[PendingScore]] = {}
+        watermark = self._watermark_name(partition)
         for record in records:
             try:
                 event = self.handler(record)
+                event_id = binary_event_id(event)
             except PoisonRecord as error:
                 poison.append((record, error))
                 continue
             period = event.period
             scores = by_period.setdefault(period, [])
+            produced_at = record.get("timestamp")
             scores.append(
                 PendingScore(
-                    record["offset"], event.user_id, event.points, seconds_into_period(event.occurred_at_ms, period)
+                    record["offset"],
+                    event_id,
+                    event.user_id,
+                    event.points,
+                    seconds_into_period(event.occurred_at_ms, period),
+                    produced_at if type(produced_at) is int and produced_at >= 0 else -1,
                 )
             )
             if len(scores) == APPLY_SLICE:
-                queue.submit(partition, period, scores)
+                queue.submit(partition, watermark, period, scores)
                 by_period[period] = []
         for period, scores in by_period.items():
             if scores:
-                queue.submit(partition, period, scores)
+                queue.submit(partition, watermark, period, scores)
         return poison
 
     def _settle(
@@ -188,8 +253,7 @@ class ScoreBatchProcessor(BatchProcessor):
         failed_from: int | None = None
         failure: BaseException | None = None
         for outcome in boards.values():
-            self.tally.applied += outcome.applied
-            self.tally.skipped += outcome.skipped
+            self.tally.add(outcome, self._watermark_name(partition))
             if outcome.failed_from is not None and (failed_from is None or outcome.failed_from < failed_from):
                 failed_from, failure = outcome.failed_from, outcome.error
 
@@ -216,9 +280,9 @@ class ScoreBatchProcessor(BatchProcessor):
                 outcomes.append(self.success_handler(record, None))
         return outcomes
 
-    @staticmethod
-    def _letter(record: RawRecord, error: PoisonRecord) -> DeadLetter:
+    def _letter(self, record: RawRecord, error: PoisonRecord) -> DeadLetter:
         return DeadLetter(
+            cluster=self._cluster,
             topic=record["topic"],
             partition=record["partition"],
             offset=record["offset"],

@@ -1,28 +1,51 @@
-"""Ingest idempotency: remember which (match_id, user_id) pairs were already accepted.
+"""Ingest's memory of submissions: which (match_id, user_id) pairs it has seen, with what points and time.
 
-Each event id is first claimed as "pending" (short TTL, so a crash frees it), published, then
-marked "accepted" for the idempotency window. A failed publish releases its claims so the
-game server's retry goes through. The claims for a whole batch take one pipelined round trip.
+Each event id is claimed as "pending" with the event's points and `occurred_at` before it is
+published, and marked "accepted" once the broker acknowledged it; both last the idempotency
+window. A pending claim is never released: after a failed or ambiguous publish the record may
+be in Kafka, and a retry publishes the event again exactly as first claimed (same time, so the
+same board), where the updater recognises it. The claims for a whole batch take one pipelined
+round trip.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from enum import Enum
 
 from shared.keys import submission_key
+from shared.model import ScoreEvent
 from shared.redis_client import RedisClient
 
-PENDING = "pending"
-ACCEPTED = "accepted"
-PENDING_TTL_MS = 60_000
+
+class SubmissionState(Enum):
+    PENDING = "pending"  # being published, or a publish that failed or never answered
+    ACCEPTED = "accepted"  # the broker acknowledged it
 
 
-@dataclass(slots=True)
-class Claims:
-    new: list[str] = field(default_factory=list)
-    pending: list[str] = field(default_factory=list)
-    accepted: list[str] = field(default_factory=list)
+@dataclass(frozen=True, slots=True)
+class Submission:
+    state: SubmissionState
+    points: int
+    occurred_at_ms: int
+
+    def encode(self) -> str:
+        return f"{self.state.value}|{self.points}|{self.occurred_at_ms}"
+
+    @classmethod
+    def decode(cls, raw: bytes | str) -> Submission | None:
+        text = raw.decode() if isinstance(raw, bytes) else raw
+        state, _, rest = text.partition("|")
+        points, _, occurred_at = rest.partition("|")
+        try:
+            return cls(SubmissionState(state), int(points), int(occurred_at))
+        except ValueError:
+            return None  # written by an older release: treated as unknown
+
+
+def _submission(event: ScoreEvent, state: SubmissionState) -> str:
+    return Submission(state, event.points, event.occurred_at_ms).encode()
 
 
 class SubmissionLedger:
@@ -30,26 +53,23 @@ class SubmissionLedger:
         self._client = client
         self._window_seconds = window_seconds
 
-    def claim(self, event_ids: Sequence[str]) -> Claims:
+    def claim(self, events: Sequence[ScoreEvent]) -> list[Submission | None]:
+        """Claim each event as pending; per event, what was remembered before (None: first seen)."""
         pipe = self._client.pipeline(transaction=False)
-        for event_id in event_ids:
-            pipe.set(submission_key(event_id), PENDING, nx=True, px=PENDING_TTL_MS, get=True)
-        claims = Claims()
-        for event_id, previous in zip(event_ids, pipe.execute(), strict=True):
-            if previous is None:
-                claims.new.append(event_id)
-            elif previous in (ACCEPTED, ACCEPTED.encode()):
-                claims.accepted.append(event_id)
-            else:
-                claims.pending.append(event_id)
-        return claims
+        for event in events:
+            pending = _submission(event, SubmissionState.PENDING)
+            pipe.set(submission_key(event.event_id), pending, nx=True, ex=self._window_seconds, get=True)
+        return [None if raw is None else Submission.decode(raw) for raw in pipe.execute()]
 
-    def confirm(self, event_ids: Sequence[str]) -> None:
+    def confirm(self, events: Sequence[ScoreEvent]) -> None:
         pipe = self._client.pipeline(transaction=False)
-        for event_id in event_ids:
-            pipe.set(submission_key(event_id), ACCEPTED, ex=self._window_seconds)
+        for event in events:
+            pipe.set(
+                submission_key(event.event_id), _submission(event, SubmissionState.ACCEPTED), ex=self._window_seconds
+            )
         pipe.execute()
 
-    def release(self, event_ids: Sequence[str]) -> None:
-        if event_ids:
-            self._client.delete(*(submission_key(event_id) for event_id in event_ids))
+    def forget(self, events: Sequence[ScoreEvent]) -> None:
+        """Drop claims made for events that were certainly not published (a request refused as a whole)."""
+        if events:
+            self._client.delete(*(submission_key(event.event_id) for event in events))

@@ -12,7 +12,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, Field
 
 from shared.http_api import api_resolver, documented_responses, error_response, refuse_unacceptable_body
-from shared.ingest import IngestOutcome, IngestService, SubmissionInProgress
+from shared.ingest import ConflictingDuplicate, IngestOutcome, IngestService
 from shared.kafka_producer import BrokerUnavailable, ScoreEventPublisher
 from shared.model import ScoreBatch, ScoreEvent, ScoreSubmission, to_score_event, to_score_events
 from shared.redis_client import create_redis_client
@@ -48,12 +48,16 @@ WRITE_ERRORS = (
 
 class ScoreAccepted(BaseModel):
     event_id: str = Field(description="Identifies (match_id, user_id); the same pair always gets the same id")
-    period: str = Field(description="The month (YYYY-MM, UTC) the score counts for")
+    period: str = Field(
+        description="The month (YYYY-MM, UTC) the score counts for; for a resubmission, the month of the first one"
+    )
 
 
 class BatchAccepted(BaseModel):
     accepted: int = Field(description="Events in the batch")
-    duplicates: int = Field(description="Events that had been accepted before and count once")
+    duplicates: int = Field(
+        description="Events that had been accepted before (or repeated in the batch); each counts once"
+    )
 
 
 def submit(events: list[ScoreEvent]) -> IngestOutcome:
@@ -75,25 +79,31 @@ def _broker_unavailable(error: BrokerUnavailable) -> Response[dict[str, Any]]:
     )
 
 
-@app.exception_handler(SubmissionInProgress)
-def _in_progress(error: SubmissionInProgress) -> Response[dict[str, Any]]:
-    return error_response(HTTPStatus.CONFLICT, "submission_in_progress", str(error))
+@app.exception_handler(ConflictingDuplicate)
+def _conflicting_duplicate(error: ConflictingDuplicate) -> Response[dict[str, Any]]:
+    return error_response(
+        HTTPStatus.CONFLICT,
+        "conflicting_duplicate",
+        str(error),
+        event_ids=sorted({conflict.event.event_id for conflict in error.conflicts}),
+    )
 
 
 @app.post(
     "/v1/scores",
     summary="Report one match result",
-    description="202 only once Kafka acknowledged the event (acks=all). The same (match_id, user_id) counts once.",
+    description="202 only once Kafka acknowledged the event (acks=all). The same (match_id, user_id) counts once; "
+    "sent again with other points it is refused (409 conflicting_duplicate).",
     responses=documented_responses(HTTPStatus.ACCEPTED, "Accepted", ScoreAccepted, *WRITE_ERRORS),
 )
 @tracer.capture_method
 def post_score(submission: Annotated[ScoreSubmission, Body()]) -> Response[dict[str, Any]]:
     event = to_score_event(submission, limits)
-    submit([event])
+    counted = submit([event]).counted[event.event_id]
     return Response(
         status_code=HTTPStatus.ACCEPTED,
         content_type="application/json",
-        body={"event_id": event.event_id, "period": event.period},
+        body={"event_id": event.event_id, "period": counted.period},
     )
 
 

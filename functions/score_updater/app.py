@@ -8,19 +8,25 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import process_partial_response
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from shared.dead_letters import SqsDeadLetterQueue
+from shared.dead_letters import OnceOnlyDeadLetters, SqsDeadLetterQueue
 from shared.redis_client import create_redis_client
 from shared.redis_store import LeaderboardStore
 from shared.score_applier import ScoreBatchProcessor, decode_score_record
 from shared.settings import Settings
 
 settings = Settings.from_env()
+redis_client = create_redis_client(settings.redis_url, secret_reference=settings.redis_secret_arn)
 store = LeaderboardStore(
-    create_redis_client(settings.redis_url, secret_reference=settings.redis_secret_arn),
+    redis_client,
     wait_replicas=settings.redis_wait_replicas,
     wait_timeout_ms=settings.redis_wait_timeout_ms,
+    remember_events_seconds=settings.idempotency_window_seconds,
 )
-dead_letters = SqsDeadLetterQueue(boto3.client("sqs"), settings.dead_letter_queue_url)
+dead_letters = OnceOnlyDeadLetters(
+    SqsDeadLetterQueue(boto3.client("sqs"), settings.dead_letter_queue_url),
+    redis_client,
+    settings.idempotency_window_seconds,
+)
 processor = ScoreBatchProcessor(store, dead_letters)
 
 logger = Logger()
@@ -33,12 +39,31 @@ metrics = Metrics()
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     try:
-        return dict(process_partial_response(event, decode_score_record, processor, context))
+        return dict(process_partial_response(event, decode_score_record, processor.for_event(event), context))
     finally:
-        tally = processor.tally
-        metrics.add_metric(name="RecordsApplied", unit=MetricUnit.Count, value=tally.applied)
-        metrics.add_metric(name="RecordsSkippedAsRedelivered", unit=MetricUnit.Count, value=tally.skipped)
-        metrics.add_metric(name="RecordsDeadLettered", unit=MetricUnit.Count, value=tally.dead_lettered)
-        metrics.add_metric(name="RecordsFailed", unit=MetricUnit.Count, value=tally.failed)
-        if tally.failed:
-            logger.warning("batch partly failed; Lambda will redeliver", failed=tally.failed)
+        report(processor)
+
+
+def report(batch: ScoreBatchProcessor) -> None:
+    tally = batch.tally
+    metrics.add_metric(name="RecordsApplied", unit=MetricUnit.Count, value=tally.applied)
+    metrics.add_metric(name="RecordsSkippedAsRedelivered", unit=MetricUnit.Count, value=tally.redelivered)
+    metrics.add_metric(name="DuplicateEventsSkipped", unit=MetricUnit.Count, value=tally.duplicates)
+    metrics.add_metric(name="RecordsSkippedUnverified", unit=MetricUnit.Count, value=tally.expired)
+    metrics.add_metric(name="PartitionOffsetResets", unit=MetricUnit.Count, value=len(tally.reset_partitions))
+    metrics.add_metric(name="RecordsDeadLettered", unit=MetricUnit.Count, value=tally.dead_lettered)
+    metrics.add_metric(name="RecordsFailed", unit=MetricUnit.Count, value=tally.failed)
+    if tally.reset_partitions:
+        logger.error(
+            "partition offsets restarted below the applied watermark (topic recreated or broker storage lost); "
+            "records never applied before were applied and the watermark starts again from them: "
+            "see docs/EXACTLY_ONCE.md, 'When a partition's offsets restart'",
+            partitions=sorted(tally.reset_partitions),
+        )
+    if tally.expired:
+        logger.warning(
+            "records below the applied watermark were too old to verify and were skipped as redelivered",
+            records=tally.expired,
+        )
+    if tally.failed:
+        logger.warning("batch partly failed; Lambda will redeliver", failed=tally.failed)

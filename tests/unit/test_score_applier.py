@@ -35,15 +35,15 @@ class InMemoryBoards:
         self.calls += 1
         if period in self.failing_periods or self.calls in self.failing_calls:
             raise RedisConnectionError("redis is down")
-        applied = skipped = 0
+        applied = redelivered = 0
         for score in scores:
             if score.offset <= self.watermarks.get((period, partition), -1):
-                skipped += 1
+                redelivered += 1
                 continue
             self.points[(period, score.user_id)] = self.points.get((period, score.user_id), 0) + score.points
             self.watermarks[(period, partition)] = score.offset
             applied += 1
-        return ApplyResult(applied, skipped)
+        return ApplyResult(applied, redelivered)
 
 
 class RecordingDeadLetters:
