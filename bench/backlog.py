@@ -11,6 +11,7 @@ kafka-python consumer that does nothing with the records.
 from __future__ import annotations
 
 import random
+import re
 import time
 from dataclasses import dataclass, field
 
@@ -87,8 +88,9 @@ def consume_floor(servers: BenchServers, topic: str, records: int, timeout: floa
 
 def _applied(client: redis.Redis, key: str, topic: str) -> int:
     marks: dict[bytes, bytes] = client.hgetall(key)  # type: ignore[assignment]
-    prefix = f"{topic}-".encode()
-    return sum(int(offset) + 1 for name, offset in marks.items() if name.startswith(prefix))
+    # Fields are "<Kafka cluster>/<topic>-<partition>", each with a "@ts" companion.
+    partition = re.compile(rf"(.*/)?{re.escape(topic)}-[0-9]+")
+    return sum(int(offset) + 1 for name, offset in marks.items() if partition.fullmatch(name.decode()))
 
 
 def run(

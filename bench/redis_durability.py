@@ -34,9 +34,10 @@ from typing import Any
 
 import redis
 
+from bench.workload import pending_score
 from local_runtime.redis_topologies import REPLICATION_ARGS, FailoverTopology, RedisClusterNodes, SentinelGroup
 from local_runtime.servers import LOOPBACK, RedisServer
-from shared.keys import board_key
+from shared.keys import applied_events_key, applied_offsets_key, board_key
 from shared.redis_client import create_redis_client
 from shared.redis_store import LeaderboardStore, PendingScore, ReplicationLagging
 
@@ -60,7 +61,7 @@ def _batches(count: int, size: int, seed: int, partition: str = "scores-0") -> I
         scores = []
         for _ in range(size):
             scores.append(
-                PendingScore(offset, f"p{rng.randrange(PLAYERS):06d}", rng.randint(1, 9), rng.randrange(86_400))
+                pending_score(offset, f"p{rng.randrange(PLAYERS):06d}", rng.randint(1, 9), rng.randrange(86_400))
             )
             offset += 1
         yield partition, scores
@@ -107,7 +108,7 @@ def persistence(workdir: Path, batches: int, sizes: list[int]) -> list[Row]:
 def _watermark(url: str) -> int:
     client = redis.Redis.from_url(url)
     try:
-        raw = client.hget(board_key(PERIOD) + ":applied", "scores-0")
+        raw = client.hget(applied_offsets_key(PERIOD), "scores-0")
         return int(raw) if raw is not None else -1
     finally:
         client.close()
@@ -136,7 +137,7 @@ def wait_cost(workdir: Path, batches: int, sizes: list[int]) -> list[Row]:
         client = create_redis_client(primary.url)
         for size in sizes:
             for wait in (0, 1):
-                client.delete(board_key(PERIOD), board_key(PERIOD) + ":applied")
+                client.delete(board_key(PERIOD), applied_offsets_key(PERIOD), applied_events_key(PERIOD))
                 store = LeaderboardStore(client, wait_replicas=wait)
                 rows.append(Row("wait", f"REDIS_WAIT_REPLICAS={wait}", _timed_applies(store, batches, size, seed=size)))
     return rows
@@ -155,7 +156,7 @@ def loss_on_failover(workdir: Path, rounds: int) -> list[Row]:
         for round_number in range(rounds):
             with SentinelGroup.start(workdir / f"loss-{wait}-{round_number}") as group:
                 store = LeaderboardStore(create_redis_client(group.url), wait_replicas=wait)
-                store.apply(PERIOD, "scores-0", [PendingScore(0, "warm-up", 1, 1)])
+                store.apply(PERIOD, "scores-0", [pending_score(0, "warm-up", 1, 1)])
                 primary = group.primary_port()
                 replica = next(node for port, node in group.nodes.items() if port != primary)
                 filler = redis.Redis(host=LOOPBACK, port=primary)
@@ -164,7 +165,7 @@ def loss_on_failover(workdir: Path, rounds: int) -> list[Row]:
                     for index in range(32):
                         filler.set(f"filler-{index}", b"x" * (1 << 20))
                     try:
-                        store.apply(PERIOD, "scores-0", [PendingScore(1, "the-win", 5, 2)])
+                        store.apply(PERIOD, "scores-0", [pending_score(1, "the-win", 5, 2)])
                         acknowledged = True
                     except ReplicationLagging:
                         acknowledged = False
@@ -208,7 +209,7 @@ def failover_times(workdir: Path, rounds: int) -> list[Row]:
             topology = start(workdir / f"{name}-{round_number}")
             try:
                 store = LeaderboardStore(create_redis_client(topology.url))
-                store.apply(PERIOD, "scores-0", [PendingScore(0, "someone", 1, 1)])
+                store.apply(PERIOD, "scores-0", [pending_score(0, "someone", 1, 1)])
                 killed_at = time.monotonic()
                 killed = topology.kill_primary(board_key(PERIOD))
                 readable.append(_first_good_read(store, killed_at))

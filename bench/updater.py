@@ -24,11 +24,11 @@ from bench.gcclock import GcClock
 from bench.progress import Progress
 from bench.results import Result, Target, summary_ms
 from bench.scale import UPDATER_BATCH_SIZES, Scale
-from bench.workload import KafkaEventFactory, short_id
+from bench.workload import KafkaEventFactory, pending_score, short_id
 from shared.keys import board_key
 from shared.periods import now_ms, period_of
 from shared.redis_client import create_redis_client
-from shared.redis_store import LeaderboardStore, PendingScore
+from shared.redis_store import LeaderboardStore
 
 TOPIC = "score-events"
 NAIVE = "naive per-record ZINCRBY loop (redis-py)"
@@ -188,7 +188,7 @@ def run(servers: BenchServers, scale: Scale, progress: Progress, seed: int) -> U
         batches = []
         for _ in range(calls):
             batch = [
-                PendingScore(
+                pending_score(
                     offset + i, short_id(rng.randrange(scale.updater_players)), rng.randint(1, 100), rng.randrange(3600)
                 )
                 for i in range(size)

@@ -20,6 +20,7 @@ from bench.environment import REPO_ROOT
 from shared.model import ScoreEvent, event_id_for
 from shared.periods import period_of, period_start_ms
 from shared.record_codec import encode_record
+from shared.redis_store import PendingScore
 from shared.score_codec import REACHED_SLOTS, encode_score
 
 EVENTS_DIR = REPO_ROOT / "events"
@@ -30,6 +31,12 @@ EVENT_SOURCE_ARN = "arn:aws:kafka:us-east-1:123456789012:cluster/bench/00000000-
 def short_id(index: int) -> str:
     """A 9-character player id, e.g. p00012345."""
     return f"p{index:08d}"
+
+
+def pending_score(offset: int, user_id: str, points: int, reached_second: int) -> PendingScore:
+    """A score for the apply script straight from a benchmark: its event id is unique per offset and player."""
+    event_id = bytes.fromhex(event_id_for(f"bench-{offset}", user_id))
+    return PendingScore(offset, event_id, user_id, points, reached_second, -1)
 
 
 def uuid_ids(count: int, rng: random.Random) -> Iterator[str]:

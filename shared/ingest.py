@@ -15,7 +15,7 @@ from aws_lambda_powertools import Logger
 from redis.exceptions import RedisClusterException, RedisError
 
 from shared.model import ScoreEvent
-from shared.submission_ledger import Submission, SubmissionLedger, SubmissionState
+from shared.submission_ledger import Submission, SubmissionState
 
 logger = Logger(child=True)
 
@@ -24,6 +24,16 @@ LEDGER_FAILURES = (RedisError, RedisClusterException)
 
 class Publisher(Protocol):
     def publish(self, events: Sequence[ScoreEvent]) -> None: ...
+
+
+class Ledger(Protocol):
+    """What ingest remembers of submissions (shared.submission_ledger.SubmissionLedger in production)."""
+
+    def claim(self, events: Sequence[ScoreEvent]) -> list[Submission | None]: ...
+
+    def confirm(self, events: Sequence[ScoreEvent]) -> None: ...
+
+    def forget(self, events: Sequence[ScoreEvent]) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,7 +80,7 @@ def _as_remembered(event: ScoreEvent, earlier: Submission) -> ScoreEvent:
 
 
 class IngestService:
-    def __init__(self, publisher: Publisher, ledger: SubmissionLedger) -> None:
+    def __init__(self, publisher: Publisher, ledger: Ledger) -> None:
         self._publisher = publisher
         self._ledger = ledger
 

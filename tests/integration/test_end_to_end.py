@@ -73,6 +73,39 @@ def test_the_same_match_and_user_count_once(api: Api, month: Month, stack: Runni
     assert sum(1 for v in topic_values(stack.kafka_bootstrap, stack.topic) if v["match_id"] == match) == 1
 
 
+def test_a_resubmission_with_other_points_is_409_and_changes_nothing(
+    api: Api, month: Month, stack: RunningStack
+) -> None:
+    user, match = f"conflict-{tag()}", f"m-{tag()}"
+    assert (
+        api.post("/v1/scores", {"match_id": match, "user_id": user, "points": 3, "occurred_at": month.at(5)})[0] == 202
+    )
+    for changed in (
+        {"match_id": match, "user_id": user, "points": 30},
+        {
+            "scores": [
+                {"match_id": f"other-{tag()}", "user_id": user},
+                {"match_id": match, "user_id": user, "points": 4},
+            ]
+        },
+    ):
+        route = "/v1/scores/batch" if "scores" in changed else "/v1/scores"
+        status, body = api.post(route, changed)
+        assert status == 409, body
+        assert body["error"]["code"] == "conflicting_duplicate"
+        assert "3 points, not" in body["error"]["message"]
+    wait_for(lambda: visible(api, month, user, 3), what="the first score")
+    assert [v["points"] for v in topic_values(stack.kafka_bootstrap, stack.topic) if v["user_id"] == user] == [3]
+
+
+def test_a_duplicate_answers_with_the_period_it_counts_in(api: Api, month: Month) -> None:
+    user, match = f"late-retry-{tag()}", f"m-{tag()}"
+    status, first = api.post("/v1/scores", {"match_id": match, "user_id": user, "occurred_at": month.at(3)})
+    assert (status, first["period"]) == (202, month.period)
+    status, retry = api.post("/v1/scores", {"match_id": match, "user_id": user})  # stamped now: another month
+    assert (status, retry) == (202, first)
+
+
 def test_a_batch_with_one_bad_event_is_refused_whole(api: Api, month: Month, stack: RunningStack) -> None:
     t = tag()
     scores: list[dict[str, Any]] = [

@@ -62,7 +62,7 @@ def watermark_total(redis_url: str, period: str) -> int:
     client = redis.Redis.from_url(redis_url, decode_responses=True)
     try:
         marks: dict[str, str] = client.hgetall(applied_offsets_key(period))  # type: ignore[assignment]
-        return sum(int(offset) + 1 for offset in marks.values())
+        return sum(int(offset) + 1 for name, offset in marks.items() if not name.endswith("@ts"))
     finally:
         client.close()
 
@@ -248,14 +248,9 @@ def test_g_duplicate_posts_concurrent_and_after_client_timeouts(fault_stack: Run
     lock = threading.Lock()
 
     def post_until_settled(body: dict[str, Any]) -> None:
-        for _ in range(100):
-            status, _ = api.post("/v1/scores", body)
-            if status != 409:
-                with lock:
-                    statuses.append(status)
-                return
-            time.sleep(0.05)
-        raise AssertionError("still in progress after 100 tries")
+        status, _ = api.post("/v1/scores", body)
+        with lock:
+            statuses.append(status)
 
     def abandon_then_retry(body: dict[str, Any]) -> None:
         request = urllib.request.Request(
