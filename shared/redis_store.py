@@ -57,11 +57,11 @@ class ApplyResult:
     redelivered: int = 0  # the same record again: at or below the watermark, event remembered
     duplicates: int = 0  # the same event in another record, e.g. a retried POST
     resets: int = 0  # records showing the partition's offsets restarted; applied
-    expired: int = 0  # below the watermark, too old to verify: skipped as redelivered
+    unverified: int = 0  # below the watermark, too old to verify: skipped as redelivered
 
     @property
     def skipped(self) -> int:
-        return self.redelivered + self.duplicates + self.expired
+        return self.redelivered + self.duplicates + self.unverified
 
 
 def _source(name: str) -> str:
@@ -119,8 +119,8 @@ class LeaderboardStore:
         for score in scores:
             args += score
         reply = self._apply(keys=keys, args=args) if self.wait_replicas <= 0 else self._apply_and_wait(keys, args)
-        applied, redelivered, duplicates, resets, expired = (int(count) for count in reply)
-        return ApplyResult(applied, redelivered, duplicates, resets, expired)
+        applied, redelivered, duplicates, resets, unverified = (int(count) for count in reply)
+        return ApplyResult(applied, redelivered, duplicates, resets, unverified)
 
     def _apply_and_wait(self, keys: list[str], args: list[str | int | bytes]) -> list[int]:
         # WAIT counts the replicas holding the writes made on *its own connection*, so the script and

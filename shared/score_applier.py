@@ -102,7 +102,7 @@ class BatchTally:
     applied: int = 0
     redelivered: int = 0
     duplicates: int = 0
-    expired: int = 0
+    unverified: int = 0
     dead_lettered: int = 0
     failed: int = 0
     reset_partitions: set[str] = field(default_factory=set)
@@ -111,7 +111,7 @@ class BatchTally:
         self.applied += outcome.applied
         self.redelivered += outcome.redelivered
         self.duplicates += outcome.duplicates
-        self.expired += outcome.expired
+        self.unverified += outcome.unverified
         if outcome.resets:
             self.reset_partitions.add(partition)
 
@@ -124,7 +124,7 @@ class BoardSliceOutcome:
     redelivered: int = 0
     duplicates: int = 0
     resets: int = 0
-    expired: int = 0
+    unverified: int = 0
     failed_from: int | None = None
     error: BaseException | None = None
 
@@ -133,7 +133,7 @@ class BoardSliceOutcome:
         self.redelivered += result.redelivered
         self.duplicates += result.duplicates
         self.resets += result.resets
-        self.expired += result.expired
+        self.unverified += result.unverified
 
 
 class ApplyQueue:

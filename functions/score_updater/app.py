@@ -49,7 +49,7 @@ def report(batch: ScoreBatchProcessor) -> None:
     metrics.add_metric(name="RecordsApplied", unit=MetricUnit.Count, value=tally.applied)
     metrics.add_metric(name="RecordsSkippedAsRedelivered", unit=MetricUnit.Count, value=tally.redelivered)
     metrics.add_metric(name="DuplicateEventsSkipped", unit=MetricUnit.Count, value=tally.duplicates)
-    metrics.add_metric(name="RecordsSkippedUnverified", unit=MetricUnit.Count, value=tally.expired)
+    metrics.add_metric(name="RecordsSkippedUnverified", unit=MetricUnit.Count, value=tally.unverified)
     metrics.add_metric(name="PartitionOffsetResets", unit=MetricUnit.Count, value=len(tally.reset_partitions))
     metrics.add_metric(name="RecordsDeadLettered", unit=MetricUnit.Count, value=tally.dead_lettered)
     metrics.add_metric(name="RecordsFailed", unit=MetricUnit.Count, value=tally.failed)
@@ -60,10 +60,10 @@ def report(batch: ScoreBatchProcessor) -> None:
             "see docs/EXACTLY_ONCE.md, 'When a partition's offsets restart'",
             partitions=sorted(tally.reset_partitions),
         )
-    if tally.expired:
+    if tally.unverified:
         logger.warning(
             "records below the applied watermark were too old to verify and were skipped as redelivered",
-            records=tally.expired,
+            records=tally.unverified,
         )
     if tally.failed:
         logger.warning("batch partly failed; Lambda will redeliver", failed=tally.failed)

@@ -10,13 +10,13 @@
 -- ARGV[5]  clock margin (ms) allowed between the producers' clocks and this server's
 -- ARGV[6..] groups of six, in offset order:
 --          offset, event id, user id, points, second reached within the period, record timestamp ms (-1: none)
--- Returns {applied, redelivered, duplicates, resets, expired}:
+-- Returns {applied, redelivered, duplicates, resets, unverified}:
 --   redelivered  offset at or below the watermark and its event remembered: the same record again
 --   duplicates   event remembered, offset above the watermark: the same event in a new record (a retried POST)
 --   resets       records proving the partition's offsets restarted (topic recreated, broker without
 --                storage): at or below the watermark, never applied, produced too recently to be
 --                forgotten or after the record at the watermark; applied, and the watermark starts again
---   expired      at or below the watermark, event not remembered, too old to tell: skipped as redelivered
+--   unverified   at or below the watermark, event not remembered, too old to tell: skipped as redelivered
 local board, watermarks, remembered = KEYS[1], KEYS[2], KEYS[3]
 local slots = tonumber(ARGV[1])
 local max_points = tonumber(ARGV[2])
@@ -33,7 +33,7 @@ redis.call('ZREMRANGEBYSCORE', remembered, '-inf', '(' .. string.format('%.0f', 
 local applied_upto = tonumber(redis.call('HGET', watermarks, partition) or '-1')
 local upto_timestamp = tonumber(redis.call('HGET', watermarks, timestamp_field) or '-1')
 local highest, highest_timestamp = applied_upto, upto_timestamp
-local applied, redelivered, duplicates, resets, expired = 0, 0, 0, 0, 0
+local applied, redelivered, duplicates, resets, unverified = 0, 0, 0, 0, 0
 
 local function add_to_board(member, points, reached)
   local old = redis.call('ZSCORE', board, member)
@@ -66,7 +66,7 @@ for i = 6, #ARGV, 6 do
     redis.call('ZADD', remembered, now_ms, event_id)
     apply = true
   else
-    expired = expired + 1
+    unverified = unverified + 1
   end
   if apply then
     add_to_board(ARGV[i + 2], tonumber(ARGV[i + 3]), tonumber(ARGV[i + 4]))
@@ -79,4 +79,4 @@ end
 -- cover the first delivery's writes, which may not have reached a replica yet.
 redis.call('HSET', watermarks, partition, string.format('%.0f', highest),
   timestamp_field, string.format('%.0f', highest_timestamp))
-return {applied, redelivered, duplicates, resets, expired}
+return {applied, redelivered, duplicates, resets, unverified}
