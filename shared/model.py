@@ -48,7 +48,11 @@ def canonical_id(value: object) -> str:
     """
     if not isinstance(value, str):
         raise InvalidId("must be a string")
-    if not value.isascii():
+    if value.isascii():
+        # The common case, once per Kafka record in the updater: ASCII is already NFC and has no marks.
+        if 0 < len(value) <= MAX_ID_LENGTH and value.isprintable() and value[0] != " " and value[-1] != " ":
+            return value
+    else:
         value = unicodedata.normalize("NFC", value)
     if not value:
         raise InvalidId("must not be empty")
