@@ -3,7 +3,13 @@
 Each request becomes a v1 proxy event for the function the template routes it to. Routes whose
 template auth is not public require the local stand-in for IAM: header `x-api-key` equal to the
 configured key; the key is checked here and not passed on to the handler. Bodies over 1 MiB are
-refused before they are read.
+refused before they are read. Framing that could be read two ways (a Content-Length that is not
+one ASCII number, a repeated x-api-key, an HTTP/2 request line) is answered with a 400.
+
+A body that is UTF-8 goes to the handler as text; any other body goes base64-encoded with
+isBase64Encoded, as API Gateway hands over a binary media type, so the handler sees the bytes
+sent and refuses them. (Without a binary media type, API Gateway would put U+FFFD in their
+place; the handler refuses that too.)
 """
 
 from __future__ import annotations
@@ -12,6 +18,8 @@ import base64
 import hmac
 import json
 import logging
+import re
+import socket
 import threading
 import time
 import uuid
@@ -33,6 +41,15 @@ _DISCARD_MAX_BYTES = 64 * MAX_BODY_BYTES
 _DISCARD_MAX_SECONDS = 2.0
 API_KEY_HEADER = "x-api-key"
 _HOP_BY_HOP = {"connection", "content-length", "transfer-encoding", "keep-alive"}
+_CONTENT_LENGTH = re.compile(r"[0-9]{1,15}")  # ASCII digits only: str.isdigit also takes '²'
+# http.server's own refusals, by status; its 505 (an HTTP/2 request line) is answered as a 400.
+_REFUSAL_CODES = {
+    400: "bad_request",
+    408: "request_timeout",
+    414: "uri_too_long",
+    431: "headers_too_large",
+    505: "unsupported_http_version",
+}
 
 
 class ApiGateway:
@@ -113,16 +130,26 @@ class _ProxyRequestHandler(BaseHTTPRequestHandler):
         logger.debug("%s %s", self.address_string(), format % args)
 
     def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
-        # http.server's own refusals (a malformed request line, headers too long) in the API's JSON shape.
-        # A request line it could not read leaves the version at HTTP/0.9, which has no status line.
+        # http.server's own refusals (a malformed request line, headers too long, HTTP/2) in the API's
+        # JSON shape. A request line it could not read, or one of another HTTP version, leaves the
+        # version at one whose answer it would not write as HTTP/1.x.
         self.close_connection = True
-        if self.request_version == "HTTP/0.9":
+        if self.request_version not in ("HTTP/1.0", "HTTP/1.1"):
             self.request_version = "HTTP/1.0"
         reason = message or self.responses.get(code, ("error",))[0]
-        self._send(code, {"Content-Type": "application/json", "Connection": "close"}, error_body("bad_request", reason))
+        if code == 505:
+            reason = f"{reason}: this API speaks HTTP/1.1"
+        refusal = _REFUSAL_CODES.get(code, "bad_request")
+        status = 400 if code == 505 else code
+        self._send(status, {"Content-Type": "application/json", "Connection": "close"}, error_body(refusal, reason))
+        self._drain_unframed()
 
     def _dispatch(self) -> None:
         self._body_read = False
+        framing_problem = self._framing_problem()
+        if framing_problem:
+            self._refuse(400, "bad_request", framing_problem)
+            return
         method = self.command
         target = urlsplit(self.path)
         found = self.table.match(method, target.path)
@@ -149,6 +176,22 @@ class _ProxyRequestHandler(BaseHTTPRequestHandler):
             return
         self._send(status, headers, payload)
 
+    def _framing_problem(self) -> str | None:
+        """Why the headers could be read two ways (by us and by a proxy in front), or None."""
+        lengths = self.headers.get_all("Content-Length") or []
+        if len(lengths) > 1:
+            return "Content-Length given more than once"
+        if lengths and not _CONTENT_LENGTH.fullmatch(lengths[0].strip()):
+            return "Content-Length must be one non-negative integer in ASCII digits"
+        if len(self.headers.get_all(API_KEY_HEADER) or []) > 1:
+            return f"{API_KEY_HEADER} given more than once"
+        return None
+
+    def _declared_length(self) -> int | None:
+        """The body's length from a Content-Length that passed `_framing_problem`; None if there is none."""
+        declared = self.headers.get("Content-Length")
+        return int(declared) if declared is not None else None
+
     def _authorized(self) -> bool:
         presented = self.headers.get(API_KEY_HEADER)
         if presented is None:
@@ -159,25 +202,20 @@ class _ProxyRequestHandler(BaseHTTPRequestHandler):
             return False
         return True
 
-    def _read_body(self) -> str | None:
-        """The request body as text, or None after answering with an error."""
+    def _read_body(self) -> bytes | None:
+        """The request body, or None after answering with an error."""
         if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
             self._refuse(411, "length_required", "send a Content-Length; chunked bodies are not accepted")
             return None
-        declared = self.headers.get("Content-Length", "0").strip() or "0"
-        if not declared.isdigit():
-            self._refuse(400, "bad_request", "Content-Length must be a non-negative integer")
-            return None
-        length = int(declared)
+        length = self._declared_length() or 0
         if length > MAX_BODY_BYTES:
             self._refuse(413, "payload_too_large", f"request body over {MAX_BODY_BYTES} bytes")
             return None
         raw = self.rfile.read(length) if length else b""
         self._body_read = True
-        # API Gateway passes non-binary bodies on as text; bytes that are not UTF-8 do not survive either.
-        return raw.decode("utf-8", errors="replace")
+        return raw
 
-    def _proxy_event(self, found: RouteMatch, raw_path: str, query: str, body: str) -> dict[str, Any]:
+    def _proxy_event(self, found: RouteMatch, raw_path: str, query: str, raw_body: bytes) -> dict[str, Any]:
         headers: dict[str, str] = {}
         multi_headers: dict[str, list[str]] = {}
         for name, value in self.headers.items():
@@ -190,6 +228,10 @@ class _ProxyRequestHandler(BaseHTTPRequestHandler):
         for name, value in parse_qsl(query, keep_blank_values=True):
             query_params[name] = value
             multi_query.setdefault(name, []).append(value)
+        try:
+            body, is_base64 = raw_body.decode(), False
+        except UnicodeDecodeError:
+            body, is_base64 = base64.b64encode(raw_body).decode(), True
         request_id = str(uuid.uuid4())
         now = time.time()
         return {
@@ -218,7 +260,7 @@ class _ProxyRequestHandler(BaseHTTPRequestHandler):
                 "identity": {"sourceIp": self.client_address[0], "userAgent": self.headers.get("User-Agent")},
             },
             "body": body or None,
-            "isBase64Encoded": False,
+            "isBase64Encoded": is_base64,
         }
 
     def _refuse(self, status: int, code: str, message: str, extra_headers: Mapping[str, str] | None = None) -> None:
@@ -230,16 +272,32 @@ class _ProxyRequestHandler(BaseHTTPRequestHandler):
             self._discard_incoming_body()
 
     def _discard_incoming_body(self) -> None:
-        declared = self.headers.get("Content-Length", "").strip()
-        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
-            remaining = _DISCARD_MAX_BYTES
-        else:
-            remaining = min(int(declared), _DISCARD_MAX_BYTES) if declared.isdigit() else 0
+        if self._framing_problem() or "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+            self._drain_unframed()
+            return
+        remaining = min(self._declared_length() or 0, _DISCARD_MAX_BYTES)
         deadline = time.monotonic() + _DISCARD_MAX_SECONDS
         try:
             self.connection.settimeout(_DISCARD_MAX_SECONDS)
             while remaining > 0 and time.monotonic() < deadline:
                 chunk = self.rfile.read1(min(remaining, 64 * 1024))
+                if not chunk:
+                    break
+                remaining -= len(chunk)
+        except OSError:
+            pass  # the client gave up first: nothing left to protect
+
+    def _drain_unframed(self) -> None:
+        """After an answer to a request whose end is unknown: tell the client we are done, then read
+        what it still sends (bounded) so closing does not reset the connection over our answer."""
+        try:
+            self.wfile.flush()
+            self.connection.shutdown(socket.SHUT_WR)
+            self.connection.settimeout(_DISCARD_MAX_SECONDS)
+            deadline = time.monotonic() + _DISCARD_MAX_SECONDS
+            remaining = _DISCARD_MAX_BYTES
+            while remaining > 0 and time.monotonic() < deadline:
+                chunk = self.rfile.read1(64 * 1024)
                 if not chunk:
                     break
                 remaining -= len(chunk)

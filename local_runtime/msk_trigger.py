@@ -52,6 +52,8 @@ def broker_cluster_id(bootstrap: str) -> str | None:
     finally:
         admin.close()
     return str(cluster_id) if cluster_id else None
+
+
 _IDLE_POLL_SECONDS = 0.1
 
 

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import hashlib
+import unicodedata
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Annotated, NamedTuple
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StrictInt
 
 from shared.periods import now_ms, period_end_ms, period_of
+from shared.timestamps import NotRfc3339, rfc3339_to_epoch_ms
 
 MAX_ID_LENGTH = 128
 MAX_EVENTS_PER_BATCH = 500  # the contract's ceiling; a deployment may lower it (ScoreLimits)
@@ -25,30 +26,59 @@ class InvalidInput(ValueError):
         self.message = message
 
 
-def id_problem(value: object) -> str | None:
-    """Why `value` is not an acceptable match or user id, or None when it is."""
+class InvalidId(ValueError):
+    """A match or user id that breaks the id rule; the message says which part."""
+
+
+_UNPRINTABLE_KINDS = {
+    "Cf": "an invisible or format character",
+    "Zl": "a line separator",
+    "Zp": "a paragraph separator",
+    "Zs": "a space other than U+0020",
+}
+
+
+def canonical_id(value: object) -> str:
+    """The id a match or user id stands for: its NFC form, once it passes the id rule (InvalidId otherwise).
+
+    The rule: a string of 1..128 characters counted after NFC normalisation (so the composed and
+    decomposed spellings of one name are the same id, and both are accepted), printable, not
+    starting or ending with whitespace, with no invisible or format characters (Unicode Cf, Zl,
+    Zp), and not starting with a combining mark, which would have no base to sit on.
+    """
     if not isinstance(value, str):
-        return "must be a string"
+        raise InvalidId("must be a string")
+    if value.isascii():
+        # The common case, once per Kafka record in the updater: ASCII is already NFC and has no marks.
+        if 0 < len(value) <= MAX_ID_LENGTH and value.isprintable() and value[0] != " " and value[-1] != " ":
+            return value
+    else:
+        value = unicodedata.normalize("NFC", value)
     if not value:
-        return "must not be empty"
+        raise InvalidId("must not be empty")
     if len(value) > MAX_ID_LENGTH:
-        return f"must be at most {MAX_ID_LENGTH} characters"
+        raise InvalidId(f"must be at most {MAX_ID_LENGTH} characters (counted after NFC normalisation)")
+    if value.isspace():
+        raise InvalidId("must not be only whitespace")
+    if value[0].isspace() or value[-1].isspace():
+        raise InvalidId("must not start or end with whitespace")
     if not value.isprintable():
-        return "must contain only printable characters (no control characters)"
-    return None
-
-
-def _printable_id(value: str) -> str:
-    problem = id_problem(value)
-    if problem:
-        raise ValueError(problem)
+        culprit = next(character for character in value if not character.isprintable())
+        kind = _UNPRINTABLE_KINDS.get(unicodedata.category(culprit), "a control or unprintable character")
+        raise InvalidId(f"must not contain {kind} (U+{ord(culprit):04X})")
+    if not value.isascii() and unicodedata.category(value[0]).startswith("M"):
+        raise InvalidId(f"must not start with a combining mark (U+{ord(value[0]):04X})")
     return value
 
 
 Identifier = Annotated[
     str,
-    Field(min_length=1, max_length=MAX_ID_LENGTH, description="Printable Unicode, 1..128 characters"),
-    AfterValidator(_printable_id),
+    Field(
+        min_length=1,
+        description="1..128 printable Unicode characters after NFC normalisation; no leading or trailing "
+        "whitespace, no invisible or format characters, not starting with a combining mark",
+    ),
+    AfterValidator(canonical_id),
 ]
 
 
@@ -129,12 +159,9 @@ def parse_occurred_at(value: int | str | None, *, field: str, received_at_ms: in
         epoch_ms = value
     else:
         try:
-            moment = datetime.fromisoformat(value)
-        except ValueError:
-            raise InvalidInput(field, "must be epoch milliseconds or an RFC 3339 timestamp") from None
-        if moment.tzinfo is None:
-            raise InvalidInput(field, "RFC 3339 timestamp needs a UTC offset, e.g. 'Z' or '+02:00'")
-        epoch_ms = int(moment.timestamp() * 1000)
+            epoch_ms = rfc3339_to_epoch_ms(value)
+        except NotRfc3339 as problem:
+            raise InvalidInput(field, str(problem)) from None
     if not 0 <= epoch_ms <= MAX_EPOCH_MS:
         raise InvalidInput(field, "must be between 1970-01-01 and 9999-12-31 (UTC)")
     return epoch_ms

@@ -6,7 +6,7 @@ from typing import Any
 
 import orjson
 
-from shared.model import EVENT_ID_LENGTH, MAX_EPOCH_MS, ScoreEvent, id_problem
+from shared.model import EVENT_ID_LENGTH, MAX_EPOCH_MS, InvalidId, ScoreEvent, canonical_id
 from shared.score_codec import MAX_TOTAL_POINTS
 
 SCHEMA_VERSION = 1
@@ -41,12 +41,10 @@ def _int_field(document: dict[str, Any], name: str, low: int, high: int) -> int:
 
 
 def _id_field(document: dict[str, Any], name: str) -> str:
-    value = document.get(name)
-    problem = id_problem(value)
-    if problem:
-        raise PoisonRecord(f"field {name!r} {problem}")
-    assert isinstance(value, str)
-    return value
+    try:
+        return canonical_id(document.get(name))
+    except InvalidId as problem:
+        raise PoisonRecord(f"field {name!r} {problem}") from None
 
 
 def decode_record(value: bytes | None) -> ScoreEvent:

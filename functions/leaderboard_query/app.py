@@ -12,7 +12,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, Field
 
 from shared.http_api import api_resolver, documented_responses, error_response
-from shared.model import MAX_ID_LENGTH, id_problem
+from shared.model import InvalidId, canonical_id
 from shared.periods import PERIOD_PATTERN, current_period
 from shared.redis_client import create_redis_client
 from shared.redis_store import LeaderboardStore, Standing
@@ -93,14 +93,24 @@ def get_top(
 )
 @tracer.capture_method
 def get_player(
-    user_id: Annotated[str, Path(min_length=1, max_length=MAX_ID_LENGTH)],
+    user_id: Annotated[
+        str,
+        Path(
+            min_length=1,
+            description="The player's id, percent-encoded; the id rule (1..128 characters) applies once decoded",
+        ),
+    ],
     period: Period = None,
     around: Annotated[int, Query(ge=0, le=50)] = 0,
 ) -> Response[dict[str, Any]]:
-    user_id = unquote(user_id)  # API Gateway hands REST path parameters over still percent-encoded
-    problem = id_problem(user_id)
-    if problem:
-        return error_response(HTTPStatus.BAD_REQUEST, "invalid_request", f"user_id: {problem}", field="user_id")
+    # API Gateway hands REST path parameters over still percent-encoded: the id rule, its length
+    # included, applies to the decoded id.
+    try:
+        user_id = canonical_id(unquote(user_id, errors="strict"))
+    except UnicodeDecodeError:
+        return _invalid_user_id("is not UTF-8 once percent-decoded")
+    except InvalidId as problem:
+        return _invalid_user_id(str(problem))
     board = period or current_period()
     found = store.player(board, user_id, around)
     if found is None:
@@ -121,6 +131,10 @@ def get_player(
         "around": _entries(found.around),
     }
     return Response(status_code=HTTPStatus.OK, content_type="application/json", body=body)
+
+
+def _invalid_user_id(problem: str) -> Response[dict[str, Any]]:
+    return error_response(HTTPStatus.BAD_REQUEST, "invalid_request", f"user_id: {problem}", field="user_id")
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, log_event=False)

@@ -11,7 +11,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, Field
 
-from shared.http_api import api_resolver, documented_responses, error_response, refuse_unacceptable_body
+from shared.http_api import RequestRefused, api_resolver, documented_responses, error_response, json_request
 from shared.ingest import ConflictingDuplicate, IngestOutcome, IngestService
 from shared.kafka_producer import BrokerUnavailable, ScoreEventPublisher
 from shared.model import ScoreBatch, ScoreEvent, ScoreSubmission, to_score_event, to_score_events
@@ -128,4 +128,8 @@ def post_batch(batch: Annotated[ScoreBatch, Body()]) -> Response[dict[str, Any]]
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return refuse_unacceptable_body(event) or app.resolve(event, context)
+    try:
+        request = json_request(event)
+    except RequestRefused as refused:
+        return refused.proxy_response()
+    return app.resolve(request, context)

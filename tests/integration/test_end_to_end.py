@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 import urllib.parse
 import uuid
 from typing import Any
@@ -209,3 +210,36 @@ def test_any_printable_unicode_id_round_trips_through_the_path(api: Api, month: 
     path = f"/v1/leaderboards/monthly/users/{urllib.parse.quote(user, safe='')}?period={month.period}"
     mine = wait_for(lambda: api.get(path)[1].get("user_id") == user and api.get(path)[1], what="the player")
     assert (mine["rank"], mine["points"]) == (1, 1)
+
+
+def test_an_id_of_eleven_emoji_can_post_and_read_its_rank(api: Api, month: Month) -> None:
+    """132 characters percent-encoded, 11 as an id: the length rule applies to the decoded id."""
+    user = "🎮" * 10 + chr(0x1F600 + int(tag(), 16) % 80)  # each month board is the test's own
+    encoded = urllib.parse.quote(user, safe="")
+    assert len(encoded) > 128
+    status, _ = api.post(
+        "/v1/scores", {"match_id": f"m-{tag()}", "user_id": user, "points": 4, "occurred_at": month.at(9)}
+    )
+    assert status == 202
+    path = f"/v1/leaderboards/monthly/users/{encoded}?period={month.period}"
+    mine = wait_for(lambda: visible_at(api, path, 4), what="the emoji player's rank")
+    assert (mine["user_id"], mine["rank"], mine["points"]) == (user, 1, 4)
+
+
+def test_composed_and_decomposed_spellings_are_one_player(api: Api, month: Month) -> None:
+    composed = f"Ångström-{tag()}"
+    decomposed = unicodedata.normalize("NFD", composed)
+    match = f"m-{tag()}"
+    first = api.post("/v1/scores", {"match_id": match, "user_id": decomposed, "occurred_at": month.at(1)})
+    again = api.post("/v1/scores", {"match_id": match, "user_id": composed, "occurred_at": month.at(1)})
+    assert first[0] == again[0] == 202 and first[1]["event_id"] == again[1]["event_id"]
+    other = api.post("/v1/scores", {"match_id": f"m-{tag()}", "user_id": composed, "occurred_at": month.at(2)})
+    assert other[0] == 202
+    path = f"/v1/leaderboards/monthly/users/{urllib.parse.quote(decomposed, safe='')}?period={month.period}"
+    mine = wait_for(lambda: visible_at(api, path, 2), what="both matches on one player")
+    assert (mine["user_id"], mine["total"]) == (composed, 1)
+
+
+def visible_at(api: Api, path: str, points: int) -> dict[str, Any] | None:
+    status, body = api.get(path)
+    return body if status == 200 and body["points"] == points else None

@@ -3,10 +3,18 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from shared.model import ScoreEvent, event_id_for
+from shared.model import InvalidId, ScoreEvent, canonical_id, event_id_for
 from shared.record_codec import PoisonRecord, decode_record, encode_record, record_key
 
-ids = st.text(min_size=1, max_size=128).filter(str.isprintable)
+
+def _is_canonical(value: str) -> bool:
+    try:
+        return canonical_id(value) == value
+    except InvalidId:
+        return False
+
+
+ids = st.text(min_size=1, max_size=128).filter(_is_canonical)
 
 
 @given(ids, ids, st.integers(1, 10_000), st.integers(0, 4_102_444_800_000))

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import socket
 import time
 import uuid
 from collections.abc import Iterable
@@ -118,6 +119,8 @@ def _late() -> int:
         ({"points": 2.0}, "points"),
         ({"occurred_at": "soon"}, "occurred_at"),
         ({"occurred_at": "2026-11-05 12:00:00"}, "occurred_at"),
+        ({"occurred_at": "20261105T120000Z"}, "occurred_at"),
+        ({"occurred_at": "2026-W45-4T12:00:00Z"}, "occurred_at"),
         ({"occurred_at": [1]}, "occurred_at"),
         ("future", "occurred_at"),
         ("late", "occurred_at"),
@@ -151,7 +154,7 @@ def test_a_late_event_for_a_closed_month_says_which_month(stack: RunningStack) -
         (b"null", "invalid_request"),
         (b"", "invalid_request"),
         (b'{"match_id": "m", ', "malformed_json"),
-        (b"\xff\xfe{}", "invalid_request"),
+        (b"\xff\xfe{}", "invalid_encoding"),
         (b'{"match_id": ' + b"[" * 50_000 + b"]" * 50_000 + b"}", "malformed_json"),
     ],
 )
@@ -224,6 +227,8 @@ def test_top_query_parameters_out_of_range_or_injected(stack: RunningStack, quer
         (quote("nul\x00", safe=""), "", 400, "user_id"),
         ("x" * 129, "", 400, "user_id"),
         (quote("é" * 129, safe=""), "", 400, "user_id"),
+        ("%FF", "", 400, "user_id"),
+        (quote(" alice", safe=""), "", 400, "user_id"),
         (quote("../../etc/passwd", safe=""), "", 404, None),
         ("..", "", 404, None),
         (quote("*", safe=""), "", 404, None),
@@ -238,22 +243,120 @@ def test_player_path_and_query_injected(
         assert answer["error"]["field"] == field
 
 
-def test_a_malformed_request_line_gets_a_json_error(stack: RunningStack) -> None:
-    import socket
+def raw_exchange(stack: RunningStack, request: bytes) -> tuple[int, dict[str, Any]]:
+    """Send `request` as is on a fresh socket; the status and JSON body of the answer, read to the end.
 
+    The gateway closes the connection after a refusal: reading to EOF shows the whole answer arrived
+    before the connection ended, rather than a reset in its place.
+    """
     target = urlsplit(stack.api_url)
+    reply = b""
     with socket.create_connection((target.hostname or "127.0.0.1", target.port or 80), timeout=10) as connection:
-        connection.sendall(b"GET /v1/leaderboards/monthly/top HTTP/1.1 extra\r\nHost: x\r\n\r\n")
-        reply = b""
+        connection.sendall(request)
         deadline = time.monotonic() + 10
-        while b"\r\n\r\n" not in reply or not reply.rstrip().endswith(b"}"):
+        while time.monotonic() < deadline:
             chunk = connection.recv(4096)
-            if not chunk or time.monotonic() > deadline:
+            if not chunk:
                 break
             reply += chunk
     head, _, payload = reply.partition(b"\r\n\r\n")
-    assert head.startswith(b"HTTP/1.1 400")
-    assert json.loads(payload)["error"]["code"] == "bad_request"
+    status_line = head.split(b"\r\n", 1)[0]
+    assert status_line.startswith(b"HTTP/1."), reply[:200]
+    assert b"content-type: application/json" in head.lower(), head
+    return int(status_line.split()[1]), json.loads(payload)
+
+
+def test_a_malformed_request_line_gets_a_json_error(stack: RunningStack) -> None:
+    status, answer = raw_exchange(stack, b"GET /v1/leaderboards/monthly/top HTTP/1.1 extra\r\nHost: x\r\n\r\n")
+    assert (status, answer["error"]["code"]) == (400, "bad_request")
+
+
+def framed(*headers: bytes) -> bytes:
+    """A POST of a 17-byte body with `headers`; Connection: close, so any answer ends the exchange."""
+    lines = [b"POST /v1/scores HTTP/1.1", b"Host: 127.0.0.1", b"Connection: close", *headers]
+    return b"\r\n".join(lines) + b'\r\n\r\n{"match_id": "m"}'
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        (b"x-api-key: @", b"Content-Length: \xb2"),  # Latin-1 superscript two: str.isdigit() says yes
+        (b"x-api-key: @", b"Content-Length: \xb9\xb2"),
+        (b"x-api-key: @", "Content-Length: \u0661\u0667".encode()),  # Arabic-Indic digits
+        (b"x-api-key: @", "Content-Length: \uff11\uff17".encode()),  # full-width digits
+        (b"x-api-key: @", b"Content-Length: +17"),
+        (b"x-api-key: @", b"Content-Length: 17, 17"),
+        (b"x-api-key: @", b"Content-Length: 17", b"Content-Length: 5"),
+        (b"x-api-key: @", b"Content-Length: 17", b"Content-Length: 17"),
+        (b"x-api-key: @", b"x-api-key: @", b"Content-Length: 17"),
+        (b"x-api-key: wrong", b"x-api-key: @", b"Content-Length: 17"),
+        (b"x-api-key: @", b"X-API-KEY: wrong", b"Content-Length: 17"),
+    ],
+)
+def test_framing_that_reads_two_ways_is_a_400(stack: RunningStack, headers: tuple[bytes, ...]) -> None:
+    keyed = tuple(header.replace(b"@", stack.api_key.encode()) for header in headers)
+    status, answer = raw_exchange(stack, framed(*keyed))
+    assert (status, answer["error"]["code"]) == (400, "bad_request"), answer
+
+
+@pytest.mark.parametrize(
+    "request_bytes",
+    [
+        b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x00\x04\x00\x00\x00\x00\x00",  # h2 prior knowledge
+        b"GET /v1/leaderboards/monthly/top HTTP/2.0\r\nHost: 127.0.0.1\r\n\r\n",
+    ],
+)
+def test_an_http2_request_line_is_a_400(stack: RunningStack, request_bytes: bytes) -> None:
+    status, answer = raw_exchange(stack, request_bytes)
+    assert (status, answer["error"]["code"]) == (400, "unsupported_http_version"), answer
+
+
+def test_gateway_refusals_use_the_error_shape(stack: RunningStack) -> None:
+    assert send(stack, "GET", "/v1/scores")[1]["error"]["code"] == "method_not_allowed"
+    assert send(stack, "DELETE", TOP, key=None)[0] == 405
+    assert send(stack, "GET", "/v1/nowhere", key=None) == (
+        404,
+        {"error": {"code": "not_found", "message": "no route for /v1/nowhere"}},
+    )
+
+
+# --- bodies that must be read one way only ------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", WRITES)
+def test_bytes_that_are_not_utf8_are_a_400_not_a_replacement_character(stack: RunningStack, path: str) -> None:
+    """0xff and 0xfe would both become U+FFFD: two match ids that collide into one event."""
+    for byte in (b"\xff", b"\xfe"):
+        raw = json.dumps(body_for(path, match_id="m-@")).encode().replace(b"@", byte)
+        status, answer = post(stack, path, raw)
+        assert (status, answer["error"]["code"], answer["error"]["field"]) == (400, "invalid_encoding", "body")
+
+
+@pytest.mark.parametrize("path", WRITES)
+def test_a_repeated_key_is_a_400_over_http(stack: RunningStack, path: str) -> None:
+    raw = json.dumps(body_for(path)).encode().replace(b'"points": 1', b'"points": 1, "points": 10000')
+    status, answer = post(stack, path, raw)
+    expected = "points" if path == "/v1/scores" else "scores.0.points"
+    assert (status, answer["error"]["code"], answer["error"]["field"]) == (400, "duplicate_key", expected)
+
+
+@pytest.mark.parametrize("content_type", ["APPLICATION/JSON", "Application/JSON; Charset=UTF-8"])
+def test_json_in_upper_case_is_read_as_json(stack: RunningStack, content_type: str) -> None:
+    status, answer = post(stack, "/v1/scores", event(points=0), headers={"Content-Type": content_type})
+    assert (status, answer["error"]["field"]) == (400, "points")
+
+
+def test_a_body_that_is_not_json_is_415_in_the_error_shape(stack: RunningStack) -> None:
+    status, answer = post(stack, "/v1/scores", event(), headers={"Content-Type": "text/plain"})
+    assert (status, answer["error"]["code"]) == (415, "unsupported_media_type")
+
+
+@pytest.mark.parametrize(
+    "user_id", [" lead", "trail ", "   ", "zero\u200bwidth", "\u0301mark", "bidi\u202e", "soft\u00adhyphen"]
+)
+def test_ambiguous_ids_are_refused_over_http(stack: RunningStack, user_id: str) -> None:
+    status, answer = post(stack, "/v1/scores", event(user_id=user_id))
+    assert (status, answer["error"]["field"]) == (400, "user_id")
 
 
 # --- nothing got through ------------------------------------------------------------------------
