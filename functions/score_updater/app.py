@@ -3,8 +3,8 @@
 from typing import Any
 
 import boto3
-from aws_lambda_powertools import Logger, Metrics, Tracer
-from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools import Logger, Tracer
+from aws_lambda_powertools.metrics import EphemeralMetrics, MetricUnit
 from aws_lambda_powertools.utilities.batch import process_partial_response
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
@@ -16,7 +16,9 @@ from shared.settings import Settings
 
 settings = Settings.from_env()
 store = LeaderboardStore(
-    create_redis_client(settings.redis_url, secret_reference=settings.redis_secret_arn),
+    create_redis_client(
+        settings.redis_url, secret_reference=settings.redis_secret_arn, timeouts=settings.redis_timeouts()
+    ),
     wait_replicas=settings.redis_wait_replicas,
     wait_timeout_ms=settings.redis_wait_timeout_ms,
 )
@@ -25,7 +27,7 @@ processor = ScoreBatchProcessor(store, dead_letters)
 
 logger = Logger()
 tracer = Tracer()
-metrics = Metrics()
+metrics = EphemeralMetrics()  # the same output as Metrics in Lambda; no state shared with other functions' instances
 
 
 @logger.inject_lambda_context(log_event=False)
