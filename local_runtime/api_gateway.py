@@ -3,7 +3,8 @@
 Each request becomes a v1 proxy event for the function the template routes it to. Routes whose
 template auth is not public require the local stand-in for IAM: header `x-api-key` equal to the
 configured key; the key is checked here and not passed on to the handler. Bodies over 1 MiB are
-refused before they are read.
+refused before they are read. As in AWS, a function that fails or runs past its Timeout gives a
+502, and one still running at the integration limit (29 s) a 504.
 """
 
 from __future__ import annotations
@@ -21,8 +22,9 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from local_runtime.api_routes import RouteMatch, RouteTable
-from local_runtime.lambda_host import LocalFunction
+from local_runtime.lambda_host import InvocationTimedOut, LocalFunction
 from local_runtime.template import ApiRoute
+from shared.settings import API_GATEWAY_TIMEOUT_SECONDS
 
 logger = logging.getLogger(__name__)
 
@@ -47,6 +49,7 @@ class ApiGateway:
         port: int = 0,
         host: str = "127.0.0.1",
         stage: str = "local",
+        integration_timeout_seconds: float = API_GATEWAY_TIMEOUT_SECONDS,
     ) -> None:
         missing = {route.function_id for route in routes} - set(functions)
         if missing:
@@ -56,7 +59,13 @@ class ApiGateway:
         request_handler = type(
             "BoundRequestHandler",
             (_ProxyRequestHandler,),
-            {"table": RouteTable(routes), "functions": dict(functions), "api_key": api_key, "stage": stage},
+            {
+                "table": RouteTable(routes),
+                "functions": dict(functions),
+                "api_key": api_key,
+                "stage": stage,
+                "integration_timeout": integration_timeout_seconds,
+            },
         )
         self._server = ThreadingHTTPServer((host, port), request_handler)
         self._server.daemon_threads = True
@@ -96,6 +105,7 @@ class _ProxyRequestHandler(BaseHTTPRequestHandler):
     functions: dict[str, LocalFunction]
     api_key: str
     stage: str
+    integration_timeout: float
     _body_read = False
 
     def do_GET(self) -> None:
@@ -139,9 +149,19 @@ class _ProxyRequestHandler(BaseHTTPRequestHandler):
         if body is None:
             return
         event = self._proxy_event(found, target.path, target.query, body)
+        function = self.functions[found.route.function_id]
         try:
-            result = self.functions[found.route.function_id].invoke(event)
+            result = function.invoke(event, caller_limit_seconds=self.integration_timeout)
             status, headers, payload = _proxy_response(result)
+        except InvocationTimedOut as timed_out:
+            logger.warning("%s", timed_out)
+            code, message = ("integration_timeout", "endpoint request timed out")
+            if not timed_out.by_caller:
+                code, message = ("function_timeout", "the function timed out")
+            self._send(
+                504 if timed_out.by_caller else 502, {"Content-Type": "application/json"}, error_body(code, message)
+            )
+            return
         except Exception as failure:
             logger.warning("%s raised %s: %s", found.route.function_id, type(failure).__name__, failure)
             logger.debug("handler failure", exc_info=True)
