@@ -230,9 +230,8 @@ class LocalFunction:
         """Run one invocation; InvocationTimedOut past the Timeout or past `caller_limit_seconds`,
         which also bounds the wait for a free slot (API Gateway's integration limit, say)."""
         started = time.monotonic()
-        wait = caller_limit_seconds if caller_limit_seconds is not None else -1
-        if not self._slots.acquire(timeout=wait if wait >= 0 else None):
-            raise InvocationTimedOut(self.function_name, wait, by_caller=True)
+        if not self._slots.acquire(timeout=caller_limit_seconds):
+            raise InvocationTimedOut(self.function_name, caller_limit_seconds or 0.0, by_caller=True)
         try:
             container = self._take_container()
             try:
