@@ -9,7 +9,8 @@ one ASCII number, a repeated x-api-key, an HTTP/2 request line) is answered with
 A body that is UTF-8 goes to the handler as text; any other body goes base64-encoded with
 isBase64Encoded, as API Gateway hands over a binary media type, so the handler sees the bytes
 sent and refuses them. (Without a binary media type, API Gateway would put U+FFFD in their
-place; the handler refuses that too.)
+place; the handler refuses that too.) As in AWS, a function that fails or runs past its Timeout
+gives a 502, and one still running at the integration limit (29 s) a 504.
 """
 
 from __future__ import annotations
@@ -29,8 +30,9 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from local_runtime.api_routes import RouteMatch, RouteTable
-from local_runtime.lambda_host import LocalFunction
+from local_runtime.lambda_host import InvocationTimedOut, LocalFunction
 from local_runtime.template import ApiRoute
+from shared.settings import API_GATEWAY_TIMEOUT_SECONDS
 
 logger = logging.getLogger(__name__)
 
@@ -64,6 +66,7 @@ class ApiGateway:
         port: int = 0,
         host: str = "127.0.0.1",
         stage: str = "local",
+        integration_timeout_seconds: float = API_GATEWAY_TIMEOUT_SECONDS,
     ) -> None:
         missing = {route.function_id for route in routes} - set(functions)
         if missing:
@@ -73,7 +76,13 @@ class ApiGateway:
         request_handler = type(
             "BoundRequestHandler",
             (_ProxyRequestHandler,),
-            {"table": RouteTable(routes), "functions": dict(functions), "api_key": api_key, "stage": stage},
+            {
+                "table": RouteTable(routes),
+                "functions": dict(functions),
+                "api_key": api_key,
+                "stage": stage,
+                "integration_timeout": integration_timeout_seconds,
+            },
         )
         self._server = ThreadingHTTPServer((host, port), request_handler)
         self._server.daemon_threads = True
@@ -113,6 +122,7 @@ class _ProxyRequestHandler(BaseHTTPRequestHandler):
     functions: dict[str, LocalFunction]
     api_key: str
     stage: str
+    integration_timeout: float
     _body_read = False
 
     def do_GET(self) -> None:
@@ -166,9 +176,19 @@ class _ProxyRequestHandler(BaseHTTPRequestHandler):
         if body is None:
             return
         event = self._proxy_event(found, target.path, target.query, body)
+        function = self.functions[found.route.function_id]
         try:
-            result = self.functions[found.route.function_id].invoke(event)
+            result = function.invoke(event, caller_limit_seconds=self.integration_timeout)
             status, headers, payload = _proxy_response(result)
+        except InvocationTimedOut as timed_out:
+            logger.warning("%s", timed_out)
+            code, message = ("integration_timeout", "endpoint request timed out")
+            if not timed_out.by_caller:
+                code, message = ("function_timeout", "the function timed out")
+            self._send(
+                504 if timed_out.by_caller else 502, {"Content-Type": "application/json"}, error_body(code, message)
+            )
+            return
         except Exception as failure:
             logger.warning("%s raised %s: %s", found.route.function_id, type(failure).__name__, failure)
             logger.debug("handler failure", exc_info=True)

@@ -6,7 +6,8 @@ become one `aws:kafka` event. Offsets are committed only after the handler answe
 - success: every partition of the batch is committed to its last offset + 1;
 - `batchItemFailures` (when FunctionResponseTypes has ReportBatchItemFailures): each listed
   partition is committed up to its lowest failed offset and read again from there;
-- an exception or a malformed response: nothing is committed, every partition is read again.
+- an exception, a malformed response or an invocation past the function's Timeout: nothing is
+  committed, every partition is read again.
 
 A position that keeps failing is retried with a doubling pause; after MaximumRetryAttempts retries
 (Lambda's meaning: 2 retries = 3 invocations; -1 = forever) an invocation record goes to the

@@ -25,7 +25,7 @@ import boto3
 
 from local_runtime.api_gateway import ApiGateway
 from local_runtime.kafka_admin import ensure_topic
-from local_runtime.lambda_host import LocalFunction, environment_overlay, load_handler
+from local_runtime.lambda_host import Handler, LocalFunction, environment_overlay, load_handler
 from local_runtime.msk_trigger import MskTrigger
 from local_runtime.servers import LocalServers
 from local_runtime.template import LocalTemplate, load_template
@@ -38,6 +38,10 @@ DEFAULT_API_PORT = 3000
 DEFAULT_DLQ_NAME = "leaderboard-dlq"
 UPDATER_FUNCTION = "ScoreUpdaterFunction"
 REGION = "us-east-1"
+# Containers per function at most: the template's ReservedConcurrentExecutions, capped here (and
+# this many when the template reserves none). Enough for cross-container races, few enough for
+# two cores.
+LOCAL_CONCURRENCY = 4
 # Set in the caller's environment, these win over the template's values (e.g. a long
 # LATE_EVENT_GRACE_SECONDS to replay scores into past months).
 CALLER_OVERRIDABLE = (
@@ -53,6 +57,9 @@ CALLER_OVERRIDABLE = (
     "REDIS_SECRET_ARN",
     "REDIS_WAIT_REPLICAS",
     "REDIS_WAIT_TIMEOUT_MS",
+    "REDIS_SOCKET_TIMEOUT_SECONDS",
+    "REDIS_RETRIES",
+    "KAFKA_SEND_TIMEOUT_SECONDS",
 )
 
 
@@ -80,7 +87,7 @@ class RunningStack:
 
     def new_container(self, logical_id: str) -> LocalFunction:
         """The function loaded once more, as Lambda would in a second container, with this stack's servers."""
-        return _load_function(self.template, logical_id, self.local_environment)
+        return _load_function(self.template, logical_id, self.local_environment, concurrency=1)
 
     def __enter__(self) -> RunningStack:
         return self
@@ -106,7 +113,9 @@ class LocalStack:
     dlq_name: str = DEFAULT_DLQ_NAME
     environ: Mapping[str, str] | None = None
     quiet: bool = True  # handler logs at WARNING and no metrics output, unless the environment says otherwise
-    invocations_per_function: int = 1
+    invocations_per_function: int | None = (
+        None  # default: the template's reserved concurrency, at most LOCAL_CONCURRENCY
+    )
     assignment_timeout_seconds: float = 30.0
     trigger_settings: Mapping[str, Any] = field(default_factory=dict)  # e.g. backoff, consumer overrides
 
@@ -209,18 +218,24 @@ def _load_function(
     logical_id: str,
     local_env: Mapping[str, str],
     repo_root: Path = REPO_ROOT,
-    concurrency: int = 1,
+    concurrency: int | None = None,
 ) -> LocalFunction:
     spec = template.function(logical_id)
-    with environment_overlay({**spec.environment, **local_env}):
-        handler = load_handler(spec.handler_file, spec.handler_function, repo_root=repo_root)
+    environment = {**spec.environment, **local_env}
+
+    def new_container() -> Handler:
+        return load_handler(spec.handler_file, spec.handler_function, repo_root=repo_root, environment=environment)
+
+    if concurrency is None:
+        concurrency = min(spec.reserved_concurrency or LOCAL_CONCURRENCY, LOCAL_CONCURRENCY)
     return LocalFunction(
         spec.function_name,
-        handler,
+        new_container(),
         memory_mb=spec.memory_mb,
         timeout_seconds=spec.timeout_seconds,
         region=REGION,
         concurrency=concurrency,
+        new_container=new_container,
     )
 
 

@@ -58,6 +58,7 @@ class FunctionSpec:
     handler: str  # "module.function", as in the template
     memory_mb: int
     timeout_seconds: int
+    reserved_concurrency: int | None  # None: no reservation, the function shares the account's pool
     environment: dict[str, str]
     unresolved_environment: tuple[str, ...]  # names whose value needs AWS (a !GetAtt, a resource !Ref)
     routes: tuple[ApiRoute, ...]
@@ -207,6 +208,11 @@ def _function_spec(
         handler=handler,
         memory_mb=_as_int(merged.get("MemorySize", 128), f"{logical_id}.MemorySize"),
         timeout_seconds=_as_int(merged.get("Timeout", 3), f"{logical_id}.Timeout"),
+        reserved_concurrency=(
+            _as_int(merged["ReservedConcurrentExecutions"], f"{logical_id}.ReservedConcurrentExecutions")
+            if "ReservedConcurrentExecutions" in merged
+            else None
+        ),
         environment={**global_env, **own_env},
         unresolved_environment=tuple(sorted((set(global_unresolved) - set(own_env)) | set(own_unresolved))),
         routes=routes,

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from kafka import KafkaProducer
@@ -21,11 +22,17 @@ class BrokerUnavailable(RuntimeError):
 
 
 class ScoreEventPublisher:
-    """Idempotent producer with acks=all, created on first use and recreated after a failure."""
+    """Idempotent producer with acks=all, created on first use and recreated after a failure.
 
-    def __init__(self, settings: Settings) -> None:
+    One publish, producer creation included, waits at most `Settings.publish_timeout_seconds`:
+    the configured send timeout, cut to what `seconds_left` (the invocation's remaining time)
+    leaves after the ledger update and the answer.
+    """
+
+    def __init__(self, settings: Settings, *, seconds_left: Callable[[], float | None] | None = None) -> None:
         self._settings = settings
         self._security = kafka_security_options(settings)  # refuses an insecure setup at cold start
+        self._seconds_left = seconds_left or (lambda: None)
         self._producer: KafkaProducer | None = None
         self._lock = threading.Lock()
 
@@ -45,11 +52,11 @@ class ScoreEventPublisher:
             "client_id": "leaderboard-match-ingest",
         }
 
-    def _get_producer(self) -> KafkaProducer:
+    def _get_producer(self, deadline: float) -> KafkaProducer:
         with self._lock:
             if self._producer is None:
                 try:
-                    self._producer = KafkaProducer(**self._config())
+                    self._producer = KafkaProducer(**{**self._config(), "bootstrap_timeout_ms": _ms_until(deadline)})
                 except (KafkaError, OSError) as error:
                     raise BrokerUnavailable(f"cannot reach Kafka: {error}") from error
             return self._producer
@@ -62,16 +69,22 @@ class ScoreEventPublisher:
             producer.close(timeout=0)
 
     def publish(self, events: Sequence[ScoreEvent]) -> None:
-        producer = self._get_producer()
-        timeout = self._settings.kafka_send_timeout_seconds
+        timeout = self._settings.publish_timeout_seconds(self._seconds_left())
+        if timeout <= 0:
+            raise BrokerUnavailable("no time left in this invocation to wait for Kafka")
+        deadline = time.monotonic() + timeout
+        producer = self._get_producer(deadline)
         try:
+            # kafka-python reads max_block_ms on every send, where it bounds the wait for the
+            # topic's metadata: what is left of this publish's time goes there.
+            producer.config["max_block_ms"] = _ms_until(deadline)
             futures = [
                 producer.send(self._settings.kafka_topic, key=record_key(event), value=encode_record(event))
                 for event in events
             ]
-            producer.flush(timeout=timeout)
+            producer.flush(timeout=_seconds_until(deadline))
             for future in futures:
-                future.get(timeout=timeout)
+                future.get(timeout=_seconds_until(deadline))
         except (KafkaError, OSError) as error:
             self._discard(producer)
             raise BrokerUnavailable(f"Kafka did not acknowledge the records: {error}") from error
@@ -81,3 +94,11 @@ class ScoreEventPublisher:
             producer, self._producer = self._producer, None
         if producer is not None:
             producer.close(timeout=5)
+
+
+def _seconds_until(deadline: float) -> float:
+    return max(0.001, deadline - time.monotonic())
+
+
+def _ms_until(deadline: float) -> int:
+    return max(1, int(_seconds_until(deadline) * 1000))

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from dataclasses import dataclass
 from functools import partial
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -27,8 +28,6 @@ from redis.sentinel import Sentinel
 
 RedisClient = redis.Redis | RedisCluster
 
-SOCKET_TIMEOUT_SECONDS = 2.0
-RETRIES = 3
 # New connections re-read the secret at most this often, so a rotated password reaches a warm
 # container within minutes without a Secrets Manager call per connection.
 SECRET_MAX_AGE_SECONDS = 300
@@ -37,8 +36,31 @@ SENTINEL_SCHEMES = ("redis+sentinel", "rediss+sentinel")
 CLUSTER_SCHEMES = ("redis+cluster", "rediss+cluster")
 
 
-def _retry() -> Retry:
-    return Retry(ExponentialWithJitterBackoff(base=0.05, cap=1.0), RETRIES)
+@dataclass(frozen=True, slots=True)
+class RedisTimeouts:
+    """How long one Redis command may take: a socket timeout per attempt, retried with backoff."""
+
+    socket_seconds: float = 2.0
+    retries: int = 3
+    backoff_base_seconds: float = 0.05
+    backoff_cap_seconds: float = 1.0
+
+    def retry(self) -> Retry:
+        backoff = ExponentialWithJitterBackoff(base=self.backoff_base_seconds, cap=self.backoff_cap_seconds)
+        return Retry(backoff, self.retries)
+
+    def worst_case_seconds(self) -> float:
+        """The longest one command takes against a server that stopped answering before it fails.
+
+        Each attempt waits one socket timeout (the connect, or the read on a server that accepted
+        the connection and then stalled); between attempts redis-py sleeps up to
+        min(cap, base * 2**failures). Sentinel and Cluster discovery come on top.
+        """
+        backoffs = sum(
+            min(self.backoff_cap_seconds, self.backoff_base_seconds * (1 << failures))
+            for failures in range(1, self.retries + 1)
+        )
+        return (self.retries + 1) * self.socket_seconds + backoffs
 
 
 def parse_hosts(netloc: str) -> list[tuple[str, int]]:
@@ -140,13 +162,20 @@ def _credential_options(url_credentials: tuple[str, ...], secret_reference: str)
     return {}
 
 
-def create_redis_client(url: str, *, secret_reference: str = "", **overrides: Any) -> RedisClient:
-    """A client for `url`; `secret_reference` (REDIS_SECRET_ARN) supplies the credentials instead of the URL."""
+def create_redis_client(
+    url: str, *, secret_reference: str = "", timeouts: RedisTimeouts | None = None, **overrides: Any
+) -> RedisClient:
+    """A client for `url`; `secret_reference` (REDIS_SECRET_ARN) supplies the credentials instead of the URL.
+
+    No health-check PING: it runs under its own retry inside the command's retry, so against a
+    stalled server one command would take retries² socket timeouts instead of `timeouts`'s
+    worst case. A dead connection is found by the command's own retry, which reconnects.
+    """
+    timeouts = timeouts or RedisTimeouts()
     common: dict[str, Any] = {
-        "socket_timeout": SOCKET_TIMEOUT_SECONDS,
-        "socket_connect_timeout": SOCKET_TIMEOUT_SECONDS,
-        "retry": _retry(),
-        "health_check_interval": 30,
+        "socket_timeout": timeouts.socket_seconds,
+        "socket_connect_timeout": timeouts.socket_seconds,
+        "retry": timeouts.retry(),
     }
     parts = urlsplit(url)
     common.update(_credential_options(parse_userinfo(parts.netloc), secret_reference))
@@ -159,7 +188,7 @@ def create_redis_client(url: str, *, secret_reference: str = "", **overrides: An
             raise ValueError("a redis+sentinel:// URL must end with /<service name>")
         sentinel = Sentinel(  # type: ignore[no-untyped-call]
             parse_hosts(parts.netloc),
-            sentinel_kwargs={"socket_timeout": SOCKET_TIMEOUT_SECONDS},
+            sentinel_kwargs={"socket_timeout": timeouts.socket_seconds},
             ssl=parts.scheme.startswith("rediss"),
             **common,
         )

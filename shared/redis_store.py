@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
 
 from redis.cluster import ClusterNode, RedisCluster
+from redis.exceptions import NoScriptError
 
 from shared.keys import applied_events_key, applied_offsets_key, board_key
 from shared.redis_client import RedisClient
@@ -80,6 +82,22 @@ def _standings(flat: Sequence[Any], first_rank: int) -> list[Standing]:
     return standings
 
 
+class ReadOnlyScript:
+    """A Lua script that only reads, run with EVALSHA_RO (Redis 7+): a Redis user allowed nothing
+    but reads may run it. EVAL_RO loads it where it is missing, so no SCRIPT LOAD is needed."""
+
+    def __init__(self, client: RedisClient, source: str) -> None:
+        self._client = client
+        self._source = source
+        self._sha = hashlib.sha1(source.encode()).hexdigest()
+
+    def __call__(self, keys: Sequence[str], args: Sequence[str | int]) -> Any:
+        try:
+            return self._client.evalsha_ro(self._sha, len(keys), *keys, *args)
+        except NoScriptError:
+            return self._client.eval_ro(self._source, len(keys), *keys, *args)
+
+
 class LeaderboardStore:
     def __init__(
         self,
@@ -96,8 +114,8 @@ class LeaderboardStore:
         self.clock_margin_ms = min(CLOCK_MARGIN_MS, self.remember_events_ms // 2)
         self._apply_source = _source("apply_scores.lua")
         self._apply = client.register_script(self._apply_source)
-        self._top = client.register_script(_source("top_entries.lua"))
-        self._standing = client.register_script(_source("player_standing.lua"))
+        self._top = ReadOnlyScript(client, _source("top_entries.lua"))
+        self._standing = ReadOnlyScript(client, _source("player_standing.lua"))
 
     def apply(self, period: str, partition: str, scores: Iterable[PendingScore]) -> ApplyResult:
         """Apply one partition's scores (in offset order) to a board, each event at most once.

@@ -7,7 +7,17 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from shared.model import MAX_EVENTS_PER_BATCH, ScoreLimits
+from shared.redis_client import RedisTimeouts
 from shared.score_codec import MAX_TOTAL_POINTS
+
+# Time budgets. Every wait a request can make is bounded, and the bounds nest:
+#   API Gateway's integration limit > the function's Timeout > the sum of the waits + an answer margin.
+# A write waits for the ingest ledger twice (claim, then confirm or release) and for Kafka once; a
+# read waits for Redis once. Should a wait still outgrow the invocation, Lambda kills it before the
+# 503 is sent and the client sees API Gateway's 502/504 instead.
+API_GATEWAY_TIMEOUT_SECONDS = 29.0  # REST API integration limit
+ANSWER_MARGIN_SECONDS = 1.0  # time left after the last wait to build and send the answer
+LEDGER_CALLS_PER_WRITE = 2
 
 
 def _int(env: Mapping[str, str], name: str, default: int, low: int = 0, high: int | None = None) -> int:
@@ -24,6 +34,19 @@ def _int(env: Mapping[str, str], name: str, default: int, low: int = 0, high: in
     return value
 
 
+def _seconds(env: Mapping[str, str], name: str, default: float, low: float, high: float) -> float:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError as error:
+        raise ValueError(f"environment variable {name} must be a number of seconds, got {raw!r}") from error
+    if not low <= value <= high:
+        raise ValueError(f"environment variable {name} must be {low:g}..{high:g} seconds, got {value:g}")
+    return value
+
+
 def _flag(env: Mapping[str, str], name: str) -> bool:
     return env.get(name, "").strip().lower() in ("1", "true", "yes")
 
@@ -36,7 +59,7 @@ class Settings:
     kafka_topic: str = "score-events"
     kafka_security_protocol: str = "PLAINTEXT"
     kafka_allow_plaintext_remote: bool = False  # PLAINTEXT is for loopback brokers unless this is set
-    kafka_send_timeout_seconds: int = 10
+    kafka_send_timeout_seconds: int = 8
     aws_region: str = "us-east-1"  # signs MSK IAM tokens; Lambda sets AWS_REGION
     dead_letter_queue_url: str = ""
     max_points_per_event: int = 10_000
@@ -46,6 +69,8 @@ class Settings:
     idempotency_window_seconds: int = 3600
     redis_wait_replicas: int = 0
     redis_wait_timeout_ms: int = 1000
+    redis_socket_timeout_seconds: float = 2.0
+    redis_retries: int = 3
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -58,7 +83,13 @@ class Settings:
             kafka_topic=env.get("KAFKA_TOPIC") or defaults.kafka_topic,
             kafka_security_protocol=(env.get("KAFKA_SECURITY_PROTOCOL") or defaults.kafka_security_protocol).upper(),
             kafka_allow_plaintext_remote=_flag(env, "KAFKA_ALLOW_PLAINTEXT_REMOTE"),
-            kafka_send_timeout_seconds=_int(env, "KAFKA_SEND_TIMEOUT_SECONDS", defaults.kafka_send_timeout_seconds),
+            kafka_send_timeout_seconds=_int(
+                env,
+                "KAFKA_SEND_TIMEOUT_SECONDS",
+                defaults.kafka_send_timeout_seconds,
+                1,
+                int(API_GATEWAY_TIMEOUT_SECONDS),
+            ),
             aws_region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or defaults.aws_region,
             dead_letter_queue_url=env.get("DEAD_LETTER_QUEUE_URL") or defaults.dead_letter_queue_url,
             max_points_per_event=_int(env, "MAX_POINTS_PER_EVENT", defaults.max_points_per_event, 1, MAX_TOTAL_POINTS),
@@ -70,6 +101,10 @@ class Settings:
             idempotency_window_seconds=_int(env, "IDEMPOTENCY_WINDOW_SECONDS", defaults.idempotency_window_seconds),
             redis_wait_replicas=_int(env, "REDIS_WAIT_REPLICAS", defaults.redis_wait_replicas),
             redis_wait_timeout_ms=_int(env, "REDIS_WAIT_TIMEOUT_MS", defaults.redis_wait_timeout_ms),
+            redis_socket_timeout_seconds=_seconds(
+                env, "REDIS_SOCKET_TIMEOUT_SECONDS", defaults.redis_socket_timeout_seconds, 0.05, 60
+            ),
+            redis_retries=_int(env, "REDIS_RETRIES", defaults.redis_retries, 0, 10),
         )
 
     def score_limits(self) -> ScoreLimits:
@@ -79,3 +114,52 @@ class Settings:
             late_event_grace_ms=self.late_event_grace_seconds * 1000,
             max_events_per_batch=self.max_events_per_batch,
         )
+
+    def redis_timeouts(self) -> RedisTimeouts:
+        return RedisTimeouts(socket_seconds=self.redis_socket_timeout_seconds, retries=self.redis_retries)
+
+    def request_budget_seconds(self, *, writes: bool) -> float:
+        """The longest an API request can take with Redis and Kafka stalled, its error answer included."""
+        redis_call = self.redis_timeouts().worst_case_seconds()
+        if writes:
+            return LEDGER_CALLS_PER_WRITE * redis_call + self.kafka_send_timeout_seconds + ANSWER_MARGIN_SECONDS
+        return redis_call + ANSWER_MARGIN_SECONDS
+
+    def timeout_problems(self, function_timeout_seconds: float, *, writes: bool) -> list[str]:
+        """Why these settings do not nest inside an API function with this Timeout; empty if they do."""
+        budget = self.request_budget_seconds(writes=writes)
+        problems = []
+        if function_timeout_seconds >= API_GATEWAY_TIMEOUT_SECONDS:
+            problems.append(
+                f"Timeout {function_timeout_seconds:g} s must be under API Gateway's "
+                f"{API_GATEWAY_TIMEOUT_SECONDS:g} s integration limit"
+            )
+        if budget > function_timeout_seconds:
+            problems.append(
+                f"Redis and Kafka waits can take {budget:.1f} s with the answer, "
+                f"more than the function's Timeout of {function_timeout_seconds:g} s"
+            )
+        return problems
+
+    def check_request_budget(self, *, writes: bool) -> None:
+        """Refuse, at cold start, waits that could never be answered in time behind API Gateway."""
+        budget = self.request_budget_seconds(writes=writes)
+        if budget >= API_GATEWAY_TIMEOUT_SECONDS:
+            raise ValueError(
+                f"Redis and Kafka waits can take {budget:.1f} s, over API Gateway's "
+                f"{API_GATEWAY_TIMEOUT_SECONDS:g} s limit: lower KAFKA_SEND_TIMEOUT_SECONDS, "
+                "REDIS_SOCKET_TIMEOUT_SECONDS or REDIS_RETRIES"
+            )
+
+    def publish_timeout_seconds(self, invocation_seconds_left: float | None = None) -> float:
+        """How long one publish may wait for Kafka: the configured timeout, cut so that what is
+        left of the invocation still holds the ledger update and the answer, or failing that at
+        least the answer. 0: not even that."""
+        timeout = float(self.kafka_send_timeout_seconds)
+        if invocation_seconds_left is None:
+            return timeout
+        ledger_update = self.redis_timeouts().worst_case_seconds()
+        for reserve in (ledger_update + ANSWER_MARGIN_SECONDS, ANSWER_MARGIN_SECONDS):
+            if invocation_seconds_left > reserve:
+                return min(timeout, invocation_seconds_left - reserve)
+        return 0.0

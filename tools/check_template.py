@@ -54,7 +54,6 @@ _LOCAL_URI_PROPERTIES: dict[str, tuple[str, ...]] = {
 
 # What the handlers and the local runtime read from the template (see docs/DEPLOY.md).
 REQUIRED_GLOBAL_ENV = (
-    "POWERTOOLS_SERVICE_NAME",
     "POWERTOOLS_METRICS_NAMESPACE",
     "POWERTOOLS_LOG_LEVEL",
     "REDIS_URL",
@@ -67,8 +66,9 @@ REQUIRED_GLOBAL_ENV = (
     "MAX_FUTURE_SKEW_SECONDS",
     "LATE_EVENT_GRACE_SECONDS",
     "REDIS_WAIT_REPLICAS",
-    "REDIS_SECRET_ARN",
 )
+# Each function's own: its log and metric service name, and its own Redis user's secret.
+REQUIRED_FUNCTION_ENV = ("POWERTOOLS_SERVICE_NAME", "REDIS_SECRET_ARN")
 REQUIRED_ROUTES: dict[str, set[tuple[str, str, bool]]] = {
     # function -> {(METHOD, path, requires IAM auth)}
     "MatchIngestFunction": {("POST", "/v1/scores", True), ("POST", "/v1/scores/batch", True)},
@@ -192,6 +192,10 @@ def check_contract(template: dict[str, Any]) -> list[Finding]:
 
     env = template.get("Globals", {}).get("Function", {}).get("Environment", {}).get("Variables", {})
     problems += [f"Globals.Function.Environment.Variables lacks {k}" for k in REQUIRED_GLOBAL_ENV if k not in env]
+
+    for function_id in ("MatchIngestFunction", "LeaderboardQueryFunction", "ScoreUpdaterFunction"):
+        own_env = resources.get(function_id, {}).get("Properties", {}).get("Environment", {}).get("Variables", {})
+        problems += [f"{function_id} lacks its own {k}" for k in REQUIRED_FUNCTION_ENV if k not in own_env]
 
     for function_id, routes in REQUIRED_ROUTES.items():
         found: set[tuple[str, str, bool]] = set()

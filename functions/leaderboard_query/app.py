@@ -19,7 +19,12 @@ from shared.redis_store import LeaderboardStore, Standing
 from shared.settings import Settings
 
 settings = Settings.from_env()
-store = LeaderboardStore(create_redis_client(settings.redis_url, secret_reference=settings.redis_secret_arn))
+settings.check_request_budget(writes=False)
+store = LeaderboardStore(
+    create_redis_client(
+        settings.redis_url, secret_reference=settings.redis_secret_arn, timeouts=settings.redis_timeouts()
+    )
+)
 
 logger = Logger()
 tracer = Tracer()

@@ -3,11 +3,11 @@
 from http import HTTPStatus
 from typing import Annotated, Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Body
 from aws_lambda_powertools.logging import correlation_paths
-from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.metrics import EphemeralMetrics, MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, Field
 
@@ -20,19 +20,29 @@ from shared.settings import Settings
 from shared.submission_ledger import SubmissionLedger
 
 settings = Settings.from_env()
+settings.check_request_budget(writes=True)
 limits = settings.score_limits()
-publisher = ScoreEventPublisher(settings)
+
+
+def invocation_seconds_left() -> float:
+    """What is left of the current invocation: the routes run inside app.resolve, which holds the context."""
+    return app.lambda_context.get_remaining_time_in_millis() / 1000
+
+
+publisher = ScoreEventPublisher(settings, seconds_left=invocation_seconds_left)
 ingest = IngestService(
     publisher,
     SubmissionLedger(
-        create_redis_client(settings.redis_url, secret_reference=settings.redis_secret_arn),
+        create_redis_client(
+            settings.redis_url, secret_reference=settings.redis_secret_arn, timeouts=settings.redis_timeouts()
+        ),
         settings.idempotency_window_seconds,
     ),
 )
 
 logger = Logger()
 tracer = Tracer()
-metrics = Metrics()
+metrics = EphemeralMetrics()  # the same output as Metrics in Lambda; no state shared with other functions' instances
 app = api_resolver()
 
 WRITE_ERRORS = (

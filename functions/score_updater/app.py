@@ -3,8 +3,8 @@
 from typing import Any
 
 import boto3
-from aws_lambda_powertools import Logger, Metrics, Tracer
-from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools import Logger, Tracer
+from aws_lambda_powertools.metrics import EphemeralMetrics, MetricUnit
 from aws_lambda_powertools.utilities.batch import process_partial_response
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
@@ -15,7 +15,9 @@ from shared.score_applier import ScoreBatchProcessor, decode_score_record
 from shared.settings import Settings
 
 settings = Settings.from_env()
-redis_client = create_redis_client(settings.redis_url, secret_reference=settings.redis_secret_arn)
+redis_client = create_redis_client(
+    settings.redis_url, secret_reference=settings.redis_secret_arn, timeouts=settings.redis_timeouts()
+)
 store = LeaderboardStore(
     redis_client,
     wait_replicas=settings.redis_wait_replicas,
@@ -31,7 +33,7 @@ processor = ScoreBatchProcessor(store, dead_letters)
 
 logger = Logger()
 tracer = Tracer()
-metrics = Metrics()
+metrics = EphemeralMetrics()  # the same output as Metrics in Lambda; no state shared with other functions' instances
 
 
 @logger.inject_lambda_context(log_event=False)

@@ -18,16 +18,16 @@ from pathlib import Path
 from local_runtime.lambda_host import LambdaContext, load_handler
 from local_runtime.stack import REPO_ROOT
 from shared.model import ScoreEvent
-from shared.submission_ledger import SubmissionLedger
 
 
-def die_before_confirming(_ledger: SubmissionLedger, _events: Sequence[ScoreEvent]) -> None:
+def die_before_confirming(_events: Sequence[ScoreEvent]) -> None:
     os.kill(os.getpid(), signal.SIGKILL)
 
 
 def main() -> int:
-    SubmissionLedger.confirm = die_before_confirming  # type: ignore[method-assign,assignment]
     handler = load_handler(Path(sys.argv[1]), repo_root=REPO_ROOT)
+    # Each load has its own copy of `shared`, so the ledger is reached through the handler's module.
+    handler.__globals__["ingest"]._ledger.confirm = die_before_confirming
     event = json.load(sys.stdin)
     print(json.dumps(handler(event, LambdaContext("ingest-worker", 256, 10))), flush=True)
     return 0

@@ -1,0 +1,168 @@
+"""The Redis users of template.yaml, as ACL users of a real redis-server: each function does its
+work as its own user, the query user cannot write, and the default user lets nobody in.
+
+The template's access strings are ElastiCache RBAC rules, which are Redis ACL rules; they are
+applied here as they are written there.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import quote
+
+import pytest
+import redis
+from kafka import TopicPartition
+from kafka.consumer.fetcher import ConsumerRecord
+
+from local_runtime.kafka_event import lambda_kafka_event
+from local_runtime.lambda_host import LambdaContext, load_handler
+from local_runtime.servers import RedisServer
+from shared.keys import board_key, submission_key
+from shared.model import ScoreEvent, event_id_for
+from shared.periods import period_start_ms
+from shared.record_codec import encode_record, record_key
+from shared.redis_client import create_redis_client
+from shared.redis_store import LeaderboardStore, PendingScore
+from shared.submission_ledger import SubmissionLedger, SubmissionState
+from tests.conftest import EVENTS_DIR, REPO_ROOT
+from tests.unit.deployed_template import deployed
+
+pytestmark = pytest.mark.security
+
+PERIOD = "2011-05"
+ADMIN = "test-admin"
+
+
+@pytest.fixture(scope="module")
+def template_users(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[RedisServer, dict[str, str]]]:
+    """A redis-server holding the template's users; yields it and each function's REDIS_URL."""
+    resources = deployed(CreateRedis="true")
+    server = RedisServer.start(tmp_path_factory.mktemp("redis-users"))
+    admin_password = uuid.uuid4().hex
+    try:
+        bootstrap = redis.Redis(port=server.port)  # the default user, until it is switched off below
+        bootstrap.execute_command("ACL", "SETUSER", ADMIN, "on", f">{admin_password}", "~*", "&*", "+@all")  # type: ignore[no-untyped-call]
+        bootstrap.close()
+        admin = redis.Redis(port=server.port, username=ADMIN, password=admin_password)
+        urls = {}
+        for resource in ("RedisDefaultUser", "RedisIngestUser", "RedisQueryUser", "RedisUpdaterUser"):
+            user = resources[resource]["Properties"]
+            password = uuid.uuid4().hex
+            rules = ["reset", *user["AccessString"].split(), f">{password}"]
+            admin.execute_command("ACL", "SETUSER", user["UserName"], *rules)  # type: ignore[no-untyped-call]
+            urls[resource] = f"redis://{quote(user['UserName'])}:{password}@127.0.0.1:{server.port}/0"
+        admin.close()
+        yield server, urls
+    finally:
+        server.stop()
+
+
+def client(url: str) -> redis.Redis:
+    created = create_redis_client(url, decode_responses=True)
+    assert isinstance(created, redis.Redis)
+    return created
+
+
+def score_batch(events: list[ScoreEvent]) -> dict[str, Any]:
+    partition = TopicPartition("score-events", 0)
+    records = [
+        ConsumerRecord(
+            topic=partition.topic,
+            partition=0,
+            leader_epoch=0,
+            offset=offset,
+            timestamp=event.occurred_at_ms,
+            timestamp_type=0,
+            key=record_key(event),
+            value=encode_record(event),
+            headers=[],
+            checksum=None,
+            serialized_key_size=-1,
+            serialized_value_size=-1,
+            serialized_header_size=-1,
+        )
+        for offset, event in enumerate(events)
+    ]
+    return lambda_kafka_event({partition: records}, "arn:aws:kafka:local", "127.0.0.1:9092")
+
+
+def api_request(sample: str, **path_parameters: str) -> dict[str, Any]:
+    event: dict[str, Any] = json.loads((EVENTS_DIR / sample).read_text())
+    event["queryStringParameters"] = {"period": PERIOD}
+    event["multiValueQueryStringParameters"] = {"period": [PERIOD]}
+    if path_parameters:
+        event["pathParameters"] = path_parameters
+        event["path"] = event["path"].rsplit("/", 1)[0] + "/" + path_parameters["user_id"]
+    return event
+
+
+def handler(function: str, redis_url: str) -> Any:
+    return load_handler(
+        REPO_ROOT / "functions" / function / "app.py", repo_root=REPO_ROOT, environment={"REDIS_URL": redis_url}
+    )
+
+
+def test_each_function_works_as_its_own_user(template_users: tuple[RedisServer, dict[str, str]]) -> None:
+    _, urls = template_users
+    start = period_start_ms(PERIOD)
+    events = [
+        ScoreEvent(event_id_for(f"m-{i}", user), f"m-{i}", user, points, start + i * 1000)
+        for i, (user, points) in enumerate([("alice", 3), ("bob", 2), ("alice", 1)])
+    ]
+    updater = handler("score_updater", urls["RedisUpdaterUser"])
+    assert updater(score_batch(events), LambdaContext("updater")) == {"batchItemFailures": []}
+
+    query = handler("leaderboard_query", urls["RedisQueryUser"])
+    top = query(api_request("get_top.json"), LambdaContext("query"))
+    assert top["statusCode"] == 200
+    assert [(e["user_id"], e["points"]) for e in json.loads(top["body"])["entries"]] == [("alice", 4), ("bob", 2)]
+    player = query(api_request("get_player.json", user_id="bob"), LambdaContext("query"))
+    assert (player["statusCode"], json.loads(player["body"])["rank"]) == (200, 2)
+
+    ledger = SubmissionLedger(client(urls["RedisIngestUser"]), window_seconds=60)
+    assert ledger.claim(events[:2]) == [None, None]
+    ledger.confirm(events[:1])
+    earlier = ledger.claim(events[:2])
+    assert [entry.state if entry else None for entry in earlier] == [SubmissionState.ACCEPTED, SubmissionState.PENDING]
+
+
+def test_the_query_user_cannot_write(template_users: tuple[RedisServer, dict[str, str]]) -> None:
+    _, urls = template_users
+    reader = client(urls["RedisQueryUser"])
+    board = board_key(PERIOD)
+    with pytest.raises(redis.exceptions.NoPermissionError):
+        reader.zadd(board, {"mallory": 10**9})
+    with pytest.raises(redis.exceptions.NoPermissionError):
+        LeaderboardStore(reader).apply(PERIOD, "score-events-0", [PendingScore(99, bytes(16), "mallory", 10**6, 1, -1)])
+    with pytest.raises(redis.exceptions.ResponseError):
+        reader.eval_ro("return redis.call('ZADD', KEYS[1], 1, 'mallory')", 1, board)
+    with pytest.raises(redis.exceptions.NoPermissionError):
+        reader.flushall()
+    with pytest.raises(redis.exceptions.NoPermissionError):
+        reader.get(submission_key(event_id_for("m-0", "alice")))
+    assert reader.zscore(board, "mallory") is None
+
+
+def test_writers_stay_on_their_own_keys(template_users: tuple[RedisServer, dict[str, str]]) -> None:
+    _, urls = template_users
+    ingest = client(urls["RedisIngestUser"])
+    with pytest.raises(redis.exceptions.NoPermissionError):
+        ingest.zadd(board_key(PERIOD), {"mallory": 1})
+    updater = client(urls["RedisUpdaterUser"])
+    for dangerous in (updater.flushall, updater.keys, lambda: updater.config_get("*")):
+        with pytest.raises(redis.exceptions.NoPermissionError):
+            dangerous()
+
+
+def test_the_default_user_lets_nobody_in(template_users: tuple[RedisServer, dict[str, str]]) -> None:
+    server, urls = template_users
+    anonymous = redis.Redis(port=server.port)
+    with pytest.raises(redis.exceptions.AuthenticationError):
+        anonymous.ping()
+    default_url = urls["RedisDefaultUser"]
+    with pytest.raises(redis.exceptions.AuthenticationError):
+        client(default_url).ping()
