@@ -123,7 +123,13 @@ class MskTrigger:
     def start(self) -> MskTrigger:
         # The broker's own cluster id scopes the boards' watermarks: a restarted in-memory broker
         # (offsets from 0 again) is a new cluster, as a recreated MSK cluster has a new ARN.
-        cluster_id = broker_cluster_id(self.bootstrap)
+        # The ARN is read here, once: a broker restarted under a running trigger is caught by the
+        # updater's restart detection instead.
+        try:
+            cluster_id = broker_cluster_id(self.bootstrap)
+        except KafkaError as error:
+            logger.warning("the broker did not say its cluster id (%s); keeping %s", error, self.event_source_arn)
+            cluster_id = None
         if cluster_id:
             self.event_source_arn = local_cluster_arn(cluster_id)
         self._consumer = KafkaConsumer(self.trigger.topic, bootstrap_servers=self.bootstrap, **self._consumer_settings)

@@ -17,6 +17,8 @@ from shared.redis_client import RedisClient
 
 logger = Logger(child=True)
 
+LEDGER_FAILURES = (RedisError, RedisClusterException)
+
 SQS_BATCH_LIMIT = 10
 MAX_INLINE_VALUE_CHARS = 200_000  # keeps a letter under SQS's 256 KiB message limit
 
@@ -85,12 +87,17 @@ class SqsDeadLetterQueue:
 
 
 class OnceOnlyDeadLetters:
-    """Sends each poison record once: a letter sent before (remembered in Redis for `window_seconds`)
-    is not sent again when its batch is redelivered.
+    """Sends each poison record once, however often its batch is redelivered, even concurrently.
 
-    A letter is marked after SQS took it, so a crash between the two sends it again on redelivery
-    (at least once, never lost). Without Redis, letters are sent unchecked.
+    Each letter is claimed in Redis (`SET NX` with a short lease) before it is sent, and marked sent
+    for `window_seconds` after SQS took it. A letter claimed by another invocation, or by one that
+    died before sending (until its lease runs out), is reported unsent: its record is retried, never
+    dropped. Without Redis, letters are sent unchecked (at least once).
     """
+
+    SENDING = b"sending"
+    SENT = b"sent"
+    LEASE_MS = 30_000
 
     def __init__(self, sink: DeadLetterSink, client: RedisClient, window_seconds: int) -> None:
         self._sink = sink
@@ -104,20 +111,25 @@ class OnceOnlyDeadLetters:
         try:
             pipe = self._client.pipeline(transaction=False)
             for key in keys:
-                pipe.exists(key)
-            sent_before = pipe.execute()
-        except (RedisError, RedisClusterException) as error:
+                pipe.set(key, self.SENDING, nx=True, px=self.LEASE_MS, get=True)
+            previous = pipe.execute()
+        except LEDGER_FAILURES as error:
             logger.warning("dead-letter marks unavailable; sending without the check", error=str(error))
             return self._sink.send(letters)
-        fresh = [(key, letter) for key, letter, seen in zip(keys, letters, sent_before, strict=True) if not seen]
-        unsent = self._sink.send([letter for _, letter in fresh])
-        unsent_offsets = {(letter.topic, letter.partition, letter.offset) for letter in unsent}
+        claimed = [(key, letter) for key, letter, before in zip(keys, letters, previous, strict=True) if before is None]
+        in_flight = [
+            letter for letter, before in zip(letters, previous, strict=True) if before not in (None, self.SENT, "sent")
+        ]
+        unsent = self._sink.send([letter for _, letter in claimed])
+        unsent_ids = {id(letter) for letter in unsent}
         try:
             pipe = self._client.pipeline(transaction=False)
-            for key, letter in fresh:
-                if (letter.topic, letter.partition, letter.offset) not in unsent_offsets:
-                    pipe.set(key, 1, ex=self._window_seconds)
+            for key, letter in claimed:
+                if id(letter) in unsent_ids:
+                    pipe.delete(key)
+                else:
+                    pipe.set(key, self.SENT, ex=self._window_seconds)
             pipe.execute()
-        except (RedisError, RedisClusterException) as error:
+        except LEDGER_FAILURES as error:
             logger.warning("could not mark dead letters as sent; a redelivery may send them again", error=str(error))
-        return unsent
+        return [*unsent, *in_flight]

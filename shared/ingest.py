@@ -33,8 +33,6 @@ class Ledger(Protocol):
 
     def confirm(self, events: Sequence[ScoreEvent]) -> None: ...
 
-    def forget(self, events: Sequence[ScoreEvent]) -> None: ...
-
 
 @dataclass(frozen=True, slots=True)
 class Conflict:
@@ -76,6 +74,8 @@ def unique_events(events: Sequence[ScoreEvent]) -> list[ScoreEvent]:
 
 
 def _as_remembered(event: ScoreEvent, earlier: Submission) -> ScoreEvent:
+    if earlier.occurred_at_ms is None:
+        return event
     return event._replace(occurred_at_ms=earlier.occurred_at_ms)
 
 
@@ -98,10 +98,10 @@ class IngestService:
         conflicts = [
             Conflict(event, before.points)
             for event, before in zip(unique, earlier, strict=True)
-            if before is not None and before.points != event.points
+            if before is not None and before.points is not None and before.points != event.points
         ]
         if conflicts:
-            self._forget([event for event, before in zip(unique, earlier, strict=True) if before is None])
+            # The claims this request made stay: see shared.submission_ledger.
             raise ConflictingDuplicate(conflicts)
 
         to_publish: list[ScoreEvent] = []
@@ -121,9 +121,3 @@ class IngestService:
             self._ledger.confirm(events)
         except LEDGER_FAILURES as error:
             logger.warning("could not mark submissions accepted; a retry publishes them again", error=str(error))
-
-    def _forget(self, events: list[ScoreEvent]) -> None:
-        try:
-            self._ledger.forget(events)
-        except LEDGER_FAILURES as error:
-            logger.warning("could not drop claims of a refused request", error=str(error))

@@ -19,8 +19,8 @@ def applied_offsets_key(period: str) -> str:
     return f"{_board_tag(period)}:applied"
 
 
-def applied_events_key(period: str) -> str:
-    return f"{_board_tag(period)}:events"
+def applied_events_key(period: str, partition: str) -> str:
+    return f"{_board_tag(period)}:events:{partition}"
 
 
 def dead_letter_key(fingerprint: str) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,8 +37,9 @@ class PlayerStanding:
     around: list[Standing]
 
 
-# Producers' clocks (record timestamps) and Redis's clock may disagree by up to this much.
+# Producers' clocks (record timestamps) may disagree with each other and with the updater's by this much.
 CLOCK_MARGIN_MS = 300_000
+DAY_MS = 86_400_000
 
 
 class PendingScore(NamedTuple):
@@ -112,27 +114,37 @@ class LeaderboardStore:
         self.wait_timeout_ms = wait_timeout_ms
         self.remember_events_ms = remember_events_seconds * 1000
         self.clock_margin_ms = min(CLOCK_MARGIN_MS, self.remember_events_ms // 2)
+        # Event ids of a (board, partition) that gets no more records (a closed month) expire this long
+        # after its last write; a retry that late would have to outlast the updater being stopped a day.
+        self.keep_events_ms = 2 * self.remember_events_ms + DAY_MS
         self._apply_source = _source("apply_scores.lua")
         self._apply = client.register_script(self._apply_source)
         self._top = ReadOnlyScript(client, _source("top_entries.lua"))
         self._standing = ReadOnlyScript(client, _source("player_standing.lua"))
 
-    def apply(self, period: str, partition: str, scores: Iterable[PendingScore]) -> ApplyResult:
+    def apply(
+        self, period: str, partition: str, scores: Iterable[PendingScore], *, unscoped_partition: str = ""
+    ) -> ApplyResult:
         """Apply one partition's scores (in offset order) to a board, each event at most once.
 
-        `partition` names the partition within its Kafka cluster. Records at or below the board's
-        watermark for it, and events applied to the board within the remembering window, are skipped.
+        `partition` names the partition within its Kafka cluster; `unscoped_partition` is its name in
+        watermarks written before they were scoped by cluster (taken over on first use). Records at or
+        below the board's watermark for it, and events it applied within the remembering window (in
+        record time), are skipped; see shared/lua/apply_scores.lua.
         With `wait_replicas` set, it returns only once that many replicas hold the write, and raises
         ReplicationLagging otherwise: the caller reports the batch failed, and on redelivery the
         records are skipped as applied while the WAIT is asked again.
         """
-        keys = [board_key(period), applied_offsets_key(period), applied_events_key(period)]
+        keys = [board_key(period), applied_offsets_key(period), applied_events_key(period, partition)]
         args: list[str | int | bytes] = [
             REACHED_SLOTS,
             MAX_TOTAL_POINTS,
             partition,
+            unscoped_partition or partition,
             self.remember_events_ms,
             self.clock_margin_ms,
+            time.time_ns() // 1_000_000,
+            self.keep_events_ms,
         ]
         for score in scores:
             args += score

@@ -25,13 +25,12 @@ from typing import Any, Protocol
 
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType
 from aws_lambda_powertools.utilities.data_classes.kafka_event import KafkaEventRecord
-from redis.exceptions import RedisClusterException, RedisError
 
 from shared.dead_letters import DeadLetter, DeadLetterSink
 from shared.model import ScoreEvent
 from shared.periods import seconds_into_period
 from shared.record_codec import PoisonRecord, decode_record
-from shared.redis_store import ApplyResult, PendingScore, ReplicationLagging
+from shared.redis_store import ApplyResult, PendingScore
 
 ExceptionInfo = tuple[type[BaseException], BaseException, TracebackType | None]
 RawRecord = dict[str, Any]
@@ -40,17 +39,15 @@ RawRecord = dict[str, Any]
 # slice overlaps with Redis running this one.
 APPLY_SLICE = 2000
 
-# What makes an apply fail without saying anything about the records: the batch is retried.
-# RedisClusterException is not a RedisError (e.g. a slot left uncovered while a cluster fails over).
-STORE_FAILURES = (RedisError, RedisClusterException, ReplicationLagging)
-
 
 # Event ids are 32 hex digits on the wire and 16 bytes in Redis.
 _EVENT_ID_BYTES = 16
 
 
 class BoardWriter(Protocol):
-    def apply(self, period: str, partition: str, scores: list[PendingScore]) -> ApplyResult: ...
+    def apply(
+        self, period: str, partition: str, scores: list[PendingScore], *, unscoped_partition: str = ""
+    ) -> ApplyResult: ...
 
 
 class DeadLetterUnavailable(RuntimeError):
@@ -160,8 +157,10 @@ class ApplyQueue:
         if outcome.error is not None:
             return
         try:
-            result = self._store.apply(period, watermark, scores)
-        except STORE_FAILURES as error:
+            result = self._store.apply(period, watermark, scores, unscoped_partition=partition)
+        # Any failure (Redis, a cluster slot left uncovered, a lagging replica, or a bug) stops this
+        # (board, partition): no later slice may move the watermark past it. The batch is retried from there.
+        except Exception as error:
             outcome.failed_from, outcome.error = scores[0].offset, error
             return
         outcome.add(result)

@@ -2,10 +2,10 @@
 
 Each event id is claimed as "pending" with the event's points and `occurred_at` before it is
 published, and marked "accepted" once the broker acknowledged it; both last the idempotency
-window. A pending claim is never released: after a failed or ambiguous publish the record may
-be in Kafka, and a retry publishes the event again exactly as first claimed (same time, so the
-same board), where the updater recognises it. The claims for a whole batch take one pipelined
-round trip.
+window. A claim is never released, not even for a request refused as a whole (a conflict):
+after a failed or ambiguous publish the record may be in Kafka, and a retry publishes the event
+again exactly as first claimed (same time, so the same board), where the updater recognises it.
+The claims for a whole batch take one pipelined round trip.
 """
 
 from __future__ import annotations
@@ -27,21 +27,23 @@ class SubmissionState(Enum):
 @dataclass(frozen=True, slots=True)
 class Submission:
     state: SubmissionState
-    points: int
-    occurred_at_ms: int
+    points: int | None  # None: remembered by a release that kept only the state
+    occurred_at_ms: int | None
 
     def encode(self) -> str:
         return f"{self.state.value}|{self.points}|{self.occurred_at_ms}"
 
     @classmethod
-    def decode(cls, raw: bytes | str) -> Submission | None:
+    def decode(cls, raw: bytes | str) -> Submission:
         text = raw.decode() if isinstance(raw, bytes) else raw
         state, _, rest = text.partition("|")
         points, _, occurred_at = rest.partition("|")
         try:
             return cls(SubmissionState(state), int(points), int(occurred_at))
         except ValueError:
-            return None  # written by an older release: treated as unknown
+            # A bare state from an earlier release; anything unreadable counts as a publish that may have happened.
+            known = state if state in {member.value for member in SubmissionState} else SubmissionState.PENDING.value
+            return cls(SubmissionState(known), None, None)
 
 
 def _submission(event: ScoreEvent, state: SubmissionState) -> str:
@@ -68,8 +70,3 @@ class SubmissionLedger:
                 submission_key(event.event_id), _submission(event, SubmissionState.ACCEPTED), ex=self._window_seconds
             )
         pipe.execute()
-
-    def forget(self, events: Sequence[ScoreEvent]) -> None:
-        """Drop claims made for events that were certainly not published (a request refused as a whole)."""
-        if events:
-            self._client.delete(*(submission_key(event.event_id) for event in events))

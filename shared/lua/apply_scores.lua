@@ -1,39 +1,50 @@
 -- Apply one partition's score events to one board, exactly once.
 -- KEYS[1]  board sorted set
--- KEYS[2]  hash: partition -> highest offset already applied to this board, and
---          partition .. '@ts' -> the Kafka timestamp (ms) of the record at that offset
--- KEYS[3]  sorted set: event id -> when (server ms) it was applied to this board
+-- KEYS[2]  hash of watermarks: partition -> highest offset applied to this board, and
+--          partition .. '@ts' -> the newest Kafka timestamp (ms) applied from that partition
+-- KEYS[3]  sorted set of this (board, partition)'s applied event ids, scored by their records' timestamps
 -- ARGV[1]  reached slots (2^22: see shared/score_codec.py)
 -- ARGV[2]  maximum total points a player can hold
 -- ARGV[3]  partition name, scoped by the Kafka cluster it belongs to
--- ARGV[4]  how long (ms) applied event ids are remembered
--- ARGV[5]  clock margin (ms) allowed between the producers' clocks and this server's
--- ARGV[6..] groups of six, in offset order:
+-- ARGV[4]  the same partition's name from before watermarks were scoped (migrated on first use)
+-- ARGV[5]  how long (ms, in record time) applied event ids are remembered
+-- ARGV[6]  clock margin (ms) allowed between producers' clocks, and between them and the caller's
+-- ARGV[7]  now (ms), the caller's clock
+-- ARGV[8]  how long (ms) the event ids outlive the last write from this partition
+-- ARGV[9..] groups of six, in offset order:
 --          offset, event id, user id, points, second reached within the period, record timestamp ms (-1: none)
 -- Returns {applied, redelivered, duplicates, resets, unverified}:
---   redelivered  offset at or below the watermark and its event remembered: the same record again
---   duplicates   event remembered, offset above the watermark: the same event in a new record (a retried POST)
---   resets       records proving the partition's offsets restarted (topic recreated, broker without
---                storage): at or below the watermark, never applied, produced too recently to be
---                forgotten or after the record at the watermark; applied, and the watermark starts again
---   unverified   at or below the watermark, event not remembered, too old to tell: skipped as redelivered
+--   redelivered  at or below the watermark, event remembered: the same record again
+--   duplicates   event remembered, offset above the watermark: the same event in another record (a retried POST)
+--   resets       at or below the watermark but never applied, and produced too recently to have been
+--                forgotten (or well after the newest record applied): the partition's offsets restarted
+--                (topic recreated, broker without storage). Applied; the watermark starts again.
+--   unverified   at or below the watermark, not remembered, too old to tell: skipped as redelivered
 local board, watermarks, remembered = KEYS[1], KEYS[2], KEYS[3]
 local slots = tonumber(ARGV[1])
 local max_points = tonumber(ARGV[2])
-local partition = ARGV[3]
-local window_ms = tonumber(ARGV[4])
-local margin_ms = tonumber(ARGV[5])
+local partition, unscoped = ARGV[3], ARGV[4]
+local window_ms = tonumber(ARGV[5])
+local margin_ms = tonumber(ARGV[6])
+local now_ms = tonumber(ARGV[7])
+local keep_ms = tonumber(ARGV[8])
 local timestamp_field = partition .. '@ts'
 
-local clock = redis.call('TIME')
-local now_ms = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
-local still_remembered_after = now_ms - window_ms + margin_ms
-redis.call('ZREMRANGEBYSCORE', remembered, '-inf', '(' .. string.format('%.0f', now_ms - window_ms))
+local upto = redis.call('HGET', watermarks, partition)
+if not upto then
+  upto = redis.call('HGET', watermarks, unscoped)
+  if upto then redis.call('HDEL', watermarks, unscoped) end
+end
+local applied_upto = tonumber(upto or '-1')
+local newest = tonumber(redis.call('HGET', watermarks, timestamp_field) or '-1')
+-- Every applied event is remembered; a watermark without its memory means the memory expired.
+local memory_intact = redis.call('EXISTS', remembered) == 1
+if newest >= 0 then
+  redis.call('ZREMRANGEBYSCORE', remembered, '-inf', '(' .. string.format('%.0f', newest - window_ms - margin_ms))
+end
 
-local applied_upto = tonumber(redis.call('HGET', watermarks, partition) or '-1')
-local upto_timestamp = tonumber(redis.call('HGET', watermarks, timestamp_field) or '-1')
-local highest, highest_timestamp = applied_upto, upto_timestamp
 local applied, redelivered, duplicates, resets, unverified = 0, 0, 0, 0, 0
+local highest_offset, highest_time = -1, -1
 
 local function add_to_board(member, points, reached)
   local old = redis.call('ZSCORE', board, member)
@@ -49,21 +60,28 @@ local function add_to_board(member, points, reached)
   redis.call('ZADD', board, string.format('%.0f', points * slots + (slots - 1 - reached)), member)
 end
 
-for i = 6, #ARGV, 6 do
+local function never_applied_here(produced_at)
+  if produced_at < 0 or produced_at > now_ms + margin_ms or newest < 0 then return false end
+  if produced_at > newest + margin_ms then return true end
+  return memory_intact and produced_at > newest - window_ms + margin_ms
+end
+
+for i = 9, #ARGV, 6 do
   local offset = tonumber(ARGV[i])
   local event_id = ARGV[i + 1]
   local produced_at = tonumber(ARGV[i + 5])
+  -- A missing or future timestamp is remembered as now: never later than this call could see.
+  local remembered_at = produced_at
+  if remembered_at < 0 or remembered_at > now_ms then remembered_at = now_ms end
   local apply = false
   if offset > applied_upto then
-    apply = redis.call('ZADD', remembered, 'NX', now_ms, event_id) == 1
+    apply = redis.call('ZADD', remembered, 'NX', remembered_at, event_id) == 1
     if not apply then duplicates = duplicates + 1 end
   elseif redis.call('ZSCORE', remembered, event_id) then
     redelivered = redelivered + 1
-  elseif produced_at >= 0 and (produced_at > still_remembered_after
-      or (upto_timestamp >= 0 and produced_at > upto_timestamp + margin_ms)) then
+  elseif never_applied_here(produced_at) then
     resets = resets + 1
-    applied_upto, highest = offset - 1, offset - 1
-    redis.call('ZADD', remembered, now_ms, event_id)
+    redis.call('ZADD', remembered, remembered_at, event_id)
     apply = true
   else
     unverified = unverified + 1
@@ -72,11 +90,18 @@ for i = 6, #ARGV, 6 do
     add_to_board(ARGV[i + 2], tonumber(ARGV[i + 3]), tonumber(ARGV[i + 4]))
     applied = applied + 1
   end
-  if offset > highest then highest, highest_timestamp = offset, produced_at end
+  if offset > highest_offset then highest_offset = offset end
+  if remembered_at > highest_time then highest_time = remembered_at end
 end
 
+-- After a restart the watermark follows the new offsets down; otherwise it only moves up.
+if resets == 0 then
+  if applied_upto > highest_offset then highest_offset = applied_upto end
+  if newest > highest_time then highest_time = newest end
+end
 -- Written even when every record was skipped: that write makes a WAIT after a redelivery also
 -- cover the first delivery's writes, which may not have reached a replica yet.
-redis.call('HSET', watermarks, partition, string.format('%.0f', highest),
-  timestamp_field, string.format('%.0f', highest_timestamp))
+redis.call('HSET', watermarks, partition, string.format('%.0f', highest_offset),
+  timestamp_field, string.format('%.0f', highest_time))
+if redis.call('EXISTS', remembered) == 1 then redis.call('PEXPIRE', remembered, keep_ms) end
 return {applied, redelivered, duplicates, resets, unverified}

@@ -15,7 +15,9 @@ from shared.redis_store import LeaderboardStore, PendingScore
 from tests.integration.conftest import Month, board_points
 
 PARTITION = "local/cluster-a/score-events-0"
-HOUR_MS = 3_600_000
+UNSCOPED = "score-events-0"
+MINUTE_MS = 60_000
+HOUR_MS = 60 * MINUTE_MS
 
 
 @pytest.fixture
@@ -34,6 +36,11 @@ def pending(offset: int, match: str, user: str, points: int = 1, *, produced_at:
     return PendingScore(offset, bytes.fromhex(event_id_for(match, user)), user, points, 0, stamp)
 
 
+def watermark(client: RedisClient, month: Month, field: str = PARTITION) -> int | None:
+    raw = client.hget(applied_offsets_key(month.period), field)
+    return None if raw is None else int(raw)
+
+
 def test_a_redelivered_record_and_a_retried_event_both_count_once(
     client: RedisClient, servers: LocalServers, month: Month
 ) -> None:
@@ -50,14 +57,23 @@ def test_a_redelivered_record_and_a_retried_event_both_count_once(
     assert board_points(servers.redis_url, month.period) == {"ann": 4, "bob": 2}
 
 
-def test_the_same_event_on_another_partition_of_the_board_counts_once(
+def test_a_retry_counts_once_however_late_the_updater_applies_it(
     client: RedisClient, servers: LocalServers, month: Month
 ) -> None:
-    store = LeaderboardStore(client)
-    store.apply(month.period, "c/score-events-0", [pending(0, "m1", "ann", 5)])
-    again = store.apply(month.period, "c/score-events-7", [pending(0, "m1", "ann", 5)])
-    assert again.duplicates == 1
-    assert board_points(servers.redis_url, month.period) == {"ann": 5}
+    """The window is in record time: a stalled updater catching up hours later still knows the first copy."""
+    store = LeaderboardStore(client, remember_events_seconds=3600)
+    start = now_ms() - 6 * HOUR_MS
+    store.apply(month.period, PARTITION, [pending(0, "m1", "ann", 5, produced_at=start)])
+    store.apply(month.period, PARTITION, [pending(1, "m2", "bob", produced_at=start + 30 * MINUTE_MS)])
+    late_copy = store.apply(month.period, PARTITION, [pending(2, "m1", "ann", 5, produced_at=start + 55 * MINUTE_MS)])
+    assert late_copy.duplicates == 1
+
+    # Records more than the window (plus the clock margin) newer push the first copy out.
+    store.apply(month.period, PARTITION, [pending(3, "m3", "bob", produced_at=start + 2 * HOUR_MS)])
+    outside = store.apply(month.period, PARTITION, [pending(4, "m1", "ann", 5, produced_at=start + 2 * HOUR_MS)])
+    assert (outside.applied, outside.duplicates) == (1, 0), "outside the window the same event counts again"
+    assert client.zcard(applied_events_key(month.period, PARTITION)) == 2, "ids older than the window are trimmed"
+    assert board_points(servers.redis_url, month.period) == {"ann": 10, "bob": 2}
 
 
 def test_offsets_that_restart_are_detected_and_the_new_records_applied(
@@ -68,42 +84,72 @@ def test_offsets_that_restart_are_detected_and_the_new_records_applied(
 
     # The topic was recreated: its offsets start at 0 again, with records never seen before.
     restarted = store.apply(month.period, PARTITION, [pending(offset, f"new-{offset}", "bob") for offset in range(5)])
-    assert restarted.resets == 1
-    assert restarted.applied == 5
-    assert client.hget(applied_offsets_key(month.period), PARTITION) in (b"4", "4")
+    assert (restarted.resets, restarted.applied) == (5, 5)
+    assert watermark(client, month) == 4, "the watermark follows the new offsets down"
 
     redelivered = store.apply(month.period, PARTITION, [pending(offset, f"new-{offset}", "bob") for offset in range(5)])
     assert (redelivered.applied, redelivered.redelivered, redelivered.resets) == (0, 5, 0)
     assert board_points(servers.redis_url, month.period) == {"ann": 40, "bob": 5}
 
 
-def test_a_restart_is_seen_from_timestamps_after_the_events_are_forgotten(
+def test_once_the_memory_expired_only_records_produced_after_the_watermark_are_a_restart(
     client: RedisClient, servers: LocalServers, month: Month
 ) -> None:
     store = LeaderboardStore(client)
     long_ago = now_ms() - 5 * HOUR_MS
-    store.apply(month.period, PARTITION, [pending(30, "old", "ann", produced_at=long_ago)])
-    client.delete(applied_events_key(month.period))  # as if the window had passed
+    store.apply(
+        month.period,
+        PARTITION,
+        [pending(offset, f"old-{offset}", "ann", produced_at=long_ago) for offset in range(30, 51)],
+    )
+    client.delete(applied_events_key(month.period, PARTITION))  # expired: no writes for a day
 
-    # Older than the window, but produced well after the record at the watermark: a new incarnation.
-    later = long_ago + 2 * HOUR_MS
-    restarted = store.apply(month.period, PARTITION, [pending(3, "new", "bob", produced_at=later)])
-    assert (restarted.resets, restarted.applied) == (1, 1)
-
-    # A genuinely old redelivery (produced before the watermark's record, not remembered) stays skipped.
-    store.apply(month.period, PARTITION, [pending(50, "newer", "bob", produced_at=later)])
-    client.delete(applied_events_key(month.period))
-    old = store.apply(month.period, PARTITION, [pending(49, "older", "cat", produced_at=later - 1000)])
+    # A genuine old redelivery (produced before the watermark's record) stays skipped, whatever its clock says
+    # within the margin.
+    old = store.apply(month.period, PARTITION, [pending(40, "old-40", "ann", produced_at=long_ago + MINUTE_MS)])
     assert (old.applied, old.unverified, old.resets) == (0, 1, 0)
-    assert board_points(servers.redis_url, month.period) == {"ann": 1, "bob": 2}
+
+    # Produced well after the newest record applied: a new incarnation of the partition.
+    restarted = store.apply(month.period, PARTITION, [pending(3, "new", "bob", produced_at=long_ago + HOUR_MS)])
+    assert (restarted.resets, restarted.applied) == (1, 1)
+    assert board_points(servers.redis_url, month.period) == {"ann": 21, "bob": 1}
 
 
-def test_events_are_forgotten_after_the_window(client: RedisClient, servers: LocalServers, month: Month) -> None:
-    store = LeaderboardStore(client, remember_events_seconds=2)
-    store.apply(month.period, PARTITION, [pending(1, "m1", "ann", 2)])
-    assert client.zcard(applied_events_key(month.period)) == 1
-    time.sleep(2.2)
-    later = store.apply(month.period, PARTITION, [pending(2, "m1", "ann", 2)])
-    assert (later.applied, later.duplicates) == (1, 0), "outside the window the same event counts again"
-    assert client.zcard(applied_events_key(month.period)) == 1, "expired ids are trimmed"
-    assert board_points(servers.redis_url, month.period) == {"ann": 4}
+def test_timestamps_from_the_future_or_missing_never_prove_a_restart(
+    client: RedisClient, servers: LocalServers, month: Month
+) -> None:
+    store = LeaderboardStore(client)
+    store.apply(month.period, PARTITION, [pending(offset, f"old-{offset}", "ann") for offset in range(10)])
+    client.delete(applied_events_key(month.period, PARTITION))
+    skewed = store.apply(
+        month.period,
+        PARTITION,
+        [pending(2, "old-2", "ann", produced_at=now_ms() + 24 * HOUR_MS), pending(3, "old-3", "ann", produced_at=-1)],
+    )
+    assert (skewed.applied, skewed.unverified, skewed.resets) == (0, 2, 0)
+    assert watermark(client, month) == 9
+    assert board_points(servers.redis_url, month.period) == {"ann": 10}
+
+
+def test_a_watermark_from_before_cluster_scoping_is_taken_over(
+    client: RedisClient, servers: LocalServers, month: Month
+) -> None:
+    client.hset(applied_offsets_key(month.period), UNSCOPED, 10)
+    store = LeaderboardStore(client)
+    result = store.apply(
+        month.period,
+        PARTITION,
+        [pending(offset, f"m-{offset}", "ann") for offset in range(8, 13)],
+        unscoped_partition=UNSCOPED,
+    )
+    assert (result.applied, result.unverified) == (2, 3), "offsets 8..10 were applied by the earlier release"
+    assert watermark(client, month) == 12
+    assert watermark(client, month, UNSCOPED) is None
+    assert board_points(servers.redis_url, month.period) == {"ann": 2}
+
+
+def test_a_closed_boards_event_ids_expire(client: RedisClient, month: Month) -> None:
+    store = LeaderboardStore(client, remember_events_seconds=3600)
+    store.apply(month.period, PARTITION, [pending(0, "m1", "ann")])
+    ttl_ms = int(client.pttl(applied_events_key(month.period, PARTITION)))
+    assert 2 * HOUR_MS < ttl_ms <= store.keep_events_ms

@@ -44,10 +44,6 @@ class MemoryLedger:
         for item in events:
             self.entries[item.event_id] = Submission(SubmissionState.ACCEPTED, item.points, item.occurred_at_ms)
 
-    def forget(self, events: Sequence[ScoreEvent]) -> None:
-        for item in events:
-            del self.entries[item.event_id]
-
 
 class RecordingPublisher:
     def __init__(self, failures: int = 0) -> None:
@@ -123,11 +119,22 @@ def test_the_same_pair_with_other_points_is_refused_and_nothing_is_published() -
         service.submit([event("m2"), event("m1", points=7)])
     assert [conflict.event.match_id for conflict in refused.value.conflicts] == ["m1"]
     assert publisher.published == [event("m1", points=3)], "the batch is refused whole"
-    assert event("m2").event_id not in ledger.entries, "claims of the refused batch are dropped"
+
+    corrected = service.submit([event("m2"), event("m1", points=3)])
+    assert (corrected.accepted, corrected.duplicates) == (2, 1)
+    assert publisher.published == [event("m1", points=3), event("m2")]
 
 
 def test_other_points_for_one_pair_within_a_batch_are_refused() -> None:
     publisher = RecordingPublisher()
     with pytest.raises(ConflictingDuplicate):
         IngestService(publisher, MemoryLedger()).submit([event("m1", points=1), event("m1", points=2)])
+    assert publisher.published == []
+
+
+def test_an_event_the_earlier_release_accepted_is_a_duplicate_whatever_its_points() -> None:
+    ledger, publisher = MemoryLedger(), RecordingPublisher()
+    ledger.entries[event("m1").event_id] = Submission(SubmissionState.ACCEPTED, None, None)
+    outcome = IngestService(publisher, ledger).submit([event("m1", points=9)])
+    assert outcome.duplicates == 1
     assert publisher.published == []

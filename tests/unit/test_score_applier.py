@@ -31,7 +31,9 @@ class InMemoryBoards:
         self.watermarks: dict[tuple[str, str], int] = {}
         self.points: dict[tuple[str, str], int] = {}
 
-    def apply(self, period: str, partition: str, scores: list[PendingScore]) -> ApplyResult:
+    def apply(
+        self, period: str, partition: str, scores: list[PendingScore], *, unscoped_partition: str = ""
+    ) -> ApplyResult:
         self.calls += 1
         if period in self.failing_periods or self.calls in self.failing_calls:
             raise RedisConnectionError("redis is down")
@@ -135,7 +137,9 @@ def test_poison_that_cannot_be_dead_lettered_is_retried_not_dropped() -> None:
 class UnreplicatedBoards(InMemoryBoards):
     """Applies on the primary, but no replica confirms the November board's write in time."""
 
-    def apply(self, period: str, partition: str, scores: list[PendingScore]) -> ApplyResult:
+    def apply(
+        self, period: str, partition: str, scores: list[PendingScore], *, unscoped_partition: str = ""
+    ) -> ApplyResult:
         result = super().apply(period, partition, scores)
         if period == "2026-11":
             raise ReplicationLagging("0 of 1 replicas confirmed within 1000 ms")

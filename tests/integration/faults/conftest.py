@@ -18,7 +18,7 @@ from typing import Any
 import boto3
 import orjson
 import pytest
-from kafka import KafkaProducer
+from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 
 from local_runtime.msk_trigger import MskTrigger
 from local_runtime.servers import RedisServer
@@ -107,6 +107,25 @@ def assert_board_matches(redis_url: str, workload: Workload, *, timeout: float =
             f"board differs from truth: short {len(lost)} players {list(lost.items())[:5]}, "
             f"over {len(extra)} players {list(extra.items())[:5]}"
         ) from None
+
+
+def wait_until_consumed(stack: RunningStack, *, timeout: float = 120.0) -> None:
+    """Until the updater's group has committed every record now on the topic: a board that equals the
+    truth early could still change when a late duplicate is applied."""
+    consumer = KafkaConsumer(bootstrap_servers=stack.kafka_bootstrap)
+    admin = KafkaAdminClient(bootstrap_servers=stack.kafka_bootstrap)
+    try:
+        partitions = [TopicPartition(stack.topic, p) for p in sorted(consumer.partitions_for_topic(stack.topic) or ())]
+        ends = consumer.end_offsets(partitions)
+
+        def all_committed() -> bool:
+            committed = admin.list_consumer_group_offsets(stack.consumer_group)
+            return all(end == 0 or (tp in committed and committed[tp].offset >= end) for tp, end in ends.items())
+
+        wait_for(all_committed, timeout=timeout, what="the updater to commit every record")
+    finally:
+        consumer.close()
+        admin.close()
 
 
 def dead_letters(stack: RunningStack) -> list[dict[str, Any]]:

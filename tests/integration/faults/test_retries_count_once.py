@@ -29,7 +29,7 @@ from local_runtime.stack import REPO_ROOT, RunningStack
 from shared.keys import submission_key
 from tests.conftest import EVENTS_DIR
 from tests.integration.conftest import Api, own_servers_environ, start_stack, topic_values
-from tests.integration.faults.conftest import Workload, assert_board_matches
+from tests.integration.faults.conftest import Workload, assert_board_matches, wait_until_consumed
 
 pytestmark = pytest.mark.faults
 
@@ -112,6 +112,7 @@ def test_h_broker_stalled_during_posts_then_every_503_retried(retry_stack: Runni
     finally:
         staller.join(30)
     assert poster.unavailable > 0, "the stall must have turned some POSTs into 503s"
+    wait_until_consumed(retry_stack)
     assert_board_matches(retry_stack.redis_url, workload)
     stored = topic_values(retry_stack.kafka_bootstrap, retry_stack.topic)
     print(f"\n{poster.unavailable} answers of 503; {len(stored)} records for {len(workload.events)} events")
@@ -135,6 +136,7 @@ def test_i_redis_stopped_at_ingest_with_duplicate_posts(retry_stack: RunningStac
     poster.all(bodies[200:] + bodies[150:250])
     stored = topic_values(retry_stack.kafka_bootstrap, retry_stack.topic)
     assert len(stored) > len(workload.events), "duplicates reached Kafka while the ledger was away"
+    wait_until_consumed(retry_stack)
     assert_board_matches(retry_stack.redis_url, workload)
 
 
@@ -169,4 +171,5 @@ def test_j_ingest_killed_between_produce_and_confirm(retry_stack: RunningStack) 
     for body in bodies:
         status, answer = api.post("/v1/scores", body)
         assert status == 202, f"a retry after the crash is accepted at once, not refused: {answer}"
+    wait_until_consumed(retry_stack)
     assert_board_matches(retry_stack.redis_url, workload)

@@ -1,0 +1,51 @@
+"""Ingest's ledger on a real redis-server: what it stores, and values written by the earlier release."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+
+import pytest
+
+from local_runtime.servers import LocalServers
+from shared.keys import submission_key
+from shared.model import ScoreEvent, event_id_for
+from shared.redis_client import RedisClient, create_redis_client
+from shared.submission_ledger import Submission, SubmissionLedger, SubmissionState
+
+AT = 1_560_000_000_000
+
+
+@pytest.fixture
+def client(servers: LocalServers) -> Iterator[RedisClient]:
+    redis_client = create_redis_client(servers.redis_url)
+    yield redis_client
+    redis_client.close()
+
+
+def fresh_event(points: int = 2) -> ScoreEvent:
+    match, user = f"m-{uuid.uuid4().hex[:8]}", "ann"
+    return ScoreEvent(event_id_for(match, user), match, user, points, AT)
+
+
+def test_a_claim_remembers_points_and_time_and_lasts_the_window(client: RedisClient) -> None:
+    ledger = SubmissionLedger(client, window_seconds=600)
+    first, second = fresh_event(2), fresh_event(5)
+    assert ledger.claim([first, second]) == [None, None]
+    ledger.confirm([first])
+    assert ledger.claim([first, second]) == [
+        Submission(SubmissionState.ACCEPTED, 2, AT),
+        Submission(SubmissionState.PENDING, 5, AT),
+    ]
+    assert 0 < int(client.ttl(submission_key(second.event_id))) <= 600
+
+
+@pytest.mark.parametrize(
+    ("stored", "state"), [("accepted", SubmissionState.ACCEPTED), ("pending", SubmissionState.PENDING)]
+)
+def test_bare_states_from_the_earlier_release_are_read(
+    client: RedisClient, stored: str, state: SubmissionState
+) -> None:
+    event = fresh_event()
+    client.set(submission_key(event.event_id), stored, ex=60)
+    assert SubmissionLedger(client, window_seconds=600).claim([event]) == [Submission(state, None, None)]
