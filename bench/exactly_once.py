@@ -59,7 +59,7 @@ def _used_memory(client: RedisClient) -> int:
 
 
 def _reset(client: RedisClient) -> None:
-    client.delete(board_key(PERIOD), applied_offsets_key(PERIOD), applied_events_key(PERIOD))
+    client.delete(board_key(PERIOD), applied_offsets_key(PERIOD), applied_events_key(PERIOD, PARTITION))
 
 
 def memory_per_event(client: RedisClient, events: int, players: int) -> list[Row]:
@@ -69,7 +69,7 @@ def memory_per_event(client: RedisClient, events: int, players: int) -> list[Row
     for start in range(0, events, SLICE):
         store.apply(PERIOD, PARTITION, records[start : start + SLICE])
     before = _used_memory(client)
-    events_key = applied_events_key(PERIOD)
+    events_key = applied_events_key(PERIOD, PARTITION)
     exact = int(client.memory_usage(events_key, samples=0) or 0)
     client.delete(events_key)
     freed = before - _used_memory(client)

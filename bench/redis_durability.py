@@ -137,7 +137,7 @@ def wait_cost(workdir: Path, batches: int, sizes: list[int]) -> list[Row]:
         client = create_redis_client(primary.url)
         for size in sizes:
             for wait in (0, 1):
-                client.delete(board_key(PERIOD), applied_offsets_key(PERIOD), applied_events_key(PERIOD))
+                client.delete(board_key(PERIOD), applied_offsets_key(PERIOD), applied_events_key(PERIOD, "scores-0"))
                 store = LeaderboardStore(client, wait_replicas=wait)
                 rows.append(Row("wait", f"REDIS_WAIT_REPLICAS={wait}", _timed_applies(store, batches, size, seed=size)))
     return rows

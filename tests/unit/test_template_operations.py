@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from tests.conftest import REPO_ROOT
 from tests.unit.deployed_template import FUNCTIONS, RESOURCES, TEMPLATE, deployed
 
 ALARM_TOPIC = "arn:aws:sns:us-east-1:123456789012:leaderboard-alarms"
@@ -114,6 +115,15 @@ def test_an_alarm_when_the_updater_falls_behind_the_topic() -> None:
     assert alarm["ComparisonOperator"] == "GreaterThanThreshold"
 
 
+@pytest.mark.parametrize("metric", ["PartitionOffsetResets", "RecordsSkippedUnverified"])
+def test_an_alarm_when_a_partitions_offsets_restart_or_records_go_unverified(metric: str) -> None:
+    """The updater's loud signals of docs/EXACTLY_ONCE.md, named as functions/score_updater/app.py emits them."""
+    alarm = alarm_on(deployed(), "Leaderboard", metric, "score-updater")
+    assert (alarm["Statistic"], alarm["Threshold"], alarm["ComparisonOperator"]) == ("Sum", 0, "GreaterThanThreshold")
+    updater_source = (REPO_ROOT / "functions" / "score_updater" / "app.py").read_text()
+    assert f'name="{metric}"' in updater_source
+
+
 def test_an_alarm_on_the_api_5xx_rate() -> None:
     alarm = alarm_on(deployed(Stage="prod"), "AWS/ApiGateway", "5XXError", "leaderboard-prod")
     assert alarm["Statistic"] == "Average", "the average of a 0/1 metric is the rate"
@@ -130,7 +140,7 @@ def test_an_alarm_when_a_function_is_throttled(function_id: str) -> None:
 def test_alarms_notify_the_topic_when_one_is_given() -> None:
     assert all("AlarmActions" not in alarm for alarm in alarms(deployed()).values())
     with_topic = alarms(deployed(AlarmTopicArn=ALARM_TOPIC))
-    assert len(with_topic) == 6
+    assert len(with_topic) == 8
     for alarm in with_topic.values():
         assert alarm["AlarmActions"] == [ALARM_TOPIC]
         assert alarm["OKActions"] == [ALARM_TOPIC]

@@ -119,7 +119,7 @@ def wait_until_consumed(stack: RunningStack, *, timeout: float = 120.0) -> None:
         ends = consumer.end_offsets(partitions)
 
         def all_committed() -> bool:
-            committed = admin.list_consumer_group_offsets(stack.consumer_group)
+            committed = admin.list_group_offsets(stack.consumer_group).get(stack.consumer_group, {})
             return all(end == 0 or (tp in committed and committed[tp].offset >= end) for tp, end in ends.items())
 
         wait_for(all_committed, timeout=timeout, what="the updater to commit every record")
