@@ -4,7 +4,6 @@ Bad input must be answered before any I/O: were Redis or Kafka touched, the answ
 be a 503 after a connection failure instead of the 4xx asserted here.
 """
 
-import copy
 import json
 from collections.abc import Callable
 from typing import Any
@@ -12,7 +11,8 @@ from typing import Any
 import pytest
 
 from local_runtime.lambda_host import LambdaContext, environment_overlay, load_handler
-from tests.conftest import EVENTS_DIR, REPO_ROOT
+from tests.conftest import REPO_ROOT
+from tests.sample_events import load_event
 
 Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
 CLOSED = {
@@ -38,24 +38,19 @@ def query() -> Handler:
     return load("leaderboard_query")
 
 
-def sample(name: str) -> dict[str, Any]:
-    event: dict[str, Any] = json.loads((EVENTS_DIR / name).read_text())
-    return event
-
-
 def call(handler: Handler, event: dict[str, Any]) -> tuple[int, dict[str, Any]]:
     response = handler(event, LambdaContext("test"))
     return int(response["statusCode"]), json.loads(response["body"])
 
 
 def with_body(name: str, body: object) -> dict[str, Any]:
-    event = sample(name)
+    event = load_event(name)
     event["body"] = body if isinstance(body, str) else json.dumps(body)
     return event
 
 
 def with_query(name: str, **params: str) -> dict[str, Any]:
-    event = copy.deepcopy(sample(name))
+    event = load_event(name)
     event["queryStringParameters"] = {**(event["queryStringParameters"] or {}), **params}
     event["multiValueQueryStringParameters"] = {k: [v] for k, v in event["queryStringParameters"].items()}
     return event
@@ -98,7 +93,7 @@ def test_oversized_body_is_413(ingest: Handler) -> None:
 
 
 def test_kafka_unreachable_is_503(ingest: Handler) -> None:
-    status, answer = call(ingest, sample("post_score.json"))
+    status, answer = call(ingest, load_event("post_score.json"))
     assert (status, answer["error"]["code"]) == (503, "kafka_unavailable")
 
 
@@ -124,5 +119,5 @@ def test_bad_player_queries_are_refused(query: Handler, params: dict[str, str], 
 
 
 def test_redis_unreachable_is_503(query: Handler) -> None:
-    status, answer = call(query, sample("get_top.json"))
+    status, answer = call(query, load_event("get_top.json"))
     assert (status, answer["error"]["code"]) == (503, "redis_unavailable")
