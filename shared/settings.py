@@ -46,6 +46,7 @@ class Settings:
     idempotency_window_seconds: int = 3600
     redis_wait_replicas: int = 0
     redis_wait_timeout_ms: int = 1000
+    metrics_namespace: str = "Leaderboard"  # the template sets POWERTOOLS_METRICS_NAMESPACE to the same
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -70,6 +71,7 @@ class Settings:
             idempotency_window_seconds=_int(env, "IDEMPOTENCY_WINDOW_SECONDS", defaults.idempotency_window_seconds),
             redis_wait_replicas=_int(env, "REDIS_WAIT_REPLICAS", defaults.redis_wait_replicas),
             redis_wait_timeout_ms=_int(env, "REDIS_WAIT_TIMEOUT_MS", defaults.redis_wait_timeout_ms),
+            metrics_namespace=env.get("POWERTOOLS_METRICS_NAMESPACE") or defaults.metrics_namespace,
         )
 
     def score_limits(self) -> ScoreLimits:

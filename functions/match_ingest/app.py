@@ -32,7 +32,7 @@ ingest = IngestService(
 
 logger = Logger()
 tracer = Tracer()
-metrics = Metrics()
+metrics = Metrics(namespace=settings.metrics_namespace)
 app = api_resolver()
 
 WRITE_ERRORS = (

@@ -20,12 +20,12 @@ store = LeaderboardStore(
     wait_replicas=settings.redis_wait_replicas,
     wait_timeout_ms=settings.redis_wait_timeout_ms,
 )
-dead_letters = SqsDeadLetterQueue(boto3.client("sqs"), settings.dead_letter_queue_url)
+dead_letters = SqsDeadLetterQueue(boto3.client("sqs", region_name=settings.aws_region), settings.dead_letter_queue_url)
 processor = ScoreBatchProcessor(store, dead_letters)
 
 logger = Logger()
 tracer = Tracer()
-metrics = Metrics()
+metrics = Metrics(namespace=settings.metrics_namespace)
 
 
 @logger.inject_lambda_context(log_event=False)
