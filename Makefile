@@ -71,15 +71,17 @@ test: servers lint typecheck check-template openapi-check
 	@echo "==> pytest"
 	$(PY) -m pytest
 
-# Only the date moves: the monotonic clock stays real, or Python's timed waits (Event.wait) would
-# sleep on a deadline 45 days away. Redis runs on the real clock (jemalloc and libfaketime clash)
-# and Tansu ignores LD_PRELOAD: the Python processes (tests, handlers, moto) see the shifted date.
+# Only the date moves: the monotonic clock stays real (timed waits would never expire otherwise),
+# and tools/shifted_clock makes time.sleep work with that (see its docstring). Redis runs on the
+# real clock (jemalloc and libfaketime clash) and Tansu ignores LD_PRELOAD: the Python processes
+# (tests, handlers, moto) see the shifted date.
 SHIFTED_CLOCK_DAYS ?= 45 400
 SHIFTED_CLOCK_TESTS ?= unit or security
 test-shifted-clock: venv servers faketime
 	@for days in $(SHIFTED_CLOCK_DAYS); do \
 	  echo "==> pytest -m '$(SHIFTED_CLOCK_TESTS)', clock +$$days days: $$(faketime -f +$${days}d date -u +%F)"; \
-	  FAKETIME_DONT_FAKE_MONOTONIC=1 faketime -f +$${days}d $(PY) -m pytest -q -m "$(SHIFTED_CLOCK_TESTS)" || exit 1; \
+	  PYTHONPATH=$(CURDIR)/tools/shifted_clock FAKETIME_DONT_FAKE_MONOTONIC=1 faketime -f +$${days}d \
+	    $(PY) -m pytest -q -m "$(SHIFTED_CLOCK_TESTS)" || exit 1; \
 	done
 
 bench: venv servers
