@@ -184,3 +184,18 @@ def test_invoke_names_the_functions_when_one_is_unknown(tmp_path: Path) -> None:
     )  # fmt: skip
     assert finished.returncode == 2
     assert "LeaderboardQueryFunction" in finished.stderr and "Traceback" not in finished.stderr
+
+
+def test_a_handler_that_raises_is_reported_as_lambda_reports_it(servers: LocalServers, tmp_path: Path) -> None:
+    env_vars = tmp_path / "env.json"
+    env_vars.write_text(json.dumps({"ScoreUpdaterFunction": {"REDIS_URL": "redis://127.0.0.1:1/0"}}))
+    environ = own_servers_environ(
+        KAFKA_BOOTSTRAP_SERVERS=servers.kafka_bootstrap, AWS_ENDPOINT_URL=servers.aws_endpoint_url
+    )
+    finished = run_cli(
+        "invoke", "ScoreUpdaterFunction", "-e", str(EVENTS_DIR / "kafka_batch.json"), "-n", str(env_vars),
+        "--workdir", str(tmp_path), environ=environ,
+    )  # fmt: skip
+    assert finished.returncode == 1, finished.stderr
+    error = json.loads(finished.stdout)
+    assert error["errorType"] and "failed" in error["errorMessage"]
