@@ -16,6 +16,7 @@ os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "leaderboard")
 os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "Leaderboard")
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+EVENTS_DIR = REPO_ROOT / "events"
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -11,9 +11,9 @@ import json
 from typing import Any
 
 from shared.periods import now_ms
-from tests.conftest import REPO_ROOT
+from tests.conftest import EVENTS_DIR
 
-EVENTS_DIR = REPO_ROOT / "events"
+__all__ = ["EVENTS_DIR", "load_event"]
 
 
 def load_event(name: str) -> dict[str, Any]:

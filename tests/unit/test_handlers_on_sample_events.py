@@ -13,7 +13,7 @@ import pytest
 from local_runtime.lambda_host import LambdaContext, environment_overlay, load_handler
 from shared.periods import DAY_MS, now_ms
 from tests.conftest import REPO_ROOT
-from tests.sample_events import load_event
+from tests.sample_events import load_event as sample
 
 Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
 CLOSED = {
@@ -45,13 +45,13 @@ def call(handler: Handler, event: dict[str, Any]) -> tuple[int, dict[str, Any]]:
 
 
 def with_body(name: str, body: object) -> dict[str, Any]:
-    event = load_event(name)
+    event = sample(name)
     event["body"] = body if isinstance(body, str) else json.dumps(body)
     return event
 
 
 def with_query(name: str, **params: str) -> dict[str, Any]:
-    event = load_event(name)
+    event = sample(name)
     event["queryStringParameters"] = {**(event["queryStringParameters"] or {}), **params}
     event["multiValueQueryStringParameters"] = {k: [v] for k, v in event["queryStringParameters"].items()}
     return event
@@ -94,7 +94,7 @@ def test_oversized_body_is_413(ingest: Handler) -> None:
 
 
 def test_kafka_unreachable_is_503(ingest: Handler) -> None:
-    status, answer = call(ingest, load_event("post_score.json"))
+    status, answer = call(ingest, sample("post_score.json"))
     assert (status, answer["error"]["code"]) == (503, "kafka_unavailable")
 
 
@@ -120,5 +120,5 @@ def test_bad_player_queries_are_refused(query: Handler, params: dict[str, str], 
 
 
 def test_redis_unreachable_is_503(query: Handler) -> None:
-    status, answer = call(query, load_event("get_top.json"))
+    status, answer = call(query, sample("get_top.json"))
     assert (status, answer["error"]["code"]) == (503, "redis_unavailable")
