@@ -13,7 +13,7 @@ import pytest
 from local_runtime.lambda_host import LambdaContext, environment_overlay, load_handler
 from shared.periods import DAY_MS, now_ms
 from tests.conftest import REPO_ROOT
-from tests.sample_events import load_event as sample
+from tests.sample_events import load_event
 
 Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
 CLOSED = {
@@ -37,6 +37,10 @@ def ingest() -> Handler:
 @pytest.fixture(scope="module")
 def query() -> Handler:
     return load("leaderboard_query")
+
+
+def sample(name: str) -> dict[str, Any]:
+    return load_event(name)
 
 
 def call(handler: Handler, event: dict[str, Any]) -> tuple[int, dict[str, Any]]:
