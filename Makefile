@@ -4,12 +4,13 @@ VENV := .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 
-.PHONY: help venv servers run demo test unit lint typecheck check-template openapi openapi-check bench clean
+.PHONY: help venv servers faketime run demo test test-shifted-clock unit lint typecheck check-template openapi openapi-check bench clean
 
 help:
 	@echo "make run    start redis, the Kafka broker, moto, the API and the MSK trigger locally"
 	@echo "make demo   the same plus a bounded traffic simulator and a live top 10"
 	@echo "make test   lint, type-check, offline template checks, then every test on real local servers"
+	@echo "make test-shifted-clock  the unit and security tests with the clock 45 and 400 days ahead"
 	@echo "make openapi  regenerate docs/openapi.json from the handlers and the template"
 	@echo "make bench  benchmarks (BENCH_SCALE=25m for the full-size run)"
 
@@ -29,6 +30,13 @@ servers:
 	  { [ "$$(id -u)" = 0 ] && echo "==> installing redis-server (apt)" && apt-get update -qq && \
 	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null; } || \
 	  { echo "redis-server, redis-cli and redis-benchmark are needed: apt-get install redis-server"; exit 1; }
+
+# faketime (Debian's package) moves the clock of the tests: nothing may depend on today's date.
+faketime:
+	@command -v faketime >/dev/null || \
+	  { [ "$$(id -u)" = 0 ] && echo "==> installing faketime (apt)" && apt-get update -qq && \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq faketime >/dev/null; } || \
+	  { echo "faketime is needed: apt-get install faketime"; exit 1; }
 
 run: venv servers
 	$(PY) -m local_runtime run
@@ -62,6 +70,19 @@ unit: venv
 test: servers lint typecheck check-template openapi-check
 	@echo "==> pytest"
 	$(PY) -m pytest
+
+# Only the date moves: the monotonic clock stays real (timed waits would never expire otherwise),
+# and tools/shifted_clock makes time.sleep work with that (see its docstring). Redis runs on the
+# real clock (jemalloc and libfaketime clash) and Tansu ignores LD_PRELOAD: the Python processes
+# (tests, handlers, moto) see the shifted date.
+SHIFTED_CLOCK_DAYS ?= 45 400
+SHIFTED_CLOCK_TESTS ?= unit or security
+test-shifted-clock: venv servers faketime
+	@for days in $(SHIFTED_CLOCK_DAYS); do \
+	  echo "==> pytest -m '$(SHIFTED_CLOCK_TESTS)', clock +$$days days: $$(faketime -f +$${days}d date -u +%F)"; \
+	  PYTHONPATH=$(CURDIR)/tools/shifted_clock FAKETIME_DONT_FAKE_MONOTONIC=1 faketime -f +$${days}d \
+	    $(PY) -m pytest -q -m "$(SHIFTED_CLOCK_TESTS)" || exit 1; \
+	done
 
 bench: venv servers
 	$(PY) -m bench

@@ -16,7 +16,7 @@ SCHEMA_VERSION = 1
 
 @dataclass(frozen=True)
 class Target:
-    """A DESIGN.md §7 target: `on` the row's value or its ratio to the floor, at least or at most `bound`."""
+    """A target of docs/PERFORMANCE.md: `on` the row's value or its ratio to the floor, at least or at most `bound`."""
 
     text: str
     bound: float

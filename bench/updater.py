@@ -25,6 +25,7 @@ from bench.progress import Progress
 from bench.results import Result, Target, summary_ms
 from bench.scale import UPDATER_BATCH_SIZES, Scale
 from bench.workload import KafkaEventFactory, pending_score, short_id
+from local_runtime.processes import redis_binary_environ
 from shared.keys import board_key
 from shared.periods import now_ms, period_of
 from shared.redis_client import create_redis_client
@@ -251,7 +252,14 @@ def _redis_benchmark(servers: BenchServers, requests: int, pipeline: int) -> tup
         "1",
         "member:__rand_int__",
     ]
-    finished = subprocess.run(argv, capture_output=True, text=True, timeout=BENCHMARK_TIMEOUT_SECONDS, check=True)
+    finished = subprocess.run(
+        argv,
+        capture_output=True,
+        text=True,
+        timeout=BENCHMARK_TIMEOUT_SECONDS,
+        check=True,
+        env=redis_binary_environ(),
+    )
     rows = list(csv.DictReader(io.StringIO(finished.stdout)))
     if not rows:
         raise RuntimeError(f"redis-benchmark printed no result:\n{finished.stdout}{finished.stderr}")

@@ -1,4 +1,4 @@
-"""python -m local_runtime run | demo: the leaderboard on this machine.
+"""python -m local_runtime run | demo | invoke: the leaderboard on this machine.
 
 Environment: API_PORT (default 3000), INGEST_API_KEY (default local-dev-key: the x-api-key the
 write routes require), and REDIS_URL / KAFKA_BOOTSTRAP_SERVERS / AWS_ENDPOINT_URL to use existing
@@ -8,6 +8,7 @@ servers instead of starting redis-server, Tansu and moto.
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import signal
@@ -18,6 +19,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import FrameType
 
+from local_runtime.api_gateway import ApiPortInUse, ensure_port_free
 from local_runtime.demo import (
     MAX_DURATION_SECONDS,
     MAX_PLAYERS,
@@ -27,7 +29,13 @@ from local_runtime.demo import (
     redraw,
     render,
 )
+from local_runtime.invoke import InvokeError, invoke, load_event
+from local_runtime.processes import ServerStartError
+from local_runtime.running_stack import StackEndpoints, publish, servers_line, withdraw
 from local_runtime.stack import DEFAULT_API_KEY, DEFAULT_API_PORT, REPO_ROOT, LocalStack, RunningStack
+from local_runtime.template import TemplateError
+
+DEFAULT_WORKDIR = REPO_ROOT / ".run" / "local"
 
 logger = logging.getLogger("local_runtime")
 
@@ -52,8 +60,26 @@ def _arguments(argv: Sequence[str] | None) -> argparse.Namespace:
             "--port", type=_bounded(0, 65535), default=int(os.environ.get("API_PORT", DEFAULT_API_PORT))
         )
         command.add_argument("--template", type=Path, default=REPO_ROOT / "template.yaml")
-        command.add_argument("--workdir", type=Path, default=REPO_ROOT / ".run" / "local", help="server logs and data")
+        command.add_argument("--workdir", type=Path, default=DEFAULT_WORKDIR, help="server logs and data")
         command.add_argument("-v", "--verbose", action="count", default=0, help="-v: info, -vv: debug")
+    invoke_one = commands.add_parser(
+        "invoke",
+        help="run one function on one event, like `sam local invoke` without Docker",
+        description="Prints the handler's answer as JSON on stdout; its logs go to stderr. Uses the servers "
+        "of a running `make run`, else starts its own and stops them afterwards.",
+    )
+    invoke_one.add_argument("function_id", metavar="FunctionLogicalId", help="e.g. MatchIngestFunction")
+    invoke_one.add_argument(
+        "-e", "--event", required=True, help="event JSON file (e.g. events/post_score.json), - for stdin"
+    )
+    invoke_one.add_argument(
+        "-n", "--env-vars", type=Path, help='SAM\'s format: {"Parameters": {...}, "<FunctionLogicalId>": {...}}'
+    )
+    invoke_one.add_argument("-t", "--template", type=Path, default=REPO_ROOT / "template.yaml")
+    invoke_one.add_argument(
+        "--workdir", type=Path, default=DEFAULT_WORKDIR, help="the work dir of the `make run` whose servers to use"
+    )
+    invoke_one.add_argument("-v", "--verbose", action="count", default=0, help="-v: info, -vv: debug")
     demo.add_argument("--rate", type=_bounded(1, MAX_RATE), default=200, help="events per second")
     demo.add_argument("--players", type=_bounded(1, MAX_PLAYERS), default=1000)
     demo.add_argument("--duration", type=_bounded(1, MAX_DURATION_SECONDS), default=60, help="seconds")
@@ -104,28 +130,66 @@ def _demo(stack: RunningStack, stop: threading.Event, args: argparse.Namespace) 
         traffic.stop()
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = _arguments(argv)
-    _configure_logging(args.verbose)
+def _serve(args: argparse.Namespace) -> int:
     stop = _stop_on_signals()
-    stack = LocalStack(
-        template_path=args.template,
-        workdir=args.workdir,
-        api_port=args.port,
-        quiet=args.verbose == 0,
-    ).start()
+    try:
+        ensure_port_free(args.port)
+        stack = LocalStack(
+            template_path=args.template,
+            workdir=args.workdir,
+            api_port=args.port,
+            quiet=args.verbose == 0,
+        ).start()
+    except ApiPortInUse as taken:
+        print(f"local_runtime: {taken}", file=sys.stderr)
+        return 1
+    state_file = publish(
+        args.workdir,
+        StackEndpoints(os.getpid(), stack.api_url, stack.redis_url, stack.kafka_bootstrap, stack.aws_endpoint_url),
+    )
     try:
         # The built-in key is public anyway; a key the user chose is a secret and is not echoed.
         shown = stack.api_key if stack.api_key == DEFAULT_API_KEY else "the value of INGEST_API_KEY"
         print(f"leaderboard ready: {stack.api_url}  (x-api-key: {shown})", flush=True)
+        print(servers_line(stack), flush=True)
         if args.command == "demo":
             _demo(stack, stop, args)
         else:
             stop.wait()
     finally:
         logger.info("stopping")
+        withdraw(state_file)
         stack.stop()
     return 0
+
+
+def _invoke(args: argparse.Namespace) -> int:
+    try:
+        answer = invoke(
+            args.function_id,
+            load_event(args.event),
+            template_path=args.template,
+            stack_workdir=args.workdir,
+            env_vars_path=args.env_vars,
+            quiet=args.verbose == 0,
+        )
+    except (InvokeError, TemplateError, ServerStartError) as problem:
+        print(f"invoke: {problem}", file=sys.stderr)
+        return 2
+    except Exception as failure:  # the handler raised: reported as Lambda reports it
+        logger.exception("the handler raised")
+        print(json.dumps({"errorType": type(failure).__name__, "errorMessage": str(failure)}), flush=True)
+        return 1
+    print(json.dumps(answer), flush=True)
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _arguments(argv)
+    _configure_logging(args.verbose)
+    if args.command == "invoke":
+        return _invoke(args)
+    return _serve(args)
 
 
 if __name__ == "__main__":

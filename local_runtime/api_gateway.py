@@ -16,6 +16,7 @@ gives a 502, and one still running at the integration limit (29 s) a 504.
 from __future__ import annotations
 
 import base64
+import errno
 import hmac
 import json
 import logging
@@ -54,6 +55,30 @@ _REFUSAL_CODES = {
 }
 
 
+class ApiPortInUse(RuntimeError):
+    """Another process listens on the port the API was asked to serve on."""
+
+    def __init__(self, host: str, port: int) -> None:
+        suggestion = port + 1 if port < 65535 else port - 1
+        super().__init__(
+            f"port {port} on {host} is already in use: stop what listens there, "
+            f"or choose another port with API_PORT (e.g. API_PORT={suggestion} make run)"
+        )
+        self.port = port
+
+
+def ensure_port_free(port: int, host: str = "127.0.0.1") -> None:
+    """Raise ApiPortInUse now if `port` is taken, before minutes are spent starting servers."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as HTTPServer binds
+        try:
+            probe.bind((host, port))
+        except OSError as failure:
+            if failure.errno == errno.EADDRINUSE:
+                raise ApiPortInUse(host, port) from None
+            raise
+
+
 class ApiGateway:
     """A ThreadingHTTPServer on 127.0.0.1:`port` (0: a free port) serving `routes`."""
 
@@ -84,7 +109,12 @@ class ApiGateway:
                 "integration_timeout": integration_timeout_seconds,
             },
         )
-        self._server = ThreadingHTTPServer((host, port), request_handler)
+        try:
+            self._server = ThreadingHTTPServer((host, port), request_handler)
+        except OSError as failure:
+            if failure.errno == errno.EADDRINUSE:
+                raise ApiPortInUse(host, port) from None
+            raise
         self._server.daemon_threads = True
         self._thread: threading.Thread | None = None
 

@@ -100,7 +100,9 @@ class MskTrigger:
             "group_id": trigger.consumer_group_id,
             "client_id": f"local-esm-{trigger.function_id}",
             "enable_auto_commit": False,
-            "auto_offset_reset": "earliest",  # Tansu's LATEST is unreliable; see LOCAL_STACK.md
+            # Not "latest": after multi-record batches Tansu answers ListOffsets(LATEST) with the last
+            # batch's base offset + 1, so a fresh group would re-read records.
+            "auto_offset_reset": "earliest",
             "session_timeout_ms": 6000,
             "heartbeat_interval_ms": 1000,
             "max_poll_records": trigger.batch_size,

@@ -6,6 +6,7 @@ import atexit
 import contextlib
 import logging
 import os
+import re
 import shutil
 import signal
 import socket
@@ -39,6 +40,25 @@ def port_accepts_connections(port: int, host: str = "127.0.0.1") -> bool:
             return True
     except OSError:
         return False
+
+
+def redis_binary_environ(environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment for Debian's Redis binaries (redis-server, redis-cli, redis-benchmark).
+
+    They are linked with jemalloc, which cannot start under libfaketime (wolfcw/libfaketime#130:
+    "Unexpected recursive calls to clock_gettime()"), so a run under `faketime` starts them without
+    it: Redis keeps the machine's clock, as the Tansu broker does (a static binary ignores
+    LD_PRELOAD). Keys expire by relative TTLs (EX/PX), so Redis' clock need not agree with the shifted one.
+    """
+    source = os.environ if environ is None else environ
+    kept = {name: value for name, value in source.items() if not name.startswith("FAKETIME")}
+    entries = re.split(r"[:\s]+", kept.get("LD_PRELOAD", ""))
+    preload = [entry for entry in entries if entry and "libfaketime" not in entry]
+    if preload:
+        kept["LD_PRELOAD"] = " ".join(preload)
+    else:
+        kept.pop("LD_PRELOAD", None)
+    return kept
 
 
 def _parent_death_prefix() -> list[str]:

@@ -28,7 +28,7 @@ from redis.crc import key_slot
 from redis.retry import Retry
 
 from local_runtime.polling import poll_until
-from local_runtime.processes import ChildProcess, ServerStartError, free_port
+from local_runtime.processes import ChildProcess, ServerStartError, free_port, redis_binary_environ
 from local_runtime.servers import LOOPBACK, RedisServer, _start_on_some_port
 
 SENTINEL_SERVICE = "leaderboard"
@@ -150,7 +150,11 @@ class SentinelProcess:
             )
         )
         self._process = ChildProcess(
-            f"sentinel:{port}", ["redis-server", str(config), "--sentinel"], directory / "sentinel.log", cwd=directory
+            f"sentinel:{port}",
+            ["redis-server", str(config), "--sentinel"],
+            directory / "sentinel.log",
+            cwd=directory,
+            env=redis_binary_environ(),
         )
 
     @classmethod
@@ -341,6 +345,7 @@ class RedisClusterNodes(_Stoppable):
                 text=True,
                 timeout=timeout,
                 check=False,
+                env=redis_binary_environ(),
             )
             if create.returncode != 0:
                 raise ServerStartError(f"redis-cli --cluster create failed:\n{create.stdout}{create.stderr}")

@@ -20,7 +20,13 @@ from types import TracebackType
 from typing import TypeVar
 
 from local_runtime.kafka_admin import wait_for_topic
-from local_runtime.processes import ChildProcess, ServerStartError, free_port, port_accepts_connections
+from local_runtime.processes import (
+    ChildProcess,
+    ServerStartError,
+    free_port,
+    port_accepts_connections,
+    redis_binary_environ,
+)
 
 __all__ = ["KafkaBroker", "LocalServers", "MotoServer", "RedisServer", "ServerStartError", "free_port"]
 
@@ -52,7 +58,11 @@ class RedisServer:
         self.args = tuple(args)
         self.data_dir = workdir / f"redis-{port}"
         self._process = ChildProcess(
-            f"redis-server:{port}", self._argv(), workdir / f"redis-{port}.log", cwd=self.data_dir
+            f"redis-server:{port}",
+            self._argv(),
+            workdir / f"redis-{port}.log",
+            cwd=self.data_dir,
+            env=redis_binary_environ(),
         )
 
     @classmethod

@@ -59,7 +59,6 @@ CALLER_OVERRIDABLE = (
     "REDIS_WAIT_TIMEOUT_MS",
     "REDIS_SOCKET_TIMEOUT_SECONDS",
     "REDIS_RETRIES",
-    "KAFKA_SEND_TIMEOUT_SECONDS",
 )
 
 
@@ -138,7 +137,7 @@ class LocalStack:
                 ensure_topic(servers.kafka_bootstrap, trigger_spec.topic, partitions)
             dlq_url = _create_queue(servers.aws_endpoint_url, self.dlq_name, environ)
 
-            local_env = self._local_environment(environ, servers, dlq_url, api_key)
+            local_env = local_environment(environ, servers, dlq_url, api_key, topic=self.topic, quiet=self.quiet)
             process_env = {**_union_of_function_environments(template), **local_env}
             cleanup.enter_context(environment_overlay(process_env))
             functions = {
@@ -183,34 +182,39 @@ class LocalStack:
             _cleanup=cleanup,
         )
 
-    def _local_environment(
-        self, environ: Mapping[str, str], servers: LocalServers, dlq_url: str, api_key: str
-    ) -> dict[str, str]:
-        """What differs from AWS: where the servers are, dummy credentials, no X-Ray."""
-        local = {
-            "REDIS_URL": servers.redis_url,
-            "KAFKA_BOOTSTRAP_SERVERS": servers.kafka_bootstrap,
-            "KAFKA_SECURITY_PROTOCOL": "PLAINTEXT",
-            "AWS_ENDPOINT_URL": servers.aws_endpoint_url,
-            "AWS_DEFAULT_REGION": REGION,
-            "AWS_REGION": REGION,
-            "AWS_ACCESS_KEY_ID": environ.get("AWS_ACCESS_KEY_ID", "test"),
-            "AWS_SECRET_ACCESS_KEY": environ.get("AWS_SECRET_ACCESS_KEY", "test"),
-            "POWERTOOLS_TRACE_DISABLED": "true",
-            "DEAD_LETTER_QUEUE_URL": dlq_url,
-            "INGEST_API_KEY": api_key,
-        }
-        if self.topic:
-            local["KAFKA_TOPIC"] = self.topic
-        # The caller's environment wins over the template for these; quiet mode only sets defaults.
-        quiet_defaults = (
-            {"POWERTOOLS_LOG_LEVEL": "WARNING", "POWERTOOLS_METRICS_DISABLED": "true"} if self.quiet else {}
-        )
-        for name in CALLER_OVERRIDABLE:
-            value = environ.get(name, quiet_defaults.get(name))
-            if value is not None:
-                local[name] = value
-        return local
+
+def local_environment(
+    environ: Mapping[str, str],
+    servers: LocalServers,
+    dlq_url: str,
+    api_key: str,
+    *,
+    topic: str | None = None,
+    quiet: bool = True,
+) -> dict[str, str]:
+    """What differs from AWS: where the servers are, dummy credentials, no X-Ray."""
+    local = {
+        "REDIS_URL": servers.redis_url,
+        "KAFKA_BOOTSTRAP_SERVERS": servers.kafka_bootstrap,
+        "KAFKA_SECURITY_PROTOCOL": "PLAINTEXT",
+        "AWS_ENDPOINT_URL": servers.aws_endpoint_url,
+        "AWS_DEFAULT_REGION": REGION,
+        "AWS_REGION": REGION,
+        "AWS_ACCESS_KEY_ID": environ.get("AWS_ACCESS_KEY_ID", "test"),
+        "AWS_SECRET_ACCESS_KEY": environ.get("AWS_SECRET_ACCESS_KEY", "test"),
+        "POWERTOOLS_TRACE_DISABLED": "true",
+        "DEAD_LETTER_QUEUE_URL": dlq_url,
+        "INGEST_API_KEY": api_key,
+    }
+    if topic:
+        local["KAFKA_TOPIC"] = topic
+    # The caller's environment wins over the template for these; quiet mode only sets defaults.
+    quiet_defaults = {"POWERTOOLS_LOG_LEVEL": "WARNING", "POWERTOOLS_METRICS_DISABLED": "true"} if quiet else {}
+    for name in CALLER_OVERRIDABLE:
+        value = environ.get(name, quiet_defaults.get(name))
+        if value is not None:
+            local[name] = value
+    return local
 
 
 def _load_function(

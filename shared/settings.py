@@ -71,6 +71,7 @@ class Settings:
     redis_wait_timeout_ms: int = 1000
     redis_socket_timeout_seconds: float = 2.0
     redis_retries: int = 3
+    metrics_namespace: str = "Leaderboard"  # the template sets POWERTOOLS_METRICS_NAMESPACE to the same
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -105,6 +106,7 @@ class Settings:
                 env, "REDIS_SOCKET_TIMEOUT_SECONDS", defaults.redis_socket_timeout_seconds, 0.05, 60
             ),
             redis_retries=_int(env, "REDIS_RETRIES", defaults.redis_retries, 0, 10),
+            metrics_namespace=env.get("POWERTOOLS_METRICS_NAMESPACE") or defaults.metrics_namespace,
         )
 
     def score_limits(self) -> ScoreLimits:

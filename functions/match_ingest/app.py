@@ -42,7 +42,9 @@ ingest = IngestService(
 
 logger = Logger()
 tracer = Tracer()
-metrics = EphemeralMetrics()  # the same output as Metrics in Lambda; no state shared with other functions' instances
+metrics = EphemeralMetrics(
+    namespace=settings.metrics_namespace
+)  # Metrics' output; no state shared with other functions
 app = api_resolver()
 
 WRITE_ERRORS = (

@@ -25,7 +25,7 @@ store = LeaderboardStore(
     remember_events_seconds=settings.idempotency_window_seconds,
 )
 dead_letters = OnceOnlyDeadLetters(
-    SqsDeadLetterQueue(boto3.client("sqs"), settings.dead_letter_queue_url),
+    SqsDeadLetterQueue(boto3.client("sqs", region_name=settings.aws_region), settings.dead_letter_queue_url),
     redis_client,
     settings.idempotency_window_seconds,
 )
@@ -33,7 +33,9 @@ processor = ScoreBatchProcessor(store, dead_letters)
 
 logger = Logger()
 tracer = Tracer()
-metrics = EphemeralMetrics()  # the same output as Metrics in Lambda; no state shared with other functions' instances
+metrics = EphemeralMetrics(
+    namespace=settings.metrics_namespace
+)  # Metrics' output; no state shared with other functions
 
 
 @logger.inject_lambda_context(log_event=False)

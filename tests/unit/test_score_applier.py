@@ -8,7 +8,6 @@ import base64
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-import orjson
 import pytest
 from aws_lambda_powertools.utilities.batch import process_partial_response
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -18,6 +17,7 @@ from shared.model import ScoreEvent, event_id_for
 from shared.record_codec import encode_record
 from shared.redis_store import ApplyResult, PendingScore, ReplicationLagging
 from shared.score_applier import ScoreBatchProcessor, decode_score_record
+from tests.sample_events import load_event
 
 NOVEMBER = 1_793_880_000_000
 DECEMBER = 1_796_083_200_000 + 3_600_000
@@ -166,9 +166,7 @@ def test_whole_batch_failure_raises_so_lambda_retries_it() -> None:
 
 
 def test_sample_event_decodes() -> None:
-    from tests.conftest import EVENTS_DIR
-
-    event = orjson.loads((EVENTS_DIR / "kafka_batch.json").read_bytes())
+    event = load_event("kafka_batch.json")
     boards = InMemoryBoards()
     assert run(boards, RecordingDeadLetters(), event) == []
     assert sum(boards.points.values()) == 18

@@ -8,7 +8,6 @@ password, and Redis going away. Everything the process printed or logged is then
 
 from __future__ import annotations
 
-import json
 import logging
 import uuid
 from collections.abc import Iterator
@@ -21,8 +20,9 @@ from local_runtime.lambda_host import LambdaContext, environment_overlay, load_h
 from local_runtime.servers import LocalServers, RedisServer
 from local_runtime.stack import RunningStack
 from shared.periods import current_period
-from tests.conftest import EVENTS_DIR, REPO_ROOT
+from tests.conftest import REPO_ROOT
 from tests.integration.conftest import Api, own_servers_environ, start_stack, wait_for
+from tests.sample_events import load_event
 
 pytestmark = pytest.mark.security
 
@@ -55,7 +55,7 @@ def invoke_with_wrong_password(server: RedisServer, function: str, sample: str) 
     }
     with environment_overlay(environment):
         handler = load_handler(REPO_ROOT / "functions" / function / "app.py", repo_root=REPO_ROOT)
-    event = json.loads((EVENTS_DIR / sample).read_text())
+    event = load_event(sample)
     event["headers"]["x-api-key"] = API_KEY
     return int(handler(event, LambdaContext(function))["statusCode"])
 
