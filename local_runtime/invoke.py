@@ -36,7 +36,7 @@ from local_runtime.stack import (
 )
 from local_runtime.template import FunctionSpec, LocalTemplate, TemplateError, load_template
 
-SERVER_VARIABLES = ("REDIS_URL", "KAFKA_BOOTSTRAP_SERVERS", "AWS_ENDPOINT_URL")
+SERVER_VARIABLES = ("REDIS_URL", "KAFKA_BOOTSTRAP_SERVERS", "AWS_ENDPOINT_URL", "LOCALSTACK_HOST")
 GLOBAL_SECTION = "Parameters"
 
 

@@ -76,7 +76,7 @@ def servers_line(stack: RunningStack) -> str:
     servers = stack.servers
     redis_origin = "started" if servers.redis else "from REDIS_URL"
     kafka_origin = "started" if servers.kafka else "from KAFKA_BOOTSTRAP_SERVERS"
-    aws_origin = "moto, started" if servers.moto else "from AWS_ENDPOINT_URL"
+    aws_origin = "moto, started" if servers.moto else "from AWS_ENDPOINT_URL or LOCALSTACK_HOST"
     return (
         f"servers: redis {without_password(stack.redis_url)} ({redis_origin}), "
         f"kafka {stack.kafka_bootstrap} ({kafka_origin}, topic {stack.topic}), "

@@ -19,6 +19,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import TypeVar
 
+from localstack_client import config as localstack_config
+
 from local_runtime.kafka_admin import wait_for_topic
 from local_runtime.processes import (
     ChildProcess,
@@ -273,10 +275,20 @@ class MotoServer:
             return False
 
 
+def named_aws_endpoint(environ: Mapping[str, str]) -> str:
+    """The AWS endpoint the environment names: AWS_ENDPOINT_URL, or a LocalStack found through
+    LOCALSTACK_HOST (host[:port], as localstack-client reads it); "" when it names none."""
+    if environ.get("AWS_ENDPOINT_URL"):
+        return environ["AWS_ENDPOINT_URL"]
+    if environ.get("LOCALSTACK_HOST"):
+        return localstack_config.get_service_endpoint("sqs", localstack_host=environ["LOCALSTACK_HOST"]) or ""
+    return ""
+
+
 class LocalServers:
     """Redis, Kafka and an AWS endpoint for one run. A server the environment already names
-    (REDIS_URL, KAFKA_BOOTSTRAP_SERVERS, AWS_ENDPOINT_URL) is used as is; the others are started
-    in `workdir` and stopped on exit."""
+    (REDIS_URL, KAFKA_BOOTSTRAP_SERVERS, AWS_ENDPOINT_URL or LOCALSTACK_HOST) is used as is; the
+    others are started in `workdir` and stopped on exit."""
 
     def __init__(self, workdir: Path, environ: Mapping[str, str] | None = None) -> None:
         self.workdir = Path(workdir)
@@ -286,7 +298,7 @@ class LocalServers:
         self.moto: MotoServer | None = None
         self.redis_url = self._environ.get("REDIS_URL", "")
         self.kafka_bootstrap = self._environ.get("KAFKA_BOOTSTRAP_SERVERS", "")
-        self.aws_endpoint_url = self._environ.get("AWS_ENDPOINT_URL", "")
+        self.aws_endpoint_url = named_aws_endpoint(self._environ)
 
     def start(self) -> LocalServers:
         self.workdir.mkdir(parents=True, exist_ok=True)

@@ -24,7 +24,7 @@ from shared.periods import period_start_ms
 from shared.redis_client import create_redis_client
 from shared.score_codec import decode_score
 
-SERVER_VARIABLES = ("REDIS_URL", "KAFKA_BOOTSTRAP_SERVERS", "AWS_ENDPOINT_URL")
+SERVER_VARIABLES = ("REDIS_URL", "KAFKA_BOOTSTRAP_SERVERS", "AWS_ENDPOINT_URL", "LOCALSTACK_HOST")
 # Tests write to past months (see `month`), which ingest would refuse as late with the default grace.
 HISTORY_GRACE_SECONDS = 100 * 366 * 86_400
 T = TypeVar("T")
