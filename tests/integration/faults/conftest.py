@@ -6,6 +6,7 @@ Lua apply script and the score codec, and compared with the board read straight 
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import random
 import threading
@@ -164,13 +165,14 @@ def second_trigger(stack: RunningStack) -> MskTrigger:
     )
 
 
-@pytest.fixture
-def fault_stack(tmp_path: Path) -> Iterator[RunningStack]:
-    """A stack on servers of its own (so they can be killed), Redis with AOF everysec."""
+@contextlib.contextmanager
+def stack_of_its_own(tmp_path: Path, **environment: str) -> Iterator[RunningStack]:
+    """A stack on servers of its own (so they can be killed), Redis with AOF everysec; `environment`
+    overrides settings such as KAFKA_SEND_TIMEOUT_SECONDS."""
     redis_server = RedisServer.start(tmp_path / "redis", args=["--appendonly", "yes", "--appendfsync", "everysec"])
     try:
         running = start_stack(
-            own_servers_environ(REDIS_URL=redis_server.url),
+            own_servers_environ(REDIS_URL=redis_server.url, **environment),
             tmp_path,
             trigger_settings={"max_backoff_seconds": 1.0},
         )
@@ -181,6 +183,12 @@ def fault_stack(tmp_path: Path) -> Iterator[RunningStack]:
             running.stop()
     finally:
         redis_server.stop()
+
+
+@pytest.fixture
+def fault_stack(tmp_path: Path) -> Iterator[RunningStack]:
+    with stack_of_its_own(tmp_path) as running:
+        yield running
 
 
 class Pacer(threading.Thread):

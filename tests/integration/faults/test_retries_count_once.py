@@ -24,12 +24,11 @@ from typing import Any
 import pytest
 import redis
 
-from local_runtime.servers import RedisServer
 from local_runtime.stack import REPO_ROOT, RunningStack
 from shared.keys import submission_key
 from tests.conftest import EVENTS_DIR
-from tests.integration.conftest import Api, own_servers_environ, start_stack, topic_values
-from tests.integration.faults.conftest import Workload, assert_board_matches, wait_until_consumed
+from tests.integration.conftest import Api, topic_values
+from tests.integration.faults.conftest import Workload, assert_board_matches, stack_of_its_own, wait_until_consumed
 
 pytestmark = pytest.mark.faults
 
@@ -40,18 +39,9 @@ MAX_TRIES = 60
 
 @pytest.fixture
 def retry_stack(tmp_path: Path) -> Iterator[RunningStack]:
-    """A stack on servers of its own, Redis with AOF, and a short broker send timeout so a stall gives 503s fast."""
-    redis_server = RedisServer.start(tmp_path / "redis", args=["--appendonly", "yes", "--appendfsync", "everysec"])
-    try:
-        environ = own_servers_environ(REDIS_URL=redis_server.url, KAFKA_SEND_TIMEOUT_SECONDS=str(SEND_TIMEOUT_SECONDS))
-        running = start_stack(environ, tmp_path, trigger_settings={"max_backoff_seconds": 1.0})
-        running.servers.redis = redis_server
-        try:
-            yield running
-        finally:
-            running.stop()
-    finally:
-        redis_server.stop()
+    """A short broker send timeout, so a stall gives 503s fast."""
+    with stack_of_its_own(tmp_path, KAFKA_SEND_TIMEOUT_SECONDS=str(SEND_TIMEOUT_SECONDS)) as running:
+        yield running
 
 
 class Poster:
