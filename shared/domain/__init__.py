@@ -1,0 +1,1 @@
+"""The domain layer: boards, periods and score encodings, with no I/O."""
