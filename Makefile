@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 
-.PHONY: help venv servers faketime run demo test test-shifted-clock unit lint typecheck check-template openapi openapi-check bench clean
+.PHONY: help venv servers faketime run demo test test-shifted-clock unit lint layers typecheck check-template openapi openapi-check bench clean
 
 help:
 	@echo "make run    start redis, the Kafka broker, moto, the API and the MSK trigger locally"
@@ -49,6 +49,10 @@ lint: venv
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
+layers: venv
+	@echo "==> import-linter: the layers of shared/ (docs/ARCHITECTURE.md)"
+	$(VENV)/bin/lint-imports
+
 typecheck: venv
 	@echo "==> mypy"
 	$(VENV)/bin/mypy shared functions local_runtime tools tests $(wildcard bench)
@@ -67,7 +71,7 @@ openapi-check: venv
 unit: venv
 	$(PY) -m pytest -m unit
 
-test: servers lint typecheck check-template openapi-check
+test: servers lint layers typecheck check-template openapi-check
 	@echo "==> pytest"
 	$(PY) -m pytest
 

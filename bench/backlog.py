@@ -22,8 +22,8 @@ from bench.environment import PARTITIONS, BenchServers
 from bench.progress import Progress
 from bench.results import Result
 from bench.workload import score_record, short_id
-from shared.keys import applied_offsets_key
-from shared.periods import period_of
+from shared.adapters.keys import applied_offsets_key
+from shared.domain.periods import period_of
 
 PRODUCER_SETTINGS = {"acks": "all", "linger_ms": 50, "batch_size": 1 << 20, "max_request_size": 8 << 20}
 POLL_SECONDS = 0.05

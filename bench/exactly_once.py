@@ -26,10 +26,11 @@ from pathlib import Path
 from bench.environment import REPO_ROOT
 from bench.workload import pending_score, short_id
 from local_runtime.servers import RedisServer
-from shared.keys import applied_events_key, applied_offsets_key, board_key
-from shared.redis_client import RedisClient, create_redis_client
-from shared.redis_store import LeaderboardStore, PendingScore
-from shared.score_codec import MAX_TOTAL_POINTS, REACHED_SLOTS
+from shared.adapters.keys import applied_events_key, applied_offsets_key, board_key
+from shared.adapters.redis_client import RedisClient, create_redis_client
+from shared.adapters.redis_store import LeaderboardStore
+from shared.application.apply import PendingScore
+from shared.domain.month_codec import MAX_TOTAL_POINTS, REACHED_SLOTS
 
 PERIOD = "2001-01"
 PARTITION = "bench/score-events-0"
@@ -81,7 +82,7 @@ def memory_per_event(client: RedisClient, events: int, players: int) -> list[Row
 
 def _watermark_only_script() -> str:
     done = subprocess.run(
-        ["git", "show", f"{WATERMARK_ONLY_COMMIT}:shared/lua/apply_scores.lua"],
+        ["git", "show", f"{WATERMARK_ONLY_COMMIT}:shared/adapters/lua/apply_scores.lua"],
         cwd=REPO_ROOT,
         capture_output=True,
         text=True,

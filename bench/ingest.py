@@ -16,7 +16,7 @@ from bench.progress import Progress
 from bench.results import Result, Target, summary_ms
 from bench.scale import Scale
 from bench.workload import post_batch_event, recent_occurred_at, score_record, short_id
-from shared.model import MAX_EVENTS_PER_BATCH
+from shared.domain.events import MAX_EVENTS_PER_BATCH
 
 FLOOR = "kafka-python produce alone (idempotent, acks=all), same records"
 

@@ -1,7 +1,7 @@
 """Query latency at board scale, and Redis memory per player.
 
 The board is loaded fast with pipelined multi-member ZADDs of scores encoded by
-shared.score_codec, under the key shared.keys names. Each query handler is then called
+shared.domain.month_codec, under the key shared.adapters.keys names. Each query handler is then called
 in-process on prebuilt API Gateway events and compared with the raw redis-py calls a
 hand-written service would make (ZREVRANGE 0 9 WITHSCORES; ZREVRANK; ZREVRANK + ZREVRANGE for ±4),
 and with LeaderboardStore alone (the Lua scripts without the HTTP layer).
@@ -24,9 +24,9 @@ from bench.progress import Progress
 from bench.results import Result, Target, percentile, summary_ms
 from bench.scale import Scale
 from bench.workload import get_player_event, get_top_event, random_score, short_id, uuid_ids
-from shared.keys import board_key
-from shared.redis_client import create_redis_client
-from shared.redis_store import LeaderboardStore
+from shared.adapters.keys import board_key
+from shared.adapters.redis_client import create_redis_client
+from shared.adapters.redis_store import LeaderboardStore
 
 QUERY_PERIOD = "2030-01"  # a board of its own, apart from the one the updater benchmarks fill
 UUID_PERIOD = "2030-02"

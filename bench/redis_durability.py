@@ -10,7 +10,7 @@
 3. A failover right after a write the replica has not received: with WAIT off the write is
    acknowledged and then gone; with WAIT on it is refused (Kafka keeps it for the retry).
 4. Failover times on a Sentinel group and a Redis Cluster: kill -> promoted, and kill -> the
-   first successful read through shared.redis_client.
+   first successful read through shared.adapters.redis_client.
 
 Never touches the machine's Redis on 6379: every server is started here on a free port.
 """
@@ -37,9 +37,10 @@ import redis
 from bench.workload import pending_score
 from local_runtime.redis_topologies import REPLICATION_ARGS, FailoverTopology, RedisClusterNodes, SentinelGroup
 from local_runtime.servers import LOOPBACK, RedisServer
-from shared.keys import applied_events_key, applied_offsets_key, board_key
-from shared.redis_client import create_redis_client
-from shared.redis_store import LeaderboardStore, PendingScore, ReplicationLagging
+from shared.adapters.keys import applied_events_key, applied_offsets_key, board_key
+from shared.adapters.redis_client import create_redis_client
+from shared.adapters.redis_store import LeaderboardStore, ReplicationLagging
+from shared.application.apply import PendingScore
 
 PERIOD = "2026-11"
 PLAYERS = 50_000

@@ -26,10 +26,10 @@ from bench.results import Result, Target, summary_ms
 from bench.scale import UPDATER_BATCH_SIZES, Scale
 from bench.workload import KafkaEventFactory, pending_score, short_id
 from local_runtime.processes import redis_binary_environ
-from shared.keys import board_key
-from shared.periods import now_ms, period_of
-from shared.redis_client import create_redis_client
-from shared.redis_store import LeaderboardStore
+from shared.adapters.keys import board_key
+from shared.adapters.redis_client import create_redis_client
+from shared.adapters.redis_store import LeaderboardStore
+from shared.domain.periods import now_ms, period_of
 
 TOPIC = "score-events"
 NAIVE = "naive per-record ZINCRBY loop (redis-py)"

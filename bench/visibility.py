@@ -28,8 +28,8 @@ from bench.progress import Progress
 from bench.results import Result, Target, percentile, summary_ms
 from bench.scale import Scale
 from bench.workload import short_id
-from shared.keys import board_key
-from shared.periods import now_ms, period_of
+from shared.adapters.keys import board_key
+from shared.domain.periods import now_ms, period_of
 
 POLL_SECONDS = 0.002
 SETTLE_SECONDS = 15.0  # after the last POST, how long probes may take to appear before they count as lost

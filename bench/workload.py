@@ -17,11 +17,11 @@ from functools import cache
 from typing import Any
 
 from bench.environment import REPO_ROOT
-from shared.model import ScoreEvent, event_id_for
-from shared.periods import period_of, period_start_ms
-from shared.record_codec import encode_record
-from shared.redis_store import PendingScore
-from shared.score_codec import REACHED_SLOTS, encode_score
+from shared.application.apply import PendingScore
+from shared.domain.events import ScoreEvent, event_id_for
+from shared.domain.month_codec import REACHED_SLOTS, encode_score
+from shared.domain.periods import period_of, period_start_ms
+from shared.domain.record_codec import encode_record
 
 EVENTS_DIR = REPO_ROOT / "events"
 MAX_POINTS_PER_MATCH = 100

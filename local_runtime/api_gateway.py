@@ -33,7 +33,7 @@ from urllib.parse import parse_qsl, urlsplit
 from local_runtime.api_routes import RouteMatch, RouteTable
 from local_runtime.lambda_host import InvocationTimedOut, LocalFunction
 from local_runtime.template import ApiRoute
-from shared.settings import API_GATEWAY_TIMEOUT_SECONDS
+from shared.adapters.settings import API_GATEWAY_TIMEOUT_SECONDS
 
 logger = logging.getLogger(__name__)
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from shared.periods import now_ms
+from shared.domain.periods import now_ms
 from tests.conftest import EVENTS_DIR
 
 __all__ = ["EVENTS_DIR", "load_event"]

@@ -93,9 +93,9 @@ layer="$BUILD_DIR/RedisLayer/python"
 [[ -f "$layer/shared/__init__.py" ]] || fail "layer lacks python/shared/__init__.py ($layer)"
 missing=0
 shopt -s nullglob
-for lua in "$REPO_ROOT"/shared/lua/*.lua; do
-	if [[ ! -f "$layer/shared/lua/$(basename "$lua")" ]]; then
-		printf '[sam-check] layer lacks shared/lua/%s\n' "$(basename "$lua")" >&2
+for lua in "$REPO_ROOT"/shared/adapters/lua/*.lua; do
+	if [[ ! -f "$layer/shared/adapters/lua/$(basename "$lua")" ]]; then
+		printf '[sam-check] layer lacks shared/adapters/lua/%s\n' "$(basename "$lua")" >&2
 		missing=1
 	fi
 done
@@ -112,5 +112,5 @@ for fn in MatchIngestFunction LeaderboardQueryFunction ScoreUpdaterFunction; do
 	fi
 done
 [[ "$missing" == 0 ]] || fail "build artifacts incomplete"
-lua_count=$(find "$layer/shared/lua" -name '*.lua' 2>/dev/null | wc -l)
+lua_count=$(find "$layer/shared/adapters/lua" -name '*.lua' 2>/dev/null | wc -l)
 step "artifacts ok: RedisLayer $(du -sh "$BUILD_DIR/RedisLayer" | cut -f1) with $lua_count lua script(s); 3 functions in $BUILD_DIR"

@@ -11,12 +11,12 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, Field
 
-from shared.http_api import api_resolver, documented_responses, error_response
-from shared.model import InvalidId, canonical_id
-from shared.periods import PERIOD_PATTERN, current_period
-from shared.redis_client import create_redis_client
-from shared.redis_store import LeaderboardStore, Standing
-from shared.settings import Settings
+from shared.adapters.redis_client import create_redis_client
+from shared.adapters.redis_store import LeaderboardStore, Standing
+from shared.adapters.settings import Settings
+from shared.domain.events import InvalidId, canonical_id
+from shared.domain.periods import PERIOD_PATTERN, current_period
+from shared.http.api import api_resolver, documented_responses, error_response
 
 settings = Settings.from_env()
 settings.check_request_budget(writes=False)

@@ -11,13 +11,14 @@ from aws_lambda_powertools.metrics import EphemeralMetrics, MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, Field
 
-from shared.http_api import RequestRefused, api_resolver, documented_responses, error_response, json_request
-from shared.ingest import ConflictingDuplicate, IngestOutcome, IngestService
-from shared.kafka_producer import BrokerUnavailable, ScoreEventPublisher
-from shared.model import ScoreBatch, ScoreEvent, ScoreSubmission, to_score_event, to_score_events
-from shared.redis_client import create_redis_client
-from shared.settings import Settings
-from shared.submission_ledger import SubmissionLedger
+from shared.adapters.kafka_producer import ScoreEventPublisher
+from shared.adapters.redis_client import create_redis_client
+from shared.adapters.settings import Settings
+from shared.adapters.submission_ledger import SubmissionLedger
+from shared.application.ingest import ConflictingDuplicate, IngestOutcome, IngestService
+from shared.domain.errors import BrokerUnavailable
+from shared.domain.events import ScoreBatch, ScoreEvent, ScoreSubmission, to_score_event, to_score_events
+from shared.http.api import RequestRefused, api_resolver, documented_responses, error_response, json_request
 
 settings = Settings.from_env()
 settings.check_request_budget(writes=True)

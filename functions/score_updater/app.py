@@ -8,11 +8,11 @@ from aws_lambda_powertools.metrics import EphemeralMetrics, MetricUnit
 from aws_lambda_powertools.utilities.batch import process_partial_response
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from shared.dead_letters import OnceOnlyDeadLetters, SqsDeadLetterQueue
-from shared.redis_client import create_redis_client
-from shared.redis_store import LeaderboardStore
-from shared.score_applier import ScoreBatchProcessor, decode_score_record
-from shared.settings import Settings
+from shared.adapters.dead_letters import OnceOnlyDeadLetters, SqsDeadLetterQueue
+from shared.adapters.redis_client import create_redis_client
+from shared.adapters.redis_store import LeaderboardStore
+from shared.adapters.settings import Settings
+from shared.application.apply import ScoreBatchProcessor, decode_score_record
 
 settings = Settings.from_env()
 redis_client = create_redis_client(

@@ -15,7 +15,7 @@ exactly; that caps points at 2**(53 - R) - 1.
 | alltime | 2020-01-01T00:00Z   | 1 min | 2**25      | 268,435,455          | 2083-10-18T16:31:59.999Z     |
 
 The monthly encoding is the one boards were written with before windows existed (see
-shared/score_codec.py), so those boards decode unchanged. docs/BOARDS.md says why all-time
+shared/domain/month_codec.py), so those boards decode unchanged. docs/BOARDS.md says why all-time
 counts minutes. Values outside these limits are refused, never wrapped.
 """
 

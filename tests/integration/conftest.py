@@ -19,10 +19,10 @@ from kafka import KafkaConsumer, TopicPartition
 from local_runtime.polling import poll_until
 from local_runtime.servers import LocalServers
 from local_runtime.stack import LocalStack, RunningStack
-from shared.keys import board_key
-from shared.periods import period_start_ms
-from shared.redis_client import create_redis_client
-from shared.score_codec import decode_score
+from shared.adapters.keys import board_key
+from shared.adapters.redis_client import create_redis_client
+from shared.domain.month_codec import decode_score
+from shared.domain.periods import period_start_ms
 
 SERVER_VARIABLES = ("REDIS_URL", "KAFKA_BOOTSTRAP_SERVERS", "AWS_ENDPOINT_URL", "LOCALSTACK_HOST")
 # Tests write to past months (see `month`), which ingest would refuse as late with the default grace.

@@ -8,10 +8,11 @@ from collections.abc import Iterator
 import pytest
 
 from local_runtime.servers import LocalServers
-from shared.keys import applied_events_key, applied_offsets_key
-from shared.model import event_id_for
-from shared.redis_client import RedisClient, create_redis_client
-from shared.redis_store import LeaderboardStore, PendingScore
+from shared.adapters.keys import applied_events_key, applied_offsets_key
+from shared.adapters.redis_client import RedisClient, create_redis_client
+from shared.adapters.redis_store import LeaderboardStore
+from shared.application.apply import PendingScore
+from shared.domain.events import event_id_for
 from tests.integration.conftest import Month, board_points
 
 PARTITION = "local/cluster-a/score-events-0"

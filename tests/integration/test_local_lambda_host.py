@@ -27,7 +27,7 @@ from local_runtime.msk_trigger import MskTrigger
 from local_runtime.servers import KafkaBroker
 from local_runtime.stack import LOCAL_CONCURRENCY, RunningStack
 from local_runtime.template import ApiRoute, KafkaTrigger
-from shared.model import event_id_for
+from shared.domain.events import event_id_for
 from tests.integration.conftest import Api, Month, own_servers_environ, start_stack, wait_for
 
 # Every container of the handler imports the same gate module (only `shared` is private to a

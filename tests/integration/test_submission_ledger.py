@@ -8,10 +8,11 @@ from collections.abc import Iterator
 import pytest
 
 from local_runtime.servers import LocalServers
-from shared.keys import submission_key
-from shared.model import ScoreEvent, event_id_for
-from shared.redis_client import RedisClient, create_redis_client
-from shared.submission_ledger import Submission, SubmissionLedger, SubmissionState
+from shared.adapters.keys import submission_key
+from shared.adapters.redis_client import RedisClient, create_redis_client
+from shared.adapters.submission_ledger import SubmissionLedger
+from shared.application.ingest import Submission, SubmissionState
+from shared.domain.events import ScoreEvent, event_id_for
 
 AT = 1_560_000_000_000
 

@@ -21,8 +21,8 @@ from local_runtime.lambda_host import LocalFunction
 from local_runtime.msk_trigger import local_cluster_arn
 from local_runtime.servers import LocalServers, RedisServer
 from local_runtime.stack import UPDATER_FUNCTION, RunningStack
-from shared.model import ScoreEvent, event_id_for
-from shared.record_codec import encode_record
+from shared.domain.events import ScoreEvent, event_id_for
+from shared.domain.record_codec import encode_record
 from tests.integration.conftest import Api, Month, board_points, own_servers_environ, start_stack, wait_for
 
 

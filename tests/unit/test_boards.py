@@ -12,7 +12,8 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from shared import keys, periods
+from shared.adapters import keys
+from shared.domain import periods
 from shared.domain.boards import (
     ALLTIME_LAST_MS,
     ALLTIME_ORIGIN_MS,

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from local_runtime.lambda_host import LambdaContext, environment_overlay, load_handler
-from shared.periods import DAY_MS, now_ms
+from shared.domain.periods import DAY_MS, now_ms
 from tests.conftest import REPO_ROOT
 from tests.sample_events import load_event
 

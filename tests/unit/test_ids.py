@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from shared.model import MAX_ID_LENGTH, InvalidId, ScoreSubmission, canonical_id, event_id_for
-from shared.record_codec import PoisonRecord, decode_record
+from shared.domain.events import MAX_ID_LENGTH, InvalidId, ScoreSubmission, canonical_id, event_id_for
+from shared.domain.record_codec import PoisonRecord, decode_record
 
 COMPOSED = "Ångström"
 DECOMPOSED = unicodedata.normalize("NFD", COMPOSED)

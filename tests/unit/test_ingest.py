@@ -5,13 +5,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import pytest
-from redis.exceptions import ConnectionError as RedisConnectionError
 
-from shared.ingest import ConflictingDuplicate, IngestService
-from shared.kafka_producer import BrokerUnavailable
-from shared.model import ScoreEvent, event_id_for
-from shared.periods import period_of
-from shared.submission_ledger import Submission, SubmissionState
+from shared.application.ingest import ConflictingDuplicate, IngestService, Submission, SubmissionState
+from shared.domain.errors import BrokerUnavailable, LedgerUnavailable
+from shared.domain.events import ScoreEvent, event_id_for
+from shared.domain.periods import period_of
 
 JUNE = 1_560_000_000_000  # 2019-06-08
 JULY = 1_562_500_000_000  # 2019-07-07
@@ -29,7 +27,7 @@ class MemoryLedger:
 
     def claim(self, events: Sequence[ScoreEvent]) -> list[Submission | None]:
         if self.down:
-            raise RedisConnectionError("redis is down")
+            raise LedgerUnavailable("redis is down")
         earlier = []
         for item in events:
             earlier.append(self.entries.get(item.event_id))
@@ -40,7 +38,7 @@ class MemoryLedger:
 
     def confirm(self, events: Sequence[ScoreEvent]) -> None:
         if self.confirm_fails:
-            raise RedisConnectionError("redis went away")
+            raise LedgerUnavailable("redis went away")
         for item in events:
             self.entries[item.event_id] = Submission(SubmissionState.ACCEPTED, item.points, item.occurred_at_ms)
 

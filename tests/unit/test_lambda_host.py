@@ -56,12 +56,14 @@ def test_concurrent_containers_each_resolve_their_own_request(tmp_path: Path) ->
 
 def test_each_load_of_a_handler_has_its_own_shared_package(tmp_path: Path) -> None:
     handler_file = tmp_path / "app.py"
-    handler_file.write_text("import shared.settings\ndef lambda_handler(event, context):\n    return shared.settings\n")
+    handler_file.write_text(
+        "import shared.adapters.settings as settings\ndef lambda_handler(event, context):\n    return settings\n"
+    )
     first, second = load_handler(handler_file), load_handler(handler_file)
     assert first({}, None) is not second({}, None)
-    import shared.settings
+    import shared.adapters.settings
 
-    assert first({}, None) is not shared.settings, "the caller's own copy is left alone"
+    assert first({}, None) is not shared.adapters.settings, "the caller's own copy is left alone"
 
 
 def test_sequential_invocations_reuse_a_warm_container(tmp_path: Path) -> None:

@@ -1,7 +1,7 @@
 import pytest
 from pydantic import ValidationError
 
-from shared.model import (
+from shared.domain.events import (
     InvalidInput,
     ScoreBatch,
     ScoreLimits,

@@ -1,6 +1,6 @@
 import pytest
 
-from shared.periods import is_period, period_of, period_start_ms, seconds_into_period
+from shared.domain.periods import is_period, period_of, period_start_ms, seconds_into_period
 
 
 def test_period_is_the_utc_month_of_the_instant() -> None:

@@ -3,8 +3,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from shared.model import InvalidId, ScoreEvent, canonical_id, event_id_for
-from shared.record_codec import PoisonRecord, decode_record, encode_record, record_key
+from shared.domain.events import InvalidId, ScoreEvent, canonical_id, event_id_for
+from shared.domain.record_codec import PoisonRecord, decode_record, encode_record, record_key
 
 
 def _is_canonical(value: str) -> bool:

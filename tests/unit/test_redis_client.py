@@ -7,8 +7,14 @@ from redis import Redis
 from redis.crc import key_slot
 from redis.sentinel import SentinelConnectionPool
 
-from shared.keys import applied_offsets_key, board_key
-from shared.redis_client import _ssm_parameter_name, create_redis_client, parse_hosts, parse_secret, parse_userinfo
+from shared.adapters.keys import applied_offsets_key, board_key
+from shared.adapters.redis_client import (
+    _ssm_parameter_name,
+    create_redis_client,
+    parse_hosts,
+    parse_secret,
+    parse_userinfo,
+)
 
 
 def test_hosts_with_and_without_credentials() -> None:

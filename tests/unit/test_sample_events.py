@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from shared.model import ScoreBatch, ScoreSubmission, to_score_event, to_score_events
-from shared.periods import DAY_MS, now_ms
-from shared.settings import Settings
+from shared.adapters.settings import Settings
+from shared.domain.events import ScoreBatch, ScoreSubmission, to_score_event, to_score_events
+from shared.domain.periods import DAY_MS, now_ms
 from tests.sample_events import EVENTS_DIR, load_event
 
 LIMITS = Settings.from_env({}).score_limits()

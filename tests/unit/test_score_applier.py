@@ -12,11 +12,10 @@ import pytest
 from aws_lambda_powertools.utilities.batch import process_partial_response
 from redis.exceptions import ConnectionError as RedisConnectionError
 
-from shared.dead_letters import DeadLetter
-from shared.model import ScoreEvent, event_id_for
-from shared.record_codec import encode_record
-from shared.redis_store import ApplyResult, PendingScore, ReplicationLagging
-from shared.score_applier import ScoreBatchProcessor, decode_score_record
+from shared.adapters.redis_store import ReplicationLagging
+from shared.application.apply import ApplyResult, DeadLetter, PendingScore, ScoreBatchProcessor, decode_score_record
+from shared.domain.events import ScoreEvent, event_id_for
+from shared.domain.record_codec import encode_record
 from tests.sample_events import load_event
 
 NOVEMBER = 1_793_880_000_000
@@ -173,7 +172,7 @@ def test_sample_event_decodes() -> None:
 
 
 def test_after_a_failed_slice_the_later_slices_of_that_board_wait(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("shared.score_applier.APPLY_SLICE", 2)
+    monkeypatch.setattr("shared.application.apply.APPLY_SLICE", 2)
     boards, letters = InMemoryBoards(failing_calls={2}), RecordingDeadLetters()
     event = kafka_event(*[record(0, offset, score(f"u{offset}", f"m{offset}")) for offset in range(1, 8)])
     failures = run(boards, letters, event)

@@ -1,7 +1,7 @@
 from hypothesis import given
 from hypothesis import strategies as st
 
-from shared.score_codec import MAX_TOTAL_POINTS, REACHED_SLOTS, decode_score, encode_score
+from shared.domain.month_codec import MAX_TOTAL_POINTS, REACHED_SLOTS, decode_score, encode_score
 
 points = st.integers(min_value=0, max_value=MAX_TOTAL_POINTS)
 seconds = st.integers(min_value=0, max_value=31 * 86_400)

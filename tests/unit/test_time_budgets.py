@@ -5,8 +5,13 @@ from __future__ import annotations
 import pytest
 
 from local_runtime.template import LocalTemplate, load_template
-from shared.redis_client import RedisTimeouts
-from shared.settings import ANSWER_MARGIN_SECONDS, API_GATEWAY_TIMEOUT_SECONDS, LEDGER_CALLS_PER_WRITE, Settings
+from shared.adapters.redis_client import RedisTimeouts
+from shared.adapters.settings import (
+    ANSWER_MARGIN_SECONDS,
+    API_GATEWAY_TIMEOUT_SECONDS,
+    LEDGER_CALLS_PER_WRITE,
+    Settings,
+)
 from tests.conftest import REPO_ROOT
 
 TEMPLATE: LocalTemplate = load_template(REPO_ROOT / "template.yaml")

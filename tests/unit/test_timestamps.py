@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from shared.model import InvalidInput, ScoreLimits, ScoreSubmission, to_score_event
-from shared.periods import period_start_ms
-from shared.timestamps import NotRfc3339, rfc3339_to_epoch_ms
+from shared.domain.events import InvalidInput, ScoreLimits, ScoreSubmission, to_score_event
+from shared.domain.periods import period_start_ms
+from shared.domain.timestamps import NotRfc3339, rfc3339_to_epoch_ms
 
 DECEMBER = period_start_ms("2026-12")  # 2026-12-01T00:00:00Z
 TEN_AM = DECEMBER + 10 * 3_600_000

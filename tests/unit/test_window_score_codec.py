@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from shared import score_codec as legacy
+from shared.domain import month_codec as legacy
 from shared.domain.boards import ALLTIME_LAST_MS, Board, Window
 from shared.domain.score_codec import ScoreCodec
 

@@ -24,9 +24,9 @@ from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from local_runtime.msk_trigger import MskTrigger
 from local_runtime.servers import RedisServer
 from local_runtime.stack import UPDATER_FUNCTION, RunningStack
-from shared.model import ScoreEvent, event_id_for
-from shared.periods import period_start_ms
-from shared.record_codec import encode_record, record_key
+from shared.domain.events import ScoreEvent, event_id_for
+from shared.domain.periods import period_start_ms
+from shared.domain.record_codec import encode_record, record_key
 from tests.integration.conftest import board_points, own_servers_environ, start_stack, wait_for
 
 pytestmark = pytest.mark.faults

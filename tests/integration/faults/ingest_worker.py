@@ -18,7 +18,7 @@ from pathlib import Path
 
 from local_runtime.lambda_host import LambdaContext, load_handler
 from local_runtime.stack import REPO_ROOT
-from shared.model import ScoreEvent
+from shared.domain.events import ScoreEvent
 
 
 def die_before_confirming(_events: Sequence[ScoreEvent]) -> None:

@@ -28,7 +28,7 @@ from local_runtime.kafka_event import lambda_kafka_event
 from local_runtime.lambda_host import LambdaContext, environment_overlay, load_handler
 from local_runtime.servers import LocalServers
 from local_runtime.stack import REPO_ROOT, RunningStack
-from shared.keys import applied_offsets_key
+from shared.adapters.keys import applied_offsets_key
 from tests.integration.conftest import Api, fresh_name, own_servers_environ, wait_for
 from tests.integration.faults.conftest import (
     Pacer,

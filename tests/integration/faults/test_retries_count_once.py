@@ -25,7 +25,7 @@ import pytest
 import redis
 
 from local_runtime.stack import REPO_ROOT, RunningStack
-from shared.keys import submission_key
+from shared.adapters.keys import submission_key
 from tests.conftest import EVENTS_DIR
 from tests.integration.conftest import Api, topic_values
 from tests.integration.faults.conftest import Workload, assert_board_matches, stack_of_its_own, wait_until_consumed

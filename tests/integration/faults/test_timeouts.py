@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from local_runtime.stack import RunningStack
-from shared.settings import Settings
+from shared.adapters.settings import Settings
 from tests.integration.conftest import Api, Month, own_servers_environ, start_stack
 
 pytestmark = pytest.mark.faults

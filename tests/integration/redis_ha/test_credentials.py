@@ -13,7 +13,7 @@ import pytest
 import redis
 
 from local_runtime.servers import LocalServers, RedisServer
-from shared.redis_client import create_redis_client
+from shared.adapters.redis_client import create_redis_client
 from tests.integration.conftest import Api, Month, own_servers_environ, start_stack, wait_for
 
 ACL_USER, ACL_PASSWORD, DEFAULT_PASSWORD = "leaderboard", "acl-Pa55:word/@", "default-Pa55"

@@ -23,7 +23,7 @@ import pytest
 from local_runtime.redis_topologies import FailoverTopology, RedisClusterNodes, SentinelGroup
 from local_runtime.servers import LocalServers
 from local_runtime.stack import RunningStack
-from shared.keys import board_key
+from shared.adapters.keys import board_key
 from tests.integration.conftest import Api, Month, board_points, own_servers_environ, start_stack, wait_for
 
 PLAYERS = 25  # all of them fit in one GET .../top?limit=100

@@ -12,8 +12,8 @@ from typing import Any
 
 from local_runtime.msk_trigger import LOCAL_CLUSTER_ARN
 from local_runtime.stack import UPDATER_FUNCTION, RunningStack
-from shared.model import ScoreEvent, event_id_for
-from shared.record_codec import encode_record, record_key
+from shared.domain.events import ScoreEvent, event_id_for
+from shared.domain.record_codec import encode_record, record_key
 from tests.integration.conftest import Api, Month, board_points, wait_for
 
 TOP = "/v1/leaderboards/monthly/top"

@@ -17,7 +17,7 @@ from urllib.parse import quote, urlsplit
 import pytest
 
 from local_runtime.stack import RunningStack
-from shared.periods import current_period, now_ms, period_of
+from shared.domain.periods import current_period, now_ms, period_of
 from tests.integration.conftest import board_points, topic_values
 
 pytestmark = pytest.mark.security

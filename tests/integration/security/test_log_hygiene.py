@@ -19,7 +19,7 @@ import redis
 from local_runtime.lambda_host import LambdaContext, environment_overlay, load_handler
 from local_runtime.servers import LocalServers, RedisServer
 from local_runtime.stack import RunningStack
-from shared.periods import current_period
+from shared.domain.periods import current_period
 from tests.conftest import REPO_ROOT
 from tests.integration.conftest import Api, own_servers_environ, start_stack, wait_for
 from tests.sample_events import load_event

@@ -21,13 +21,15 @@ from kafka.consumer.fetcher import ConsumerRecord
 from local_runtime.kafka_event import lambda_kafka_event
 from local_runtime.lambda_host import LambdaContext, load_handler
 from local_runtime.servers import RedisServer
-from shared.keys import board_key, submission_key
-from shared.model import ScoreEvent, event_id_for
-from shared.periods import period_start_ms
-from shared.record_codec import encode_record, record_key
-from shared.redis_client import create_redis_client
-from shared.redis_store import LeaderboardStore, PendingScore
-from shared.submission_ledger import SubmissionLedger, SubmissionState
+from shared.adapters.keys import board_key, submission_key
+from shared.adapters.redis_client import create_redis_client
+from shared.adapters.redis_store import LeaderboardStore
+from shared.adapters.submission_ledger import SubmissionLedger
+from shared.application.apply import PendingScore
+from shared.application.ingest import SubmissionState
+from shared.domain.events import ScoreEvent, event_id_for
+from shared.domain.periods import period_start_ms
+from shared.domain.record_codec import encode_record, record_key
 from tests.conftest import EVENTS_DIR, REPO_ROOT
 from tests.unit.deployed_template import deployed
 

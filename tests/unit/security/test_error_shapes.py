@@ -11,7 +11,7 @@ import pytest
 from aws_lambda_powertools.event_handler.exceptions import BadRequestError, RequestEntityTooLargeError
 
 from local_runtime.lambda_host import LambdaContext
-from shared.http_api import api_resolver
+from shared.http.api import api_resolver
 from tests.unit.test_handlers_on_sample_events import Handler, call, load, sample
 
 pytestmark = pytest.mark.security

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from shared.model import InvalidInput, ScoreBatch, ScoreSubmission, to_score_event, to_score_events
-from shared.periods import period_end_ms, period_start_ms
-from shared.settings import Settings
+from shared.adapters.settings import Settings
+from shared.domain.events import InvalidInput, ScoreBatch, ScoreSubmission, to_score_event, to_score_events
+from shared.domain.periods import period_end_ms, period_start_ms
 
 pytestmark = pytest.mark.security
 

@@ -7,9 +7,9 @@ from dataclasses import replace
 
 import pytest
 
-from shared.kafka_producer import ScoreEventPublisher
-from shared.kafka_security import InsecureKafkaConfiguration, MskIamTokenProvider, kafka_security_options
-from shared.settings import Settings
+from shared.adapters.kafka_producer import ScoreEventPublisher
+from shared.adapters.kafka_security import InsecureKafkaConfiguration, MskIamTokenProvider, kafka_security_options
+from shared.adapters.settings import Settings
 
 pytestmark = pytest.mark.security
 

@@ -7,16 +7,19 @@ import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 from redis.cluster import ClusterNode, RedisCluster
-from redis.exceptions import NoScriptError
+from redis.exceptions import NoScriptError, RedisClusterException, RedisError
 
-from shared.keys import applied_events_key, applied_offsets_key, board_key
-from shared.redis_client import RedisClient
-from shared.score_codec import MAX_TOTAL_POINTS, REACHED_SLOTS, decode_score
+from shared.adapters.keys import applied_events_key, applied_offsets_key, board_key
+from shared.adapters.redis_client import RedisClient
+from shared.application.apply import ApplyResult, PendingScore
+from shared.domain.errors import StoreUnavailable
+from shared.domain.month_codec import MAX_TOTAL_POINTS, REACHED_SLOTS, decode_score
 
 LUA_DIR = Path(__file__).with_name("lua")
+REDIS_FAILURES = (RedisError, RedisClusterException)
 
 
 class ReplicationLagging(RuntimeError):
@@ -40,32 +43,6 @@ class PlayerStanding:
 # Producers' clocks (record timestamps) may disagree with each other and with the updater's by this much.
 CLOCK_MARGIN_MS = 300_000
 DAY_MS = 86_400_000
-
-
-class PendingScore(NamedTuple):
-    """One score event on its way into a board, in the order the apply script reads its fields."""
-
-    offset: int
-    event_id: bytes  # 16 bytes: the binary form of the 32-hex-digit event id
-    user_id: str
-    points: int
-    reached_second: int
-    produced_at_ms: int  # the Kafka record's timestamp; -1 when the record has none
-
-
-@dataclass(frozen=True, slots=True)
-class ApplyResult:
-    """What one apply call did with its records (see shared/lua/apply_scores.lua)."""
-
-    applied: int
-    redelivered: int = 0  # the same record again: at or below the watermark, event remembered
-    duplicates: int = 0  # the same event in another record, e.g. a retried POST
-    resets: int = 0  # records showing the partition's offsets restarted; applied
-    unverified: int = 0  # below the watermark, too old to verify: skipped as redelivered
-
-    @property
-    def skipped(self) -> int:
-        return self.redelivered + self.duplicates + self.unverified
 
 
 def _source(name: str) -> str:
@@ -130,7 +107,7 @@ class LeaderboardStore:
         `partition` names the partition within its Kafka cluster; `unscoped_partition` is its name in
         watermarks written before they were scoped by cluster (taken over on first use). Records at or
         below the board's watermark for it, and events it applied within the remembering window (in
-        record time), are skipped; see shared/lua/apply_scores.lua.
+        record time), are skipped; see shared/adapters/lua/apply_scores.lua.
         With `wait_replicas` set, it returns only once that many replicas hold the write, and raises
         ReplicationLagging otherwise: the caller reports the batch failed, and on redelivery the
         records are skipped as applied while the WAIT is asked again.
@@ -148,7 +125,10 @@ class LeaderboardStore:
         ]
         for score in scores:
             args += score
-        reply = self._apply(keys=keys, args=args) if self.wait_replicas <= 0 else self._apply_and_wait(keys, args)
+        try:
+            reply = self._apply(keys=keys, args=args) if self.wait_replicas <= 0 else self._apply_and_wait(keys, args)
+        except REDIS_FAILURES as error:
+            raise StoreUnavailable(f"board {period}: {error}") from error
         applied, redelivered, duplicates, resets, unverified = (int(count) for count in reply)
         return ApplyResult(applied, redelivered, duplicates, resets, unverified)
 
@@ -179,11 +159,17 @@ class LeaderboardStore:
         return node
 
     def top(self, period: str, offset: int, limit: int) -> tuple[int, list[Standing]]:
-        total, flat = self._top(keys=[board_key(period)], args=[offset, offset + limit - 1])
+        try:
+            total, flat = self._top(keys=[board_key(period)], args=[offset, offset + limit - 1])
+        except REDIS_FAILURES as error:
+            raise StoreUnavailable(f"board {period}: {error}") from error
         return int(total), _standings(flat, first_rank=offset + 1)
 
     def player(self, period: str, user_id: str, around: int) -> PlayerStanding | None:
-        reply = self._standing(keys=[board_key(period)], args=[user_id, around])
+        try:
+            reply = self._standing(keys=[board_key(period)], args=[user_id, around])
+        except REDIS_FAILURES as error:
+            raise StoreUnavailable(f"board {period}: {error}") from error
         if len(reply) == 1:
             return None
         total, rank, score, first, flat = reply

@@ -9,17 +9,42 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from enum import Enum
 from typing import Protocol
 
 from aws_lambda_powertools import Logger
-from redis.exceptions import RedisClusterException, RedisError
 
-from shared.model import ScoreEvent
-from shared.submission_ledger import Submission, SubmissionState
+from shared.domain.errors import LedgerUnavailable
+from shared.domain.events import ScoreEvent
 
 logger = Logger(child=True)
 
-LEDGER_FAILURES = (RedisError, RedisClusterException)
+
+class SubmissionState(Enum):
+    PENDING = "pending"  # being published, or a publish that failed or never answered
+    ACCEPTED = "accepted"  # the broker acknowledged it
+
+
+@dataclass(frozen=True, slots=True)
+class Submission:
+    state: SubmissionState
+    points: int | None  # None: remembered by a release that kept only the state
+    occurred_at_ms: int | None
+
+    def encode(self) -> str:
+        return f"{self.state.value}|{self.points}|{self.occurred_at_ms}"
+
+    @classmethod
+    def decode(cls, raw: bytes | str) -> Submission:
+        text = raw.decode() if isinstance(raw, bytes) else raw
+        state, _, rest = text.partition("|")
+        points, _, occurred_at = rest.partition("|")
+        try:
+            return cls(SubmissionState(state), int(points), int(occurred_at))
+        except ValueError:
+            # A bare state from an earlier release; anything unreadable counts as a publish that may have happened.
+            known = state if state in {member.value for member in SubmissionState} else SubmissionState.PENDING.value
+            return cls(SubmissionState(known), None, None)
 
 
 class Publisher(Protocol):
@@ -27,7 +52,8 @@ class Publisher(Protocol):
 
 
 class Ledger(Protocol):
-    """What ingest remembers of submissions (shared.submission_ledger.SubmissionLedger in production)."""
+    """What ingest remembers of submissions (shared.adapters.submission_ledger.SubmissionLedger in production);
+    LedgerUnavailable when it cannot tell."""
 
     def claim(self, events: Sequence[ScoreEvent]) -> list[Submission | None]: ...
 
@@ -89,7 +115,7 @@ class IngestService:
         unique = unique_events(events)
         try:
             earlier = self._ledger.claim(unique)
-        except LEDGER_FAILURES as error:
+        except LedgerUnavailable as error:
             # The updater deduplicates; the ledger only sharpens the answer. Keep accepting while Redis is away.
             logger.warning("submission ledger unavailable; publishing without it", error=str(error))
             self._publisher.publish(unique)
@@ -101,7 +127,7 @@ class IngestService:
             if before is not None and before.points is not None and before.points != event.points
         ]
         if conflicts:
-            # The claims this request made stay: see shared.submission_ledger.
+            # The claims this request made stay: see shared.adapters.submission_ledger.
             raise ConflictingDuplicate(conflicts)
 
         to_publish: list[ScoreEvent] = []
@@ -112,12 +138,12 @@ class IngestService:
             if before is None or before.state is SubmissionState.PENDING:
                 to_publish.append(version)
         if to_publish:
-            self._publisher.publish(to_publish)  # on failure the claims stay pending: see shared.submission_ledger
+            self._publisher.publish(to_publish)  # on failure the claims stay pending (see the ledger)
             self._confirm(to_publish)
         return IngestOutcome(len(events), len(events) - len(to_publish), True, counted)
 
     def _confirm(self, events: list[ScoreEvent]) -> None:
         try:
             self._ledger.confirm(events)
-        except LEDGER_FAILURES as error:
+        except LedgerUnavailable as error:
             logger.warning("could not mark submissions accepted; a retry publishes them again", error=str(error))

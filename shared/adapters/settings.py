@@ -6,9 +6,9 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from shared.model import MAX_EVENTS_PER_BATCH, ScoreLimits
-from shared.redis_client import RedisTimeouts
-from shared.score_codec import MAX_TOTAL_POINTS
+from shared.adapters.redis_client import RedisTimeouts
+from shared.domain.events import MAX_EVENTS_PER_BATCH, ScoreLimits
+from shared.domain.month_codec import MAX_TOTAL_POINTS
 
 # Time budgets. Every wait a request can make is bounded, and the bounds nest:
 #   API Gateway's integration limit > the function's Timeout > the sum of the waits + an answer margin.

@@ -3,66 +3,21 @@ them, once each however often their batch is redelivered."""
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
-import orjson
 from aws_lambda_powertools import Logger
 from redis.exceptions import RedisClusterException, RedisError
 
-from shared.keys import dead_letter_key
-from shared.redis_client import RedisClient
+from shared.adapters.keys import dead_letter_key
+from shared.adapters.redis_client import RedisClient
+from shared.application.apply import DeadLetter, DeadLetterSink
 
 logger = Logger(child=True)
 
 LEDGER_FAILURES = (RedisError, RedisClusterException)
 
 SQS_BATCH_LIMIT = 10
-MAX_INLINE_VALUE_CHARS = 200_000  # keeps a letter under SQS's 256 KiB message limit
-
-
-@dataclass(frozen=True, slots=True)
-class DeadLetter:
-    cluster: str  # the Kafka cluster (see score_applier.kafka_cluster_of); "" when unknown
-    topic: str
-    partition: int
-    offset: int
-    timestamp: int | None
-    key: str | None  # base64, exactly as delivered
-    value: str | None  # base64, exactly as delivered
-    reason: str
-
-    def body(self) -> str:
-        document: dict[str, Any] = {
-            "reason": self.reason,
-            "cluster": self.cluster,
-            "topic": self.topic,
-            "partition": self.partition,
-            "offset": self.offset,
-            "timestamp": self.timestamp,
-            "key": self.key,
-            "value": self.value,
-        }
-        if self.value is not None and len(self.value) > MAX_INLINE_VALUE_CHARS:
-            document["value"] = self.value[:MAX_INLINE_VALUE_CHARS]
-            document["value_truncated"] = True
-        return orjson.dumps(document).decode()
-
-    def fingerprint(self) -> str:
-        """Names this record of this partition incarnation: the same offset after a topic was recreated
-        holds another value."""
-        digest = hashlib.blake2b(digest_size=16)
-        for part in (self.cluster, self.topic, str(self.partition), str(self.offset), self.value or ""):
-            digest.update(part.encode())
-            digest.update(b"\x00")
-        return digest.hexdigest()
-
-
-class DeadLetterSink(Protocol):
-    def send(self, letters: Sequence[DeadLetter]) -> list[DeadLetter]:
-        """Send letters; return the ones that could not be sent."""
 
 
 class SqsDeadLetterQueue:

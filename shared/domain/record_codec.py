@@ -6,8 +6,8 @@ from typing import Any
 
 import orjson
 
-from shared.model import EVENT_ID_LENGTH, MAX_EPOCH_MS, InvalidId, ScoreEvent, canonical_id
-from shared.score_codec import MAX_TOTAL_POINTS
+from shared.domain.events import EVENT_ID_LENGTH, MAX_EPOCH_MS, InvalidId, ScoreEvent, canonical_id
+from shared.domain.month_codec import MAX_TOTAL_POINTS
 
 SCHEMA_VERSION = 1
 

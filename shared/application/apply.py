@@ -15,22 +15,22 @@ dead-lettered) onwards is reported in batchItemFailures, so Lambda redelivers fr
 from __future__ import annotations
 
 import binascii
+import hashlib
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from operator import itemgetter
 from types import TracebackType
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
+import orjson
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType
 from aws_lambda_powertools.utilities.data_classes.kafka_event import KafkaEventRecord
 
-from shared.dead_letters import DeadLetter, DeadLetterSink
-from shared.model import ScoreEvent
-from shared.periods import seconds_into_period
-from shared.record_codec import PoisonRecord, decode_record
-from shared.redis_store import ApplyResult, PendingScore
+from shared.domain.events import ScoreEvent
+from shared.domain.periods import seconds_into_period
+from shared.domain.record_codec import PoisonRecord, decode_record
 
 ExceptionInfo = tuple[type[BaseException], BaseException, TracebackType | None]
 RawRecord = dict[str, Any]
@@ -42,6 +42,77 @@ APPLY_SLICE = 2000
 
 # Event ids are 32 hex digits on the wire and 16 bytes in Redis.
 _EVENT_ID_BYTES = 16
+
+
+class PendingScore(NamedTuple):
+    """One score event on its way into a board, in the order the apply script reads its fields."""
+
+    offset: int
+    event_id: bytes  # 16 bytes: the binary form of the 32-hex-digit event id
+    user_id: str
+    points: int
+    reached_second: int
+    produced_at_ms: int  # the Kafka record's timestamp; -1 when the record has none
+
+
+@dataclass(frozen=True, slots=True)
+class ApplyResult:
+    """What one apply call did with its records (see shared/adapters/lua/apply_scores.lua)."""
+
+    applied: int
+    redelivered: int = 0  # the same record again: at or below the watermark, event remembered
+    duplicates: int = 0  # the same event in another record, e.g. a retried POST
+    resets: int = 0  # records showing the partition's offsets restarted; applied
+    unverified: int = 0  # below the watermark, too old to verify: skipped as redelivered
+
+    @property
+    def skipped(self) -> int:
+        return self.redelivered + self.duplicates + self.unverified
+
+
+MAX_INLINE_VALUE_CHARS = 200_000  # keeps a letter under SQS's 256 KiB message limit
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    cluster: str  # the Kafka cluster (see score_applier.kafka_cluster_of); "" when unknown
+    topic: str
+    partition: int
+    offset: int
+    timestamp: int | None
+    key: str | None  # base64, exactly as delivered
+    value: str | None  # base64, exactly as delivered
+    reason: str
+
+    def body(self) -> str:
+        document: dict[str, Any] = {
+            "reason": self.reason,
+            "cluster": self.cluster,
+            "topic": self.topic,
+            "partition": self.partition,
+            "offset": self.offset,
+            "timestamp": self.timestamp,
+            "key": self.key,
+            "value": self.value,
+        }
+        if self.value is not None and len(self.value) > MAX_INLINE_VALUE_CHARS:
+            document["value"] = self.value[:MAX_INLINE_VALUE_CHARS]
+            document["value_truncated"] = True
+        return orjson.dumps(document).decode()
+
+    def fingerprint(self) -> str:
+        """Names this record of this partition incarnation: the same offset after a topic was recreated
+        holds another value."""
+        digest = hashlib.blake2b(digest_size=16)
+        for part in (self.cluster, self.topic, str(self.partition), str(self.offset), self.value or ""):
+            digest.update(part.encode())
+            digest.update(b"\x00")
+        return digest.hexdigest()
+
+
+class DeadLetterSink(Protocol):
+    def send(self, letters: Sequence[DeadLetter]) -> list[DeadLetter]:
+        """Send letters; return the ones that could not be sent."""
 
 
 class BoardWriter(Protocol):

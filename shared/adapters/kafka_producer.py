@@ -11,14 +11,11 @@ from typing import Any
 from kafka import KafkaProducer
 from kafka.errors import KafkaError
 
-from shared.kafka_security import kafka_security_options
-from shared.model import ScoreEvent
-from shared.record_codec import encode_record, record_key
-from shared.settings import Settings
-
-
-class BrokerUnavailable(RuntimeError):
-    """The broker did not acknowledge the records; nothing may be reported as accepted."""
+from shared.adapters.kafka_security import kafka_security_options
+from shared.adapters.settings import Settings
+from shared.domain.errors import BrokerUnavailable
+from shared.domain.events import ScoreEvent
+from shared.domain.record_codec import encode_record, record_key
 
 
 class ScoreEventPublisher:

@@ -11,39 +11,14 @@ The claims for a whole batch take one pipelined round trip.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
-from enum import Enum
 
-from shared.keys import submission_key
-from shared.model import ScoreEvent
-from shared.redis_client import RedisClient
+from redis.exceptions import RedisClusterException, RedisError
 
-
-class SubmissionState(Enum):
-    PENDING = "pending"  # being published, or a publish that failed or never answered
-    ACCEPTED = "accepted"  # the broker acknowledged it
-
-
-@dataclass(frozen=True, slots=True)
-class Submission:
-    state: SubmissionState
-    points: int | None  # None: remembered by a release that kept only the state
-    occurred_at_ms: int | None
-
-    def encode(self) -> str:
-        return f"{self.state.value}|{self.points}|{self.occurred_at_ms}"
-
-    @classmethod
-    def decode(cls, raw: bytes | str) -> Submission:
-        text = raw.decode() if isinstance(raw, bytes) else raw
-        state, _, rest = text.partition("|")
-        points, _, occurred_at = rest.partition("|")
-        try:
-            return cls(SubmissionState(state), int(points), int(occurred_at))
-        except ValueError:
-            # A bare state from an earlier release; anything unreadable counts as a publish that may have happened.
-            known = state if state in {member.value for member in SubmissionState} else SubmissionState.PENDING.value
-            return cls(SubmissionState(known), None, None)
+from shared.adapters.keys import submission_key
+from shared.adapters.redis_client import RedisClient
+from shared.application.ingest import Submission, SubmissionState
+from shared.domain.errors import LedgerUnavailable
+from shared.domain.events import ScoreEvent
 
 
 def _submission(event: ScoreEvent, state: SubmissionState) -> str:
@@ -61,7 +36,11 @@ class SubmissionLedger:
         for event in events:
             pending = _submission(event, SubmissionState.PENDING)
             pipe.set(submission_key(event.event_id), pending, nx=True, ex=self._window_seconds, get=True)
-        return [None if raw is None else Submission.decode(raw) for raw in pipe.execute()]
+        try:
+            replies = pipe.execute()
+        except (RedisError, RedisClusterException) as error:
+            raise LedgerUnavailable(f"submission ledger: {error}") from error
+        return [None if raw is None else Submission.decode(raw) for raw in replies]
 
     def confirm(self, events: Sequence[ScoreEvent]) -> None:
         pipe = self._client.pipeline(transaction=False)
@@ -69,4 +48,7 @@ class SubmissionLedger:
             pipe.set(
                 submission_key(event.event_id), _submission(event, SubmissionState.ACCEPTED), ex=self._window_seconds
             )
-        pipe.execute()
+        try:
+            pipe.execute()
+        except (RedisError, RedisClusterException) as error:
+            raise LedgerUnavailable(f"submission ledger: {error}") from error

@@ -9,8 +9,8 @@ from typing import Annotated, NamedTuple
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StrictInt
 
-from shared.periods import now_ms, period_end_ms, period_of
-from shared.timestamps import NotRfc3339, rfc3339_to_epoch_ms
+from shared.domain.periods import now_ms, period_end_ms, period_of
+from shared.domain.timestamps import NotRfc3339, rfc3339_to_epoch_ms
 
 MAX_ID_LENGTH = 128
 MAX_EVENTS_PER_BATCH = 500  # the contract's ceiling; a deployment may lower it (ScoreLimits)
@@ -119,7 +119,7 @@ class ScoreBatch(BaseModel):
 
 @dataclass(frozen=True, slots=True)
 class ScoreLimits:
-    """The configurable bounds on what ingest accepts (see shared.settings for the defaults)."""
+    """The configurable bounds on what ingest accepts (see shared.adapters.settings for the defaults)."""
 
     max_points_per_event: int
     max_future_skew_ms: int

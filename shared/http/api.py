@@ -19,9 +19,9 @@ from aws_lambda_powertools.event_handler.exceptions import ServiceError
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestUnsupportedContentType, RequestValidationError
 from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from pydantic import BaseModel, ConfigDict, Field
-from redis.exceptions import RedisError
 
-from shared.model import InvalidInput
+from shared.domain.errors import StoreUnavailable
+from shared.domain.events import InvalidInput
 
 logger = Logger(child=True)
 
@@ -241,8 +241,8 @@ def install_error_handlers(app: APIGatewayRestResolver) -> None:
             HTTPStatus.BAD_REQUEST, "invalid_request", f"{error.field}: {error.message}", field=error.field
         )
 
-    @app.exception_handler(RedisError)
-    def _redis_unavailable(error: RedisError) -> Response[dict[str, Any]]:
+    @app.exception_handler(StoreUnavailable)
+    def _redis_unavailable(error: StoreUnavailable) -> Response[dict[str, Any]]:
         logger.warning("redis unavailable", error=str(error))
         return error_response(
             HTTPStatus.SERVICE_UNAVAILABLE,

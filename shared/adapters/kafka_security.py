@@ -16,7 +16,7 @@ from typing import Any
 
 from kafka.net.sasl.oauth import AbstractTokenProvider
 
-from shared.settings import Settings
+from shared.adapters.settings import Settings
 
 PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_SSL")
 TOKEN_REFRESH_MARGIN_SECONDS = 60  # re-sign this long before the token expires
