@@ -26,9 +26,9 @@ from pathlib import Path
 from bench.environment import REPO_ROOT
 from bench.workload import pending_score, short_id
 from local_runtime.servers import RedisServer
+from shared.adapters.board_writer import RedisBoardWriter
 from shared.adapters.keys import applied_events_key, applied_offsets_key, board_key
 from shared.adapters.redis_client import RedisClient, create_redis_client
-from shared.adapters.redis_store import LeaderboardStore
 from shared.application.apply import PendingScore
 from shared.domain.month_codec import MAX_TOTAL_POINTS, REACHED_SLOTS
 
@@ -65,7 +65,7 @@ def _reset(client: RedisClient) -> None:
 
 def memory_per_event(client: RedisClient, events: int, players: int) -> list[Row]:
     _reset(client)
-    store = LeaderboardStore(client, remember_events_seconds=86_400)
+    store = RedisBoardWriter(client, remember_events_seconds=86_400)
     records = _records(events, players, seed=1)
     for start in range(0, events, SLICE):
         store.apply(PERIOD, PARTITION, records[start : start + SLICE])
@@ -96,7 +96,7 @@ def throughput(client: RedisClient, records_count: int, players: int, rounds: in
     """Best of `rounds` for each script, the two alternating so background load hits both alike."""
     records = _records(records_count, players, seed=2)
     slices = [records[start : start + SLICE] for start in range(0, records_count, SLICE)]
-    store = LeaderboardStore(client)
+    store = RedisBoardWriter(client)
     old = client.register_script(_watermark_only_script())
     keys = [board_key(PERIOD), applied_offsets_key(PERIOD)]
 

@@ -40,7 +40,7 @@ def latency(
     left.axhline(0.99, color="grey", linewidth=0.6)
     left.set_xlabel("latency (ms, log scale)")
     left.set_ylabel("fraction of calls")
-    left.set_title("query latency CDF: handler vs LeaderboardStore vs raw redis-py")
+    left.set_title("query latency CDF: handler vs RedisBoardReader vs raw redis-py")
     left.legend(fontsize=7, loc="lower right")
     left.grid(True, which="both", alpha=0.3)
 
@@ -77,7 +77,7 @@ def throughput(
         [lua_rates[s] for s in lua_sizes],
         "s--",
         color="tab:green",
-        label="apply_scores.lua alone (LeaderboardStore.apply)",
+        label="apply_scores.lua alone (RedisBoardWriter.apply)",
     )
     colours = ["tab:red", "tab:orange", "tab:brown", "tab:pink"]
     for (name, rate), colour in zip(floors.items(), colours, strict=False):

@@ -4,7 +4,7 @@ The board is loaded fast with pipelined multi-member ZADDs of scores encoded by
 shared.domain.month_codec, under the key shared.adapters.keys names. Each query handler is then called
 in-process on prebuilt API Gateway events and compared with the raw redis-py calls a
 hand-written service would make (ZREVRANGE 0 9 WITHSCORES; ZREVRANK; ZREVRANK + ZREVRANGE for ±4),
-and with LeaderboardStore alone (the Lua scripts without the HTTP layer).
+and with RedisBoardReader alone (the Lua scripts without the HTTP layer).
 """
 
 from __future__ import annotations
@@ -24,9 +24,9 @@ from bench.progress import Progress
 from bench.results import Result, Target, percentile, summary_ms
 from bench.scale import Scale
 from bench.workload import get_player_event, get_top_event, random_score, short_id, uuid_ids
+from shared.adapters.board_reader import RedisBoardReader
 from shared.adapters.keys import board_key
 from shared.adapters.redis_client import create_redis_client
-from shared.adapters.redis_store import LeaderboardStore
 
 QUERY_PERIOD = "2030-01"  # a board of its own, apart from the one the updater benchmarks fill
 UUID_PERIOD = "2030-02"
@@ -154,7 +154,7 @@ def run_queries(servers: BenchServers, scale: Scale, progress: Progress, seed: i
     outcome.results.append(memory_result(board, f"{board.id_length}-char ids"))
 
     query = servers.load_function("LeaderboardQueryFunction", "score-events")
-    store = LeaderboardStore(create_redis_client(servers.redis.url))
+    store = RedisBoardReader(create_redis_client(servers.redis.url))
     raw = servers.redis_client()
     samples, warmup = scale.query_samples, scale.query_warmup
     users = [short_id(rng.randrange(players)) for _ in range(samples + warmup)]

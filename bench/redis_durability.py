@@ -4,7 +4,7 @@
     python -m bench.redis_durability --quick         # fewer rounds and batches
     python -m bench.redis_durability --json out.json
 
-1. AOF off / everysec / always: updater applies (LeaderboardStore.apply, the production Lua call)
+1. AOF off / everysec / always: updater applies (RedisBoardWriter.apply, the production Lua call)
    per batch size, then SIGKILL + restart: how many acknowledged batches are still there.
 2. REDIS_WAIT_REPLICAS=1 against 0, with one replica: the latency each apply gains.
 3. A failover right after a write the replica has not received: with WAIT off the write is
@@ -37,9 +37,10 @@ import redis
 from bench.workload import pending_score
 from local_runtime.redis_topologies import REPLICATION_ARGS, FailoverTopology, RedisClusterNodes, SentinelGroup
 from local_runtime.servers import LOOPBACK, RedisServer
+from shared.adapters.board_reader import RedisBoardReader
+from shared.adapters.board_writer import RedisBoardWriter, ReplicationLagging
 from shared.adapters.keys import applied_events_key, applied_offsets_key, board_key
 from shared.adapters.redis_client import create_redis_client
-from shared.adapters.redis_store import LeaderboardStore, ReplicationLagging
 from shared.application.apply import PendingScore
 
 PERIOD = "2026-11"
@@ -68,7 +69,7 @@ def _batches(count: int, size: int, seed: int, partition: str = "scores-0") -> I
         yield partition, scores
 
 
-def _timed_applies(store: LeaderboardStore, count: int, size: int, seed: int) -> dict[str, float]:
+def _timed_applies(store: RedisBoardWriter, count: int, size: int, seed: int) -> dict[str, float]:
     latencies = []
     started = time.perf_counter()
     for partition, scores in _batches(count, size, seed):
@@ -91,7 +92,7 @@ def persistence(workdir: Path, batches: int, sizes: list[int]) -> list[Row]:
         for size in sizes:
             server = RedisServer.start(workdir / f"aof-{mode}-{size}", args=args)
             try:
-                store = LeaderboardStore(create_redis_client(server.url))
+                store = RedisBoardWriter(create_redis_client(server.url))
                 measured = _timed_applies(store, batches, size, seed=size)
                 watermark_before = _watermark(server.url)
                 server.kill()
@@ -139,7 +140,7 @@ def wait_cost(workdir: Path, batches: int, sizes: list[int]) -> list[Row]:
         for size in sizes:
             for wait in (0, 1):
                 client.delete(board_key(PERIOD), applied_offsets_key(PERIOD), applied_events_key(PERIOD, "scores-0"))
-                store = LeaderboardStore(client, wait_replicas=wait)
+                store = RedisBoardWriter(client, wait_replicas=wait)
                 rows.append(Row("wait", f"REDIS_WAIT_REPLICAS={wait}", _timed_applies(store, batches, size, seed=size)))
     return rows
 
@@ -156,7 +157,7 @@ def loss_on_failover(workdir: Path, rounds: int) -> list[Row]:
         outcome = {"acknowledged_and_kept": 0, "acknowledged_and_lost": 0, "refused_by_wait": 0}
         for round_number in range(rounds):
             with SentinelGroup.start(workdir / f"loss-{wait}-{round_number}") as group:
-                store = LeaderboardStore(create_redis_client(group.url), wait_replicas=wait)
+                store = RedisBoardWriter(create_redis_client(group.url), wait_replicas=wait)
                 store.apply(PERIOD, "scores-0", [pending_score(0, "warm-up", 1, 1)])
                 primary = group.primary_port()
                 replica = next(node for port, node in group.nodes.items() if port != primary)
@@ -184,8 +185,8 @@ def loss_on_failover(workdir: Path, rounds: int) -> list[Row]:
     return rows
 
 
-def _holds(store: LeaderboardStore, players: int) -> bool:
-    return store.top(PERIOD, 0, 10)[0] == players
+def _holds(store: RedisBoardWriter, players: int) -> bool:
+    return RedisBoardReader(store.client).top(PERIOD, 0, 10)[0] == players
 
 
 def _ask_with_retries(question: Callable[[], bool], seconds: float = 10.0) -> bool:
@@ -209,7 +210,7 @@ def failover_times(workdir: Path, rounds: int) -> list[Row]:
         for round_number in range(rounds):
             topology = start(workdir / f"{name}-{round_number}")
             try:
-                store = LeaderboardStore(create_redis_client(topology.url))
+                store = RedisBoardWriter(create_redis_client(topology.url))
                 store.apply(PERIOD, "scores-0", [pending_score(0, "someone", 1, 1)])
                 killed_at = time.monotonic()
                 killed = topology.kill_primary(board_key(PERIOD))
@@ -232,10 +233,10 @@ def failover_times(workdir: Path, rounds: int) -> list[Row]:
     return rows
 
 
-def _first_good_read(store: LeaderboardStore, since: float, limit_seconds: float = 30.0) -> float:
+def _first_good_read(store: RedisBoardWriter, since: float, limit_seconds: float = 30.0) -> float:
     while time.monotonic() - since < limit_seconds:
         try:
-            store.top(PERIOD, 0, 10)
+            RedisBoardReader(store.client).top(PERIOD, 0, 10)
             return time.monotonic() - since
         except redis.RedisError:
             pass

@@ -1,7 +1,7 @@
 """score_updater throughput on `aws:kafka` events, and the Redis floors it is compared with.
 
 - the real lambda_handler, in-process, on prebuilt events of 100, 1 k and 10 k records;
-- the same records through LeaderboardStore.apply alone (the Lua script, no Kafka decoding);
+- the same records through RedisBoardWriter.apply alone (the Lua script, no Kafka decoding);
 - a naive loop: one redis-py ZINCRBY per record;
 - redis-benchmark ZINCRBY on the same redis-server, 50 clients, without and with -P 32.
 """
@@ -26,9 +26,9 @@ from bench.results import Result, Target, summary_ms
 from bench.scale import UPDATER_BATCH_SIZES, Scale
 from bench.workload import KafkaEventFactory, pending_score, short_id
 from local_runtime.processes import redis_binary_environ
+from shared.adapters.board_writer import RedisBoardWriter
 from shared.adapters.keys import board_key
 from shared.adapters.redis_client import create_redis_client
-from shared.adapters.redis_store import LeaderboardStore
 from shared.domain.periods import now_ms, period_of
 
 TOPIC = "score-events"
@@ -182,7 +182,7 @@ def run(servers: BenchServers, scale: Scale, progress: Progress, seed: int) -> U
         ),
     ]
 
-    store = LeaderboardStore(create_redis_client(servers.redis.url))
+    store = RedisBoardWriter(create_redis_client(servers.redis.url))
     offset = 0
     for size in UPDATER_BATCH_SIZES:
         calls = max(3, scale.lua_records_per_size // size)
@@ -205,7 +205,7 @@ def run(servers: BenchServers, scale: Scale, progress: Progress, seed: int) -> U
         outcome.lua_rates[size] = rate
         outcome.results.append(
             Result(
-                name=f"apply_scores.lua via LeaderboardStore.apply, {size:,} records/call",
+                name=f"apply_scores.lua via RedisBoardWriter.apply, {size:,} records/call",
                 value=rate,
                 unit="records/s",
                 floor=naive_rate,

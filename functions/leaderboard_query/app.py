@@ -11,16 +11,17 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, Field
 
+from shared.adapters.board_reader import RedisBoardReader
 from shared.adapters.redis_client import create_redis_client
-from shared.adapters.redis_store import LeaderboardStore, Standing
 from shared.adapters.settings import Settings
+from shared.application.queries import Standing
 from shared.domain.events import InvalidId, canonical_id
 from shared.domain.periods import PERIOD_PATTERN, current_period
 from shared.http.api import api_resolver, documented_responses, error_response
 
 settings = Settings.from_env()
 settings.check_request_budget(writes=False)
-store = LeaderboardStore(
+store = RedisBoardReader(
     create_redis_client(
         settings.redis_url, secret_reference=settings.redis_secret_arn, timeouts=settings.redis_timeouts()
     )

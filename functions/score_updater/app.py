@@ -8,9 +8,9 @@ from aws_lambda_powertools.metrics import EphemeralMetrics, MetricUnit
 from aws_lambda_powertools.utilities.batch import process_partial_response
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from shared.adapters.board_writer import RedisBoardWriter
 from shared.adapters.dead_letters import OnceOnlyDeadLetters, SqsDeadLetterQueue
 from shared.adapters.redis_client import create_redis_client
-from shared.adapters.redis_store import LeaderboardStore
 from shared.adapters.settings import Settings
 from shared.application.apply import ScoreBatchProcessor, decode_score_record
 
@@ -18,7 +18,7 @@ settings = Settings.from_env()
 redis_client = create_redis_client(
     settings.redis_url, secret_reference=settings.redis_secret_arn, timeouts=settings.redis_timeouts()
 )
-store = LeaderboardStore(
+store = RedisBoardWriter(
     redis_client,
     wait_replicas=settings.redis_wait_replicas,
     wait_timeout_ms=settings.redis_wait_timeout_ms,

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from shared.adapters.redis_client import RedisTimeouts
+from shared.domain.boards import DEFAULT_GRACE_MS, DEFAULT_WINDOWS, BoardSchedule, Window, parse_windows
 from shared.domain.events import MAX_EVENTS_PER_BATCH, ScoreLimits
 from shared.domain.month_codec import MAX_TOTAL_POINTS
 
@@ -47,6 +48,17 @@ def _seconds(env: Mapping[str, str], name: str, default: float, low: float, high
     return value
 
 
+def _grace_by_window(env: Mapping[str, str]) -> dict[Window, int]:
+    fallback_seconds = env.get("LATE_EVENT_GRACE_SECONDS", "").strip()
+    grace: dict[Window, int] = {}
+    for window, default_ms in DEFAULT_GRACE_MS.items():
+        default_seconds = (
+            _int(env, "LATE_EVENT_GRACE_SECONDS", default_ms // 1000) if fallback_seconds else default_ms // 1000
+        )
+        grace[window] = _int(env, f"LATE_EVENT_GRACE_{window.upper()}_SECONDS", default_seconds) * 1000
+    return grace
+
+
 def _flag(env: Mapping[str, str], name: str) -> bool:
     return env.get(name, "").strip().lower() in ("1", "true", "yes")
 
@@ -65,7 +77,11 @@ class Settings:
     max_points_per_event: int = 10_000
     max_events_per_batch: int = 500
     max_future_skew_seconds: int = 300
-    late_event_grace_seconds: int = 3 * 86_400
+    late_event_grace_seconds: int = 3 * 86_400  # the monthly board's; LATE_EVENT_GRACE_SECONDS
+    windows: tuple[Window, ...] = parse_windows(DEFAULT_WINDOWS)
+    # Per calendar window: LATE_EVENT_GRACE_<WINDOW>_SECONDS, else LATE_EVENT_GRACE_SECONDS when set, else
+    # the window's default (daily 2 h, weekly 1 day, monthly 3 days).
+    late_event_grace_ms_by_window: dict[Window, int] = field(default_factory=lambda: dict(DEFAULT_GRACE_MS))
     idempotency_window_seconds: int = 3600
     redis_wait_replicas: int = 0
     redis_wait_timeout_ms: int = 1000
@@ -99,6 +115,8 @@ class Settings:
             ),
             max_future_skew_seconds=_int(env, "MAX_FUTURE_SKEW_SECONDS", defaults.max_future_skew_seconds),
             late_event_grace_seconds=_int(env, "LATE_EVENT_GRACE_SECONDS", defaults.late_event_grace_seconds),
+            windows=parse_windows(env.get("LEADERBOARD_WINDOWS", "").strip() or DEFAULT_WINDOWS),
+            late_event_grace_ms_by_window=_grace_by_window(env),
             idempotency_window_seconds=_int(env, "IDEMPOTENCY_WINDOW_SECONDS", defaults.idempotency_window_seconds),
             redis_wait_replicas=_int(env, "REDIS_WAIT_REPLICAS", defaults.redis_wait_replicas),
             redis_wait_timeout_ms=_int(env, "REDIS_WAIT_TIMEOUT_MS", defaults.redis_wait_timeout_ms),
@@ -116,6 +134,9 @@ class Settings:
             late_event_grace_ms=self.late_event_grace_seconds * 1000,
             max_events_per_batch=self.max_events_per_batch,
         )
+
+    def board_schedule(self) -> BoardSchedule:
+        return BoardSchedule(self.windows, dict(self.late_event_grace_ms_by_window))
 
     def redis_timeouts(self) -> RedisTimeouts:
         return RedisTimeouts(socket_seconds=self.redis_socket_timeout_seconds, retries=self.redis_retries)

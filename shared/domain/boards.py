@@ -19,6 +19,7 @@ from __future__ import annotations
 import calendar
 import functools
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
@@ -271,3 +272,39 @@ def enabled_window(name: str, enabled: tuple[Window, ...]) -> Window:
 
 _BY_NAME = {window.value: window for window in Window}
 _ALLTIME_BOARD = Board(Window.ALLTIME, ALLTIME_PERIOD)
+
+
+DEFAULT_GRACE_MS = {
+    Window.DAILY: 2 * 3_600_000,
+    Window.WEEKLY: DAY_MS,
+    Window.MONTHLY: 3 * DAY_MS,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class BoardSchedule:
+    """Which windows keep boards, and how long after its period ended each still takes late events.
+
+    The one rule ingest (for its answer) and the updater (for what it applies) share: an event
+    counts on the board of each enabled window whose period holds its `occurred_at` and was still
+    open when the event was received. The all-time board never closes.
+    """
+
+    windows: tuple[Window, ...]
+    grace_ms: Mapping[Window, int] = field(default_factory=lambda: dict(DEFAULT_GRACE_MS))
+
+    def grace_of(self, window: Window) -> int:
+        return 0 if window is Window.ALLTIME else self.grace_ms.get(window, DEFAULT_GRACE_MS[window])
+
+    def boards_for(self, occurred_at_ms: int, received_at_ms: int | None) -> list[Board]:
+        """The boards an event counts on; `received_at_ms` None: when it was received is unknown, so
+        no board is closed to it. Windows whose range does not hold `occurred_at_ms` are left out."""
+        boards: list[Board] = []
+        for window in self.windows:
+            try:
+                board = window.board_at(occurred_at_ms)
+            except ValueError:
+                continue
+            if received_at_ms is None or board.is_open_at(received_at_ms, self.grace_of(window)):
+                boards.append(board)
+        return boards

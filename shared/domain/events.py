@@ -138,6 +138,9 @@ class ScoreEvent(NamedTuple):
     user_id: str
     points: int
     occurred_at_ms: int
+    # When ingest received it: which boards were still open to it (see BoardSchedule). None: unknown
+    # (a record from before the field existed), so no board is closed to it.
+    received_at_ms: int | None = None
 
     @property
     def period(self) -> str:
@@ -201,6 +204,7 @@ def to_score_event(
         user_id=submission.user_id,
         points=submission.points,
         occurred_at_ms=occurred_at_ms,
+        received_at_ms=received_at_ms,
     )
 
 

@@ -29,6 +29,7 @@ def encode_record(event: ScoreEvent) -> bytes:
             "user_id": event.user_id,
             "points": event.points,
             "occurred_at": event.occurred_at_ms,
+            "received_at": event.received_at_ms,
         }
     )
 
@@ -71,4 +72,7 @@ def decode_record(value: bytes | None) -> ScoreEvent:
         user_id=user_id,
         points=_int_field(document, "points", 1, MAX_TOTAL_POINTS),
         occurred_at_ms=_int_field(document, "occurred_at", 0, MAX_EPOCH_MS),
+        received_at_ms=None
+        if document.get("received_at") is None
+        else _int_field(document, "received_at", 0, MAX_EPOCH_MS),
     )

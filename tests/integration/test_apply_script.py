@@ -8,9 +8,9 @@ from collections.abc import Iterator
 import pytest
 
 from local_runtime.servers import LocalServers
+from shared.adapters.board_writer import RedisBoardWriter
 from shared.adapters.keys import applied_events_key, applied_offsets_key
 from shared.adapters.redis_client import RedisClient, create_redis_client
-from shared.adapters.redis_store import LeaderboardStore
 from shared.application.apply import PendingScore
 from shared.domain.events import event_id_for
 from tests.integration.conftest import Month, board_points
@@ -45,7 +45,7 @@ def watermark(client: RedisClient, month: Month, field: str = PARTITION) -> int 
 def test_a_redelivered_record_and_a_retried_event_both_count_once(
     client: RedisClient, servers: LocalServers, month: Month
 ) -> None:
-    store = LeaderboardStore(client)
+    store = RedisBoardWriter(client)
     first = store.apply(month.period, PARTITION, [pending(10, "m1", "ann", 3), pending(11, "m2", "bob", 2)])
     assert (first.applied, first.skipped) == (2, 0)
 
@@ -62,7 +62,7 @@ def test_a_retry_counts_once_however_late_the_updater_applies_it(
     client: RedisClient, servers: LocalServers, month: Month
 ) -> None:
     """The window is in record time: a stalled updater catching up hours later still knows the first copy."""
-    store = LeaderboardStore(client, remember_events_seconds=3600)
+    store = RedisBoardWriter(client, remember_events_seconds=3600)
     start = now_ms() - 6 * HOUR_MS
     store.apply(month.period, PARTITION, [pending(0, "m1", "ann", 5, produced_at=start)])
     store.apply(month.period, PARTITION, [pending(1, "m2", "bob", produced_at=start + 30 * MINUTE_MS)])
@@ -80,7 +80,7 @@ def test_a_retry_counts_once_however_late_the_updater_applies_it(
 def test_offsets_that_restart_are_detected_and_the_new_records_applied(
     client: RedisClient, servers: LocalServers, month: Month
 ) -> None:
-    store = LeaderboardStore(client)
+    store = RedisBoardWriter(client)
     store.apply(month.period, PARTITION, [pending(offset, f"old-{offset}", "ann") for offset in range(40)])
 
     # The topic was recreated: its offsets start at 0 again, with records never seen before.
@@ -96,7 +96,7 @@ def test_offsets_that_restart_are_detected_and_the_new_records_applied(
 def test_once_the_memory_expired_only_records_produced_after_the_watermark_are_a_restart(
     client: RedisClient, servers: LocalServers, month: Month
 ) -> None:
-    store = LeaderboardStore(client)
+    store = RedisBoardWriter(client)
     long_ago = now_ms() - 5 * HOUR_MS
     store.apply(
         month.period,
@@ -119,7 +119,7 @@ def test_once_the_memory_expired_only_records_produced_after_the_watermark_are_a
 def test_timestamps_from_the_future_or_missing_never_prove_a_restart(
     client: RedisClient, servers: LocalServers, month: Month
 ) -> None:
-    store = LeaderboardStore(client)
+    store = RedisBoardWriter(client)
     store.apply(month.period, PARTITION, [pending(offset, f"old-{offset}", "ann") for offset in range(10)])
     client.delete(applied_events_key(month.period, PARTITION))
     skewed = store.apply(
@@ -136,7 +136,7 @@ def test_a_watermark_from_before_cluster_scoping_is_taken_over(
     client: RedisClient, servers: LocalServers, month: Month
 ) -> None:
     client.hset(applied_offsets_key(month.period), UNSCOPED, 10)
-    store = LeaderboardStore(client)
+    store = RedisBoardWriter(client)
     result = store.apply(
         month.period,
         PARTITION,
@@ -150,7 +150,7 @@ def test_a_watermark_from_before_cluster_scoping_is_taken_over(
 
 
 def test_a_closed_boards_event_ids_expire(client: RedisClient, month: Month) -> None:
-    store = LeaderboardStore(client, remember_events_seconds=3600)
+    store = RedisBoardWriter(client, remember_events_seconds=3600)
     store.apply(month.period, PARTITION, [pending(0, "m1", "ann")])
     ttl_ms = int(client.pttl(applied_events_key(month.period, PARTITION)))
     assert 2 * HOUR_MS < ttl_ms <= store.keep_events_ms

@@ -12,7 +12,7 @@ import pytest
 from aws_lambda_powertools.utilities.batch import process_partial_response
 from redis.exceptions import ConnectionError as RedisConnectionError
 
-from shared.adapters.redis_store import ReplicationLagging
+from shared.adapters.board_writer import ReplicationLagging
 from shared.application.apply import ApplyResult, DeadLetter, PendingScore, ScoreBatchProcessor, decode_score_record
 from shared.domain.events import ScoreEvent, event_id_for
 from shared.domain.record_codec import encode_record

@@ -21,9 +21,9 @@ from kafka.consumer.fetcher import ConsumerRecord
 from local_runtime.kafka_event import lambda_kafka_event
 from local_runtime.lambda_host import LambdaContext, load_handler
 from local_runtime.servers import RedisServer
+from shared.adapters.board_writer import RedisBoardWriter
 from shared.adapters.keys import board_key, submission_key
 from shared.adapters.redis_client import create_redis_client
-from shared.adapters.redis_store import LeaderboardStore
 from shared.adapters.submission_ledger import SubmissionLedger
 from shared.application.apply import PendingScore
 from shared.application.ingest import SubmissionState
@@ -139,7 +139,7 @@ def test_the_query_user_cannot_write(template_users: tuple[RedisServer, dict[str
     with pytest.raises(redis.exceptions.NoPermissionError):
         reader.zadd(board, {"mallory": 10**9})
     with pytest.raises(redis.exceptions.NoPermissionError):
-        LeaderboardStore(reader).apply(PERIOD, "score-events-0", [PendingScore(99, bytes(16), "mallory", 10**6, 1, -1)])
+        RedisBoardWriter(reader).apply(PERIOD, "score-events-0", [PendingScore(99, bytes(16), "mallory", 10**6, 1, -1)])
     with pytest.raises(redis.exceptions.ResponseError):
         reader.eval_ro("return redis.call('ZADD', KEYS[1], 1, 'mallory')", 1, board)
     with pytest.raises(redis.exceptions.NoPermissionError):
