@@ -27,6 +27,7 @@ from shared.adapters.redis_client import create_redis_client
 from shared.adapters.submission_ledger import SubmissionLedger
 from shared.application.apply import PendingScore
 from shared.application.ingest import SubmissionState
+from shared.domain.errors import StoreUnavailable
 from shared.domain.events import ScoreEvent, event_id_for
 from shared.domain.periods import period_start_ms
 from shared.domain.record_codec import encode_record, record_key
@@ -138,8 +139,9 @@ def test_the_query_user_cannot_write(template_users: tuple[RedisServer, dict[str
     board = board_key(PERIOD)
     with pytest.raises(redis.exceptions.NoPermissionError):
         reader.zadd(board, {"mallory": 10**9})
-    with pytest.raises(redis.exceptions.NoPermissionError):
+    with pytest.raises(StoreUnavailable) as refused:
         RedisBoardWriter(reader).apply(PERIOD, "score-events-0", [PendingScore(99, bytes(16), "mallory", 10**6, 1, -1)])
+    assert isinstance(refused.value.__cause__, redis.exceptions.NoPermissionError)
     with pytest.raises(redis.exceptions.ResponseError):
         reader.eval_ro("return redis.call('ZADD', KEYS[1], 1, 'mallory')", 1, board)
     with pytest.raises(redis.exceptions.NoPermissionError):
