@@ -20,7 +20,7 @@ def module_name(path: Path) -> str:
 
 def imported_modules(source: str, importer: str) -> list[str]:
     """Every module `source` imports, relative imports resolved against the module named `importer`."""
-    modules = []
+    modules: list[str] = []
     for node in ast.walk(ast.parse(source)):
         if isinstance(node, ast.Import):
             modules.extend(alias.name for alias in node.names)
