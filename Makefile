@@ -14,7 +14,7 @@ help:
 	@echo "make openapi  regenerate docs/openapi.json from the handlers and the template"
 	@echo "make bench  benchmarks (BENCH_SCALE=25m for the full-size run)"
 
-$(INSTALLED): pyproject.toml layers/redis/requirements.txt
+$(INSTALLED): pyproject.toml layers/requirements.txt
 	@echo "==> creating $(VENV) and installing packages"
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip

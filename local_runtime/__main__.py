@@ -24,16 +24,20 @@ from local_runtime.demo import (
     MAX_DURATION_SECONDS,
     MAX_PLAYERS,
     MAX_RATE,
+    QUIT_KEY,
+    KeyPresses,
     TrafficSimulator,
     fetch_top,
     redraw,
     render,
+    switch_window,
 )
 from local_runtime.invoke import InvokeError, invoke, load_event
 from local_runtime.processes import ServerStartError
 from local_runtime.running_stack import StackEndpoints, publish, servers_line, withdraw
 from local_runtime.stack import DEFAULT_API_KEY, DEFAULT_API_PORT, REPO_ROOT, LocalStack, RunningStack
 from local_runtime.template import TemplateError
+from shared.domain.boards import Window
 
 DEFAULT_WORKDIR = REPO_ROOT / ".run" / "local"
 
@@ -83,6 +87,9 @@ def _arguments(argv: Sequence[str] | None) -> argparse.Namespace:
     demo.add_argument("--rate", type=_bounded(1, MAX_RATE), default=200, help="events per second")
     demo.add_argument("--players", type=_bounded(1, MAX_PLAYERS), default=1000)
     demo.add_argument("--duration", type=_bounded(1, MAX_DURATION_SECONDS), default=60, help="seconds")
+    demo.add_argument(
+        "--window", type=Window, choices=list(Window), default=Window.MONTHLY, help="the board shown first"
+    )
     return parser.parse_args(argv)
 
 
@@ -112,20 +119,25 @@ def _demo(stack: RunningStack, stop: threading.Event, args: argparse.Namespace) 
     ).start()
     started = time.monotonic()
     settle_until: float | None = None  # after the traffic ends, let the updater catch up a little
+    window: Window = args.window
     try:
-        while not stop.is_set():
-            try:
-                top = fetch_top(stack.api_url)
-            except (OSError, ValueError) as failure:
-                top = {"entries": [], "period": f"(unavailable: {failure})"}
-            elapsed = min(time.monotonic() - started, args.duration)
-            redraw(render(top, traffic.stats, stack.trigger.counters, elapsed, args.duration))
-            if traffic.finished:
-                settle_until = settle_until or time.monotonic() + 3.0
-                caught_up = stack.trigger.counters.records >= traffic.stats.accepted
-                if caught_up or time.monotonic() > settle_until:
+        with KeyPresses(sys.stdin) as keys:
+            while not stop.is_set():
+                try:
+                    top = fetch_top(stack.api_url, window)
+                except (OSError, ValueError) as failure:
+                    top = {"entries": [], "period": f"(unavailable: {failure})"}
+                elapsed = min(time.monotonic() - started, args.duration)
+                redraw(render(top, window, traffic.stats, stack.trigger.counters, elapsed, args.duration))
+                if traffic.finished:
+                    settle_until = settle_until or time.monotonic() + 3.0
+                    caught_up = stack.trigger.counters.records >= traffic.stats.accepted
+                    if caught_up or time.monotonic() > settle_until:
+                        break
+                key = keys.wait(1.0, stop)
+                if key == QUIT_KEY:
                     break
-            stop.wait(1.0)
+                window = switch_window(window, key)
     finally:
         traffic.stop()
 

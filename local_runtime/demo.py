@@ -1,25 +1,36 @@
-"""A bounded traffic simulator and a live top 10, for `python -m local_runtime demo`."""
+"""A bounded traffic simulator and a live top 10 of a window you switch with a key, for
+`python -m local_runtime demo`."""
 
 from __future__ import annotations
 
 import http.client
 import json
+import os
 import random
+import select
 import sys
+import termios
 import threading
 import time
+import tty
 import uuid
 from dataclasses import dataclass
+from types import TracebackType
 from typing import Any, TextIO
 from urllib.parse import urlsplit
 
 from local_runtime.msk_trigger import TriggerCounters
+from shared.domain.boards import Window
 
 MAX_RATE = 5000  # events/s
 MAX_PLAYERS = 1_000_000
 MAX_DURATION_SECONDS = 3600
 MAX_BATCH = 500  # the batch route's limit
 TICK_SECONDS = 0.1
+# A window's key is its initial; Tab or space moves to the next window, q stops the demo.
+WINDOW_KEYS = {window.value[0]: window for window in Window}
+NEXT_WINDOW_KEYS = ("\t", " ")
+QUIT_KEY = "q"
 
 
 @dataclass
@@ -106,11 +117,58 @@ class TrafficSimulator:
         return connection
 
 
-def fetch_top(api_url: str, limit: int = 10) -> dict[str, Any]:
+def switch_window(current: Window, key: str | None) -> Window:
+    """The window a key press selects; any other key keeps the current one."""
+    if key in NEXT_WINDOW_KEYS:
+        windows = list(Window)
+        return windows[(windows.index(current) + 1) % len(windows)]
+    return WINDOW_KEYS.get((key or "").lower(), current)
+
+
+class KeyPresses:
+    """Single key presses from a terminal, without Enter: cbreak mode while in use, the terminal's
+    settings restored after. When the stream is not a terminal no key ever arrives."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+        self._fd: int | None = None
+        self._saved: list[Any] | None = None
+
+    def __enter__(self) -> KeyPresses:
+        if self._stream.isatty():
+            self._fd = self._stream.fileno()
+            self._saved = termios.tcgetattr(self._fd)
+            tty.setcbreak(self._fd)
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
+    ) -> None:
+        if self._fd is not None and self._saved is not None:
+            termios.tcsetattr(self._fd, termios.TCSADRAIN, self._saved)
+
+    def wait(self, seconds: float, stop: threading.Event) -> str | None:
+        """The first key pressed within `seconds`, or None; returns early once `stop` is set."""
+        if self._fd is None:
+            stop.wait(seconds)
+            return None
+        deadline = time.monotonic() + seconds
+        while not stop.is_set():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return None
+            ready, _, _ = select.select([self._fd], [], [], min(left, TICK_SECONDS))
+            if ready:
+                return os.read(self._fd, 1).decode(errors="replace") or None
+        return None
+
+
+def fetch_top(api_url: str, window: Window, limit: int = 10) -> dict[str, Any]:
+    """The window's current top, or the API's error answer (a disabled window is a 404)."""
     target = urlsplit(api_url)
     connection = http.client.HTTPConnection(target.hostname or "127.0.0.1", target.port or 80, timeout=5)
     try:
-        connection.request("GET", f"/v1/leaderboards/monthly/top?limit={limit}")
+        connection.request("GET", f"/v1/leaderboards/{window}/top?limit={limit}")
         response = connection.getresponse()
         answer: dict[str, Any] = json.loads(response.read() or b"{}")
         return answer
@@ -118,20 +176,37 @@ def fetch_top(api_url: str, limit: int = 10) -> dict[str, Any]:
         connection.close()
 
 
+def window_line(shown: Window) -> str:
+    names = "  ".join(f"[{window}]" if window is shown else f" {window} " for window in Window)
+    return f"window {names}   (keys {'/'.join(WINDOW_KEYS)} or Tab to switch)"
+
+
 def render(
-    top: dict[str, Any], traffic: TrafficStats, updater: TriggerCounters, elapsed: float, duration: float
+    top: dict[str, Any],
+    window: Window,
+    traffic: TrafficStats,
+    updater: TriggerCounters,
+    elapsed: float,
+    duration: float,
 ) -> str:
     lines = [
-        f"leaderboard demo  {elapsed:5.0f} / {duration:.0f} s      (Ctrl-C to stop)",
+        f"leaderboard demo  {elapsed:5.0f} / {duration:.0f} s      (Ctrl-C or {QUIT_KEY} to stop)",
         f"traffic: sent {traffic.sent}  accepted {traffic.accepted}  rejected {traffic.rejected}  "
         f"errors {traffic.errors}",
         f"updater: {updater.batches} batches, {updater.records} records, {updater.failures} failed",
         "",
-        f"period {top.get('period', '?')}   players on the board: {top.get('total', '?')}",
-        f"{'rank':>4}  {'player':<24} {'points':>10}",
+        window_line(window),
     ]
-    for entry in top.get("entries", []):
-        lines.append(f"{entry['rank']:>4}  {str(entry['user_id'])[:24]:<24} {entry['points']:>10}")
+    error = top.get("error")
+    if isinstance(error, dict):
+        lines.append(f"{window}: {error.get('code', '?')}: {error.get('message', '')}")
+    else:
+        lines += [
+            f"{window} period {top.get('period', '?')}   players on the board: {top.get('total', '?')}",
+            f"{'rank':>4}  {'player':<24} {'points':>10}",
+        ]
+        for entry in top.get("entries", []):
+            lines.append(f"{entry['rank']:>4}  {str(entry['user_id'])[:24]:<24} {entry['points']:>10}")
     if traffic.last_problem:
         lines += ["", f"last problem: {traffic.last_problem}"]
     return "\n".join(lines)

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.paths import REPO_ROOT
+
 os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
 os.environ.setdefault("AWS_ACCESS_KEY_ID", "test")
 os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "test")
@@ -14,9 +16,6 @@ os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
 os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
 os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "leaderboard")
 os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "Leaderboard")
-
-REPO_ROOT = Path(__file__).resolve().parent.parent
-EVENTS_DIR = REPO_ROOT / "events"
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

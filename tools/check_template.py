@@ -42,6 +42,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_TEMPLATE = REPO_ROOT / "template.yaml"
 DUMMY_BUCKET = "offline-check-artifacts"
 MAX_MESSAGE_CHARS = 400
+FUNCTIONS = ("MatchIngestFunction", "LeaderboardQueryFunction", "ScoreUpdaterFunction")
 
 # Properties holding a local path that `sam build` / `sam package` would upload.
 _LOCAL_URI_PROPERTIES: dict[str, tuple[str, ...]] = {
@@ -173,13 +174,36 @@ def _events(resources: dict[str, Any], function_id: str) -> dict[str, Any]:
     return events if isinstance(events, dict) else {}
 
 
+def _layer_problems(template: dict[str, Any]) -> list[str]:
+    """Each function ships its own layer, built by layers/Makefile from what the function imports
+    (tools/lambda_layers.py): one layer per function, none in Globals, none shared."""
+    resources: dict[str, Any] = template.get("Resources", {})
+    problems = []
+    if "Layers" in template.get("Globals", {}).get("Function", {}):
+        problems.append("Globals.Function.Layers would give every function the same layer")
+    owners: dict[str, str] = {}
+    for function_id in FUNCTIONS:
+        layers = resources.get(function_id, {}).get("Properties", {}).get("Layers", [])
+        refs = [layer.get("Ref") for layer in layers if isinstance(layer, dict)]
+        if len(layers) != 1 or not refs or not isinstance(refs[0], str):
+            problems.append(f"{function_id} should have exactly one layer, a !Ref to its own, found {layers!r}")
+            continue
+        layer = resources.get(refs[0], {})
+        built_by = (layer.get("Metadata", {}).get("BuildMethod"), layer.get("Properties", {}).get("ContentUri"))
+        if layer.get("Type") != "AWS::Serverless::LayerVersion" or built_by != ("makefile", "layers/"):
+            problems.append(f"{refs[0]} should be an AWS::Serverless::LayerVersion built by layers/Makefile")
+        if refs[0] in owners:
+            problems.append(f"{function_id} shares {refs[0]} with {owners[refs[0]]}")
+        owners[refs[0]] = function_id
+    return problems
+
+
 def check_contract(template: dict[str, Any]) -> list[Finding]:
     """The names the code and the local runtime depend on (a rename must be deliberate)."""
     problems: list[str] = []
     resources: dict[str, Any] = template.get("Resources", {})
     expected_types = {
         "LeaderboardApi": "AWS::Serverless::Api",
-        "RedisLayer": "AWS::Serverless::LayerVersion",
         "MatchIngestFunction": "AWS::Serverless::Function",
         "LeaderboardQueryFunction": "AWS::Serverless::Function",
         "ScoreUpdaterFunction": "AWS::Serverless::Function",
@@ -193,7 +217,8 @@ def check_contract(template: dict[str, Any]) -> list[Finding]:
     env = template.get("Globals", {}).get("Function", {}).get("Environment", {}).get("Variables", {})
     problems += [f"Globals.Function.Environment.Variables lacks {k}" for k in REQUIRED_GLOBAL_ENV if k not in env]
 
-    for function_id in ("MatchIngestFunction", "LeaderboardQueryFunction", "ScoreUpdaterFunction"):
+    problems += _layer_problems(template)
+    for function_id in FUNCTIONS:
         own_env = resources.get(function_id, {}).get("Properties", {}).get("Environment", {}).get("Variables", {})
         problems += [f"{function_id} lacks its own {k}" for k in REQUIRED_FUNCTION_ENV if k not in own_env]
 

@@ -13,7 +13,8 @@ from shared.adapters.keys import applied_events_key, applied_offsets_key
 from shared.adapters.redis_client import RedisClient, create_redis_client
 from shared.application.apply import PendingScore
 from shared.domain.events import event_id_for
-from tests.integration.conftest import Month, board_points
+from tests.support.direct_reads import board_points
+from tests.support.past_months import Month
 
 PARTITION = "local/cluster-a/score-events-0"
 UNSCOPED = "score-events-0"

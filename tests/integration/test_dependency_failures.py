@@ -10,7 +10,11 @@ from pathlib import Path
 import pytest
 
 from local_runtime.stack import RunningStack
-from tests.integration.conftest import Api, Month, board_points, own_servers_environ, start_stack, wait_for
+from tests.support.direct_reads import board_points
+from tests.support.http_api import Api
+from tests.support.local_stack import own_servers_environ, start_stack
+from tests.support.past_months import Month
+from tests.support.waiting import wait_for
 
 
 @pytest.fixture

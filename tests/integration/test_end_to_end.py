@@ -10,7 +10,10 @@ from typing import Any
 import pytest
 
 from local_runtime.stack import RunningStack
-from tests.integration.conftest import Api, Month, board_points, topic_values, wait_for
+from tests.support.direct_reads import board_points, topic_values
+from tests.support.http_api import Api
+from tests.support.past_months import Month
+from tests.support.waiting import wait_for
 
 TOP = "/v1/leaderboards/monthly/top"
 

@@ -5,9 +5,10 @@ from pathlib import Path
 
 from local_runtime.kafka_admin import ensure_topic
 from local_runtime.servers import LocalServers, RedisServer
-from tests.handler_subprocess import clean_environment, run_handler
-from tests.integration.conftest import board_points, fresh_name
-from tests.sample_events import EVENTS_DIR
+from tests.support.direct_reads import board_points
+from tests.support.handler_subprocess import clean_environment, run_handler
+from tests.support.local_stack import fresh_name
+from tests.support.paths import EVENTS_DIR
 
 
 def test_updater_applies_a_sample_batch_and_answers(tmp_path: Path) -> None:

@@ -28,7 +28,10 @@ from local_runtime.servers import KafkaBroker
 from local_runtime.stack import LOCAL_CONCURRENCY, RunningStack
 from local_runtime.template import ApiRoute, KafkaTrigger
 from shared.domain.events import event_id_for
-from tests.integration.conftest import Api, Month, own_servers_environ, start_stack, wait_for
+from tests.support.http_api import Api
+from tests.support.local_stack import own_servers_environ, start_stack
+from tests.support.past_months import Month
+from tests.support.waiting import wait_for
 
 # Every container of the handler imports the same gate module (only `shared` is private to a
 # container), so one event releases the invocations of them all.

@@ -18,9 +18,9 @@ import pytest
 from local_runtime.api_gateway import ApiGateway, ApiPortInUse
 from local_runtime.running_stack import STATE_FILE
 from local_runtime.servers import LocalServers
-from tests.conftest import REPO_ROOT
-from tests.integration.conftest import own_servers_environ, wait_for
-from tests.sample_events import EVENTS_DIR
+from tests.support.local_stack import own_servers_environ
+from tests.support.paths import EVENTS_DIR, REPO_ROOT
+from tests.support.waiting import wait_for
 
 CLI = [sys.executable, "-m", "local_runtime"]
 

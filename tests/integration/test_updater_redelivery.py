@@ -23,7 +23,11 @@ from local_runtime.servers import LocalServers, RedisServer
 from local_runtime.stack import UPDATER_FUNCTION, RunningStack
 from shared.domain.events import ScoreEvent, event_id_for
 from shared.domain.record_codec import encode_record
-from tests.integration.conftest import Api, Month, board_points, own_servers_environ, start_stack, wait_for
+from tests.support.direct_reads import board_points
+from tests.support.http_api import Api
+from tests.support.local_stack import own_servers_environ, start_stack
+from tests.support.past_months import Month
+from tests.support.waiting import wait_for
 
 
 def kafka_record(topic: str, offset: int, value: bytes, *, produced_at: int | None = None) -> dict[str, Any]:

@@ -2,7 +2,7 @@
 
 import pytest
 
-from tests.handler_subprocess import clean_environment, run_handler
+from tests.support.handler_subprocess import clean_environment, run_handler
 
 CLOSED = {"REDIS_URL": "redis://127.0.0.1:1/0", "KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:1"}
 

@@ -4,29 +4,10 @@ Bad input must be answered before any I/O: were Redis or Kafka touched, the answ
 be a 503 after a connection failure instead of the 4xx asserted here.
 """
 
-import json
-from collections.abc import Callable
-from typing import Any
-
 import pytest
 
-from local_runtime.lambda_host import LambdaContext, environment_overlay, load_handler
 from shared.domain.periods import DAY_MS, now_ms
-from tests.conftest import REPO_ROOT
-from tests.sample_events import load_event
-
-Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
-CLOSED = {
-    "REDIS_URL": "redis://127.0.0.1:1/0",
-    "KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:1",
-    "KAFKA_SEND_TIMEOUT_SECONDS": "1",
-    "DEAD_LETTER_QUEUE_URL": "",
-}
-
-
-def load(name: str) -> Handler:
-    with environment_overlay(CLOSED):
-        return load_handler(REPO_ROOT / "functions" / name / "app.py", repo_root=REPO_ROOT)
+from tests.support.handler_calls import Handler, call, load, sample, with_body, with_query
 
 
 @pytest.fixture(scope="module")
@@ -37,28 +18,6 @@ def ingest() -> Handler:
 @pytest.fixture(scope="module")
 def query() -> Handler:
     return load("leaderboard_query")
-
-
-def sample(name: str) -> dict[str, Any]:
-    return load_event(name)
-
-
-def call(handler: Handler, event: dict[str, Any]) -> tuple[int, dict[str, Any]]:
-    response = handler(event, LambdaContext("test"))
-    return int(response["statusCode"]), json.loads(response["body"])
-
-
-def with_body(name: str, body: object) -> dict[str, Any]:
-    event = sample(name)
-    event["body"] = body if isinstance(body, str) else json.dumps(body)
-    return event
-
-
-def with_query(name: str, **params: str) -> dict[str, Any]:
-    event = sample(name)
-    event["queryStringParameters"] = {**(event["queryStringParameters"] or {}), **params}
-    event["multiValueQueryStringParameters"] = {k: [v] for k, v in event["queryStringParameters"].items()}
-    return event
 
 
 @pytest.mark.parametrize(

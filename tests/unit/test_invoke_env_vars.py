@@ -8,7 +8,7 @@ import pytest
 from local_runtime.invoke import InvokeError, read_env_vars
 from local_runtime.running_stack import without_password
 from local_runtime.template import FunctionSpec, load_template
-from tests.conftest import REPO_ROOT
+from tests.support.paths import REPO_ROOT
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from local_runtime.lambda_host import LocalFunction, load_handler
-from tests.conftest import EVENTS_DIR
+from tests.support.paths import EVENTS_DIR
 
 RESOLVER_HANDLER = """
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver

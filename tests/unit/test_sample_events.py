@@ -9,7 +9,8 @@ import pytest
 from shared.adapters.settings import Settings
 from shared.domain.events import ScoreBatch, ScoreSubmission, to_score_event, to_score_events
 from shared.domain.periods import DAY_MS, now_ms
-from tests.sample_events import EVENTS_DIR, load_event
+from tests.support.paths import EVENTS_DIR
+from tests.support.sample_events import load_event
 
 LIMITS = Settings.from_env({}).score_limits()
 API_SAMPLES = sorted(path.name for path in EVENTS_DIR.glob("*.json") if "httpMethod" in path.read_text())

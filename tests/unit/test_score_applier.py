@@ -5,87 +5,23 @@ the same engine runs against a real redis-server in tests/integration.
 """
 
 import base64
-from collections.abc import Iterable, Sequence
-from typing import Any
 
 import pytest
-from aws_lambda_powertools.utilities.batch import process_partial_response
-from redis.exceptions import ConnectionError as RedisConnectionError
 
 from shared.adapters.board_writer import ReplicationLagging
-from shared.application.apply import ApplyResult, DeadLetter, PendingScore, ScoreBatchProcessor, decode_score_record
-from shared.domain.events import ScoreEvent, event_id_for
-from shared.domain.record_codec import encode_record
-from tests.sample_events import load_event
+from shared.application.apply import ApplyResult, PendingScore
+from tests.support.sample_events import load_event
+from tests.support.updater_fakes import (
+    NOVEMBER,
+    InMemoryBoards,
+    RecordingDeadLetters,
+    kafka_event,
+    record,
+    run,
+    score,
+)
 
-NOVEMBER = 1_793_880_000_000
 DECEMBER = 1_796_083_200_000 + 3_600_000
-
-
-class InMemoryBoards:
-    def __init__(self, failing_periods: Iterable[str] = (), failing_calls: Iterable[int] = ()) -> None:
-        self.failing_periods = set(failing_periods)
-        self.failing_calls = set(failing_calls)
-        self.calls = 0
-        self.watermarks: dict[tuple[str, str], int] = {}
-        self.points: dict[tuple[str, str], int] = {}
-
-    def apply(
-        self, period: str, partition: str, scores: list[PendingScore], *, unscoped_partition: str = ""
-    ) -> ApplyResult:
-        self.calls += 1
-        if period in self.failing_periods or self.calls in self.failing_calls:
-            raise RedisConnectionError("redis is down")
-        applied = redelivered = 0
-        for score in scores:
-            if score.offset <= self.watermarks.get((period, partition), -1):
-                redelivered += 1
-                continue
-            self.points[(period, score.user_id)] = self.points.get((period, score.user_id), 0) + score.points
-            self.watermarks[(period, partition)] = score.offset
-            applied += 1
-        return ApplyResult(applied, redelivered)
-
-
-class RecordingDeadLetters:
-    def __init__(self, refuse: bool = False) -> None:
-        self.letters: list[DeadLetter] = []
-        self.refuse = refuse
-
-    def send(self, letters: Sequence[DeadLetter]) -> list[DeadLetter]:
-        if self.refuse:
-            return list(letters)
-        self.letters.extend(letters)
-        return []
-
-
-def record(partition: int, offset: int, value: bytes) -> dict[str, Any]:
-    return {
-        "topic": "score-events",
-        "partition": partition,
-        "offset": offset,
-        "timestamp": 0,
-        "timestampType": "CREATE_TIME",
-        "value": base64.b64encode(value).decode(),
-        "headers": [],
-    }
-
-
-def score(user: str, match: str, points: int = 1, at: int = NOVEMBER) -> bytes:
-    return encode_record(ScoreEvent(event_id_for(match, user), match, user, points, at))
-
-
-def kafka_event(*records: dict[str, Any]) -> dict[str, Any]:
-    grouped: dict[str, list[dict[str, Any]]] = {}
-    for item in records:
-        grouped.setdefault(f"{item['topic']}-{item['partition']}", []).append(item)
-    return {"eventSource": "aws:kafka", "bootstrapServers": "b:9092", "records": grouped}
-
-
-def run(boards: InMemoryBoards, letters: RecordingDeadLetters, event: dict[str, Any]) -> list[tuple[str, int]]:
-    processor = ScoreBatchProcessor(boards, letters)
-    response: dict[str, Any] = dict(process_partial_response(event, decode_score_record, processor))
-    return [(f["itemIdentifier"]["partition"], f["itemIdentifier"]["offset"]) for f in response["batchItemFailures"]]
 
 
 def test_applies_everything_and_redelivery_is_skipped() -> None:

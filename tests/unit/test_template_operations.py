@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import REPO_ROOT
-from tests.unit.deployed_template import FUNCTIONS, RESOURCES, TEMPLATE, deployed
+from tests.support.deployed_template import FUNCTIONS, RESOURCES, TEMPLATE, deployed
+from tests.support.paths import REPO_ROOT
 
 ALARM_TOPIC = "arn:aws:sns:us-east-1:123456789012:leaderboard-alarms"
 RESERVATIONS = {  # function -> its reserved concurrency parameter

@@ -12,7 +12,7 @@ from shared.adapters.settings import (
     LEDGER_CALLS_PER_WRITE,
     Settings,
 )
-from tests.conftest import REPO_ROOT
+from tests.support.paths import REPO_ROOT
 
 TEMPLATE: LocalTemplate = load_template(REPO_ROOT / "template.yaml")
 API_FUNCTIONS = {"MatchIngestFunction": True, "LeaderboardQueryFunction": False}  # logical id -> writes

@@ -29,8 +29,7 @@ from local_runtime.lambda_host import LambdaContext, environment_overlay, load_h
 from local_runtime.servers import LocalServers
 from local_runtime.stack import REPO_ROOT, RunningStack
 from shared.adapters.keys import applied_offsets_key
-from tests.integration.conftest import Api, fresh_name, own_servers_environ, wait_for
-from tests.integration.faults.conftest import (
+from tests.support.faults import (
     Pacer,
     Workload,
     assert_board_matches,
@@ -39,6 +38,9 @@ from tests.integration.faults.conftest import (
     produce,
     second_trigger,
 )
+from tests.support.http_api import Api
+from tests.support.local_stack import fresh_name, own_servers_environ
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.faults
 

@@ -26,9 +26,10 @@ import redis
 
 from local_runtime.stack import REPO_ROOT, RunningStack
 from shared.adapters.keys import submission_key
-from tests.conftest import EVENTS_DIR
-from tests.integration.conftest import Api, topic_values
-from tests.integration.faults.conftest import Workload, assert_board_matches, stack_of_its_own, wait_until_consumed
+from tests.support.direct_reads import topic_values
+from tests.support.faults import Workload, assert_board_matches, stack_of_its_own, wait_until_consumed
+from tests.support.http_api import Api
+from tests.support.paths import EVENTS_DIR
 
 pytestmark = pytest.mark.faults
 

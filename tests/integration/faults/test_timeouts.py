@@ -17,7 +17,9 @@ import pytest
 
 from local_runtime.stack import RunningStack
 from shared.adapters.settings import Settings
-from tests.integration.conftest import Api, Month, own_servers_environ, start_stack
+from tests.support.http_api import Api
+from tests.support.local_stack import own_servers_environ, start_stack
+from tests.support.past_months import Month
 
 pytestmark = pytest.mark.faults
 

@@ -15,7 +15,7 @@ import pytest
 from local_runtime.redis_topologies import RedisTopology, running_topology
 from local_runtime.servers import LocalServers
 from local_runtime.stack import RunningStack
-from tests.integration.conftest import start_stack_on
+from tests.support.local_stack import start_stack_on
 
 TOPOLOGIES = [
     pytest.param("standalone", id="standalone"),

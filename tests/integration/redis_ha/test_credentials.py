@@ -14,7 +14,10 @@ import redis
 
 from local_runtime.servers import LocalServers, RedisServer
 from shared.adapters.redis_client import create_redis_client
-from tests.integration.conftest import Api, Month, own_servers_environ, start_stack, wait_for
+from tests.support.http_api import Api
+from tests.support.local_stack import own_servers_environ, start_stack
+from tests.support.past_months import Month
+from tests.support.waiting import wait_for
 
 ACL_USER, ACL_PASSWORD, DEFAULT_PASSWORD = "leaderboard", "acl-Pa55:word/@", "default-Pa55"
 

@@ -24,7 +24,11 @@ from local_runtime.redis_topologies import FailoverTopology, RedisClusterNodes, 
 from local_runtime.servers import LocalServers
 from local_runtime.stack import RunningStack
 from shared.adapters.keys import board_key
-from tests.integration.conftest import Api, Month, board_points, own_servers_environ, start_stack, wait_for
+from tests.support.direct_reads import board_points
+from tests.support.http_api import Api
+from tests.support.local_stack import own_servers_environ, start_stack
+from tests.support.past_months import Month
+from tests.support.waiting import wait_for
 
 PLAYERS = 25  # all of them fit in one GET .../top?limit=100
 POSTS_PER_SECOND = 60

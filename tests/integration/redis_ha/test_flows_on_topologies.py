@@ -14,7 +14,10 @@ from local_runtime.msk_trigger import LOCAL_CLUSTER_ARN
 from local_runtime.stack import UPDATER_FUNCTION, RunningStack
 from shared.domain.events import ScoreEvent, event_id_for
 from shared.domain.record_codec import encode_record, record_key
-from tests.integration.conftest import Api, Month, board_points, wait_for
+from tests.support.direct_reads import board_points
+from tests.support.http_api import Api
+from tests.support.past_months import Month
+from tests.support.waiting import wait_for
 
 TOP = "/v1/leaderboards/monthly/top"
 

@@ -8,7 +8,7 @@ import pytest
 
 from local_runtime.servers import LocalServers
 from local_runtime.stack import RunningStack
-from tests.integration.conftest import own_servers_environ, start_stack
+from tests.support.local_stack import own_servers_environ, start_stack
 
 DEFAULT_GRACE_SECONDS = "259200"
 

@@ -25,7 +25,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from local_runtime.stack import RunningStack
-from tests.conftest import REPO_ROOT
+from tests.support.paths import REPO_ROOT
 
 pytestmark = [pytest.mark.security, pytest.mark.timeout(180)]
 

@@ -18,7 +18,7 @@ import pytest
 
 from local_runtime.stack import RunningStack
 from shared.domain.periods import current_period, now_ms, period_of
-from tests.integration.conftest import board_points, topic_values
+from tests.support.direct_reads import board_points, topic_values
 
 pytestmark = pytest.mark.security
 

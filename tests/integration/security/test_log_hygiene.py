@@ -20,9 +20,11 @@ from local_runtime.lambda_host import LambdaContext, environment_overlay, load_h
 from local_runtime.servers import LocalServers, RedisServer
 from local_runtime.stack import RunningStack
 from shared.domain.periods import current_period
-from tests.conftest import REPO_ROOT
-from tests.integration.conftest import Api, own_servers_environ, start_stack, wait_for
-from tests.sample_events import load_event
+from tests.support.http_api import Api
+from tests.support.local_stack import own_servers_environ, start_stack
+from tests.support.paths import REPO_ROOT
+from tests.support.sample_events import load_event
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.security
 

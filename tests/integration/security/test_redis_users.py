@@ -31,8 +31,8 @@ from shared.domain.errors import StoreUnavailable
 from shared.domain.events import ScoreEvent, event_id_for
 from shared.domain.periods import period_start_ms
 from shared.domain.record_codec import encode_record, record_key
-from tests.conftest import EVENTS_DIR, REPO_ROOT
-from tests.unit.deployed_template import deployed
+from tests.support.deployed_template import deployed
+from tests.support.paths import EVENTS_DIR, REPO_ROOT
 
 pytestmark = pytest.mark.security
 

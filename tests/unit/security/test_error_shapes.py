@@ -12,7 +12,7 @@ from aws_lambda_powertools.event_handler.exceptions import BadRequestError, Requ
 
 from local_runtime.lambda_host import LambdaContext
 from shared.http.api import api_resolver
-from tests.unit.test_handlers_on_sample_events import Handler, call, load, sample
+from tests.support.handler_calls import Handler, call, load, sample
 
 pytestmark = pytest.mark.security
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from tests.unit.test_handlers_on_sample_events import Handler, call, load, sample, with_body
+from tests.support.handler_calls import Handler, call, load, sample, with_body
 
 pytestmark = pytest.mark.security
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from shared.domain.periods import period_start_ms
-from tests.unit.test_score_applier import InMemoryBoards, RecordingDeadLetters, kafka_event, record, run, score
+from tests.support.updater_fakes import InMemoryBoards, RecordingDeadLetters, kafka_event, record, run, score
 
 pytestmark = pytest.mark.security
 

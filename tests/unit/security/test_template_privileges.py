@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from shared.adapters.keys import applied_offsets_key, board_key, submission_key
-from tests.unit.deployed_template import RESOURCES, TEMPLATE, deployed
+from tests.support.deployed_template import RESOURCES, TEMPLATE, deployed
 
 pytestmark = pytest.mark.security
 

@@ -11,9 +11,7 @@ import json
 from typing import Any
 
 from shared.domain.periods import now_ms
-from tests.conftest import EVENTS_DIR
-
-__all__ = ["EVENTS_DIR", "load_event"]
+from tests.support.paths import EVENTS_DIR
 
 
 def load_event(name: str) -> dict[str, Any]:

@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from tests.conftest import REPO_ROOT
+from tests.support.paths import REPO_ROOT
 
 _INVOKE = """
 import json, sys

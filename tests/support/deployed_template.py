@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from local_runtime.cfn_intrinsics import IntrinsicResolver
-from tests.conftest import REPO_ROOT
+from tests.support.paths import REPO_ROOT
 from tools.check_template import load_template
 
 TEMPLATE: dict[str, Any] = load_template(REPO_ROOT / "template.yaml")

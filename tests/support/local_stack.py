@@ -1,0 +1,53 @@
+"""Stacks for integration tests: the whole local service on servers of its own or on shared ones."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from pathlib import Path
+from typing import Any
+
+from local_runtime.servers import LocalServers
+from local_runtime.stack import LocalStack, RunningStack
+
+SERVER_VARIABLES = ("REDIS_URL", "KAFKA_BOOTSTRAP_SERVERS", "AWS_ENDPOINT_URL", "LOCALSTACK_HOST")
+# Tests write to past months (tests.support.past_months), which ingest would refuse as late with the default grace.
+HISTORY_GRACE_SECONDS = 100 * 366 * 86_400
+
+
+def own_servers_environ(**extra: str) -> dict[str, str]:
+    """os.environ without the variables that would point a stack at someone else's servers.
+
+    Late events are accepted for a century unless the environment or `extra` says otherwise.
+    """
+    environ = {name: value for name, value in os.environ.items() if name not in SERVER_VARIABLES}
+    environ.setdefault("LATE_EVENT_GRACE_SECONDS", str(HISTORY_GRACE_SECONDS))
+    environ.update(extra)
+    return environ
+
+
+def fresh_name(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:10]}"
+
+
+def start_stack(environ: dict[str, str], workdir: Path, **options: Any) -> RunningStack:
+    return LocalStack(
+        api_port=0,
+        topic=fresh_name("scores"),
+        consumer_group=fresh_name("updater"),
+        dlq_name=fresh_name("dlq"),
+        environ=environ,
+        workdir=workdir,
+        **options,
+    ).start()
+
+
+def start_stack_on(servers: LocalServers, workdir: Path, *, redis_url: str | None = None) -> RunningStack:
+    """The whole local service on running servers (Redis: `redis_url` if given), with its own topic,
+    consumer group and dead-letter queue."""
+    environ = own_servers_environ(
+        REDIS_URL=redis_url or servers.redis_url,
+        KAFKA_BOOTSTRAP_SERVERS=servers.kafka_bootstrap,
+        AWS_ENDPOINT_URL=servers.aws_endpoint_url,
+    )
+    return start_stack(environ, workdir)
