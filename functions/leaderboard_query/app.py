@@ -1,7 +1,9 @@
 """GET /v1/leaderboards/...: the top of a board, one player's standing, and the periods of a window.
 
-The monthly routes came first and answer as they always did; the window routes add `window`,
-`ties` and the periods list."""
+The monthly routes came first and answer as they always did; `ties` is new to them too. Every window
+answers in their shape. /v1/leaderboards/monthly/... is always served by the monthly routes (their
+period check and messages are the older ones): API Gateway and the resolver both prefer a literal
+path segment to `{window}`."""
 
 from http import HTTPStatus
 from typing import Annotated, Any
@@ -21,7 +23,7 @@ from shared.application.queries import LeaderboardQueries, Standing, Ties
 from shared.application.queries import PlayerStanding as FoundStanding
 from shared.application.queries import TopPage as FoundPage
 from shared.application.queries import WindowPeriods as FoundPeriods
-from shared.domain.boards import Board, Window
+from shared.domain.boards import PERIODS_LISTED, Board, Window
 from shared.domain.events import InvalidId, canonical_id
 from shared.domain.periods import PERIOD_PATTERN, now_ms
 from shared.domain.timestamps import epoch_ms_to_rfc3339
@@ -86,10 +88,6 @@ class TopPage(BaseModel):
     entries: list[Entry]
 
 
-class BoardTopPage(TopPage):
-    window: str
-
-
 class PlayerStanding(BaseModel):
     period: str
     user_id: str
@@ -100,17 +98,14 @@ class PlayerStanding(BaseModel):
     around: list[Entry] = Field(description="The player with up to `around` neighbours on each side")
 
 
-class BoardPlayerStanding(PlayerStanding):
-    window: str
-
-
 class WindowPeriods(BaseModel):
     window: str
     current: str = Field(description="The period that takes scores now")
     next_reset: str | None = Field(description="When the current period ends (RFC 3339, UTC); null for alltime")
     periods: list[str] = Field(
-        description="Periods to read, newest first: the current one, then recent ones that hold players "
-        "(up to 14 days, 8 weeks, 12 months back)"
+        description="Periods to read, newest first: the current one, then the earlier ones that hold players "
+        f"among the last {PERIODS_LISTED[Window.DAILY]} days, {PERIODS_LISTED[Window.WEEKLY]} weeks or "
+        f"{PERIODS_LISTED[Window.MONTHLY]} months (the current one included). Any period can be read by its id."
     )
 
 
@@ -149,13 +144,21 @@ def _periods(found: FoundPeriods) -> dict[str, Any]:
     "/v1/leaderboards/monthly/top",
     summary="The top of a monthly board",
     responses=documented_responses(
-        HTTPStatus.OK, "A page of the board", TopPage, HTTPStatus.BAD_REQUEST, HTTPStatus.SERVICE_UNAVAILABLE
+        HTTPStatus.OK,
+        "A page of the board",
+        TopPage,
+        HTTPStatus.BAD_REQUEST,
+        HTTPStatus.NOT_FOUND,
+        HTTPStatus.SERVICE_UNAVAILABLE,
+        NOT_FOUND="The deployment does not enable the monthly window (unknown_window)",
     ),
 )
 @tracer.capture_method
-def get_top(period: MonthlyPeriod = None, limit: Limit = 10, offset: Offset = 0) -> dict[str, Any]:
+def get_top(
+    period: MonthlyPeriod = None, limit: Limit = 10, offset: Offset = 0, ties: TieRule = Ties.FIRST_REACHED
+) -> dict[str, Any]:
     board = queries.board(Window.MONTHLY, period)
-    return _top(board, queries.top(board, offset=offset, limit=limit))
+    return _top(board, queries.top(board, offset=offset, limit=limit, ties=ties))
 
 
 @app.get(
@@ -168,14 +171,15 @@ def get_top(period: MonthlyPeriod = None, limit: Limit = 10, offset: Offset = 0)
         HTTPStatus.BAD_REQUEST,
         HTTPStatus.NOT_FOUND,
         HTTPStatus.SERVICE_UNAVAILABLE,
-        NOT_FOUND="The player has no score in the period",
+        NOT_FOUND="The player has no score in the period (player_not_found); or the deployment does not "
+        "enable the monthly window (unknown_window)",
     ),
 )
 @tracer.capture_method
-def get_player(user_id: UserId, period: MonthlyPeriod = None, around: Around = 0) -> Response[dict[str, Any]]:
-    return _player_answer(
-        queries.board(Window.MONTHLY, period), user_id, around, Ties.FIRST_REACHED, names_window=False
-    )
+def get_player(
+    user_id: UserId, period: MonthlyPeriod = None, around: Around = 0, ties: TieRule = Ties.FIRST_REACHED
+) -> Response[dict[str, Any]]:
+    return _player_answer(queries.board(Window.MONTHLY, period), user_id, around, ties)
 
 
 @app.get(
@@ -184,7 +188,7 @@ def get_player(user_id: UserId, period: MonthlyPeriod = None, around: Around = 0
     responses=documented_responses(
         HTTPStatus.OK,
         "A page of the board",
-        BoardTopPage,
+        TopPage,
         HTTPStatus.BAD_REQUEST,
         HTTPStatus.NOT_FOUND,
         HTTPStatus.SERVICE_UNAVAILABLE,
@@ -200,7 +204,7 @@ def get_board_top(
     ties: TieRule = Ties.FIRST_REACHED,
 ) -> dict[str, Any]:
     board = queries.board(window, period)
-    return {"window": board.window, **_top(board, queries.top(board, offset=offset, limit=limit, ties=ties))}
+    return _top(board, queries.top(board, offset=offset, limit=limit, ties=ties))
 
 
 @app.get(
@@ -209,7 +213,7 @@ def get_board_top(
     responses=documented_responses(
         HTTPStatus.OK,
         "The player's standing",
-        BoardPlayerStanding,
+        PlayerStanding,
         HTTPStatus.BAD_REQUEST,
         HTTPStatus.NOT_FOUND,
         HTTPStatus.SERVICE_UNAVAILABLE,
@@ -225,7 +229,7 @@ def get_board_player(
     around: Around = 0,
     ties: TieRule = Ties.FIRST_REACHED,
 ) -> Response[dict[str, Any]]:
-    return _player_answer(queries.board(window, period), user_id, around, ties, names_window=True)
+    return _player_answer(queries.board(window, period), user_id, around, ties)
 
 
 @app.get(
@@ -245,9 +249,7 @@ def get_periods(window: WindowName) -> dict[str, Any]:
     return _periods(queries.periods(window))
 
 
-def _player_answer(
-    board: Board, raw_user_id: str, around: int, ties: Ties, *, names_window: bool
-) -> Response[dict[str, Any]]:
+def _player_answer(board: Board, raw_user_id: str, around: int, ties: Ties) -> Response[dict[str, Any]]:
     # API Gateway hands REST path parameters over still percent-encoded: the id rule, its length
     # included, applies to the decoded id.
     try:
@@ -256,7 +258,6 @@ def _player_answer(
         return _invalid_user_id("is not UTF-8 once percent-decoded")
     except InvalidId as problem:
         return _invalid_user_id(str(problem))
-    window = {"window": board.window} if names_window else {}
     found = queries.player(board, user_id, around=around, ties=ties)
     if found is None:
         return error_response(
@@ -264,10 +265,8 @@ def _player_answer(
             "player_not_found",
             f"user {user_id!r} has no score in {board.period}",
             period=board.period,
-            **window,
         )
-    body = {**window, **_standing(board, found)}
-    return Response(status_code=HTTPStatus.OK, content_type="application/json", body=body)
+    return Response(status_code=HTTPStatus.OK, content_type="application/json", body=_standing(board, found))
 
 
 def _invalid_user_id(problem: str) -> Response[dict[str, Any]]:
