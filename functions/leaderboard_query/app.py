@@ -47,7 +47,11 @@ app = api_resolver()
 
 MonthlyPeriod = Annotated[str | None, Query(pattern=PERIOD_PATTERN, description="YYYY-MM; default: current UTC month")]
 WindowName = Annotated[
-    str, Path(description="daily, weekly, monthly or alltime; only the windows a deployment enables")
+    str,
+    Path(
+        description="daily, weekly, monthly or alltime; only the windows a deployment enables",
+        openapi_examples={window.value: {"value": window.value} for window in Window},
+    ),
 ]
 BoardPeriod = Annotated[
     str | None,
