@@ -243,6 +243,7 @@ def get_board_player(
         HTTPStatus.OK,
         "The window's periods",
         WindowPeriods,
+        HTTPStatus.BAD_REQUEST,
         HTTPStatus.NOT_FOUND,
         HTTPStatus.SERVICE_UNAVAILABLE,
         NOT_FOUND="No such window, or not enabled (unknown_window)",
