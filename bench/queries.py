@@ -27,8 +27,10 @@ from bench.workload import get_player_event, get_top_event, random_score, short_
 from shared.adapters.board_reader import RedisBoardReader
 from shared.adapters.keys import board_key
 from shared.adapters.redis_client import create_redis_client
+from shared.domain.boards import Board, Window
 
 QUERY_PERIOD = "2030-01"  # a board of its own, apart from the one the updater benchmarks fill
+QUERY_BOARD = Board(Window.MONTHLY, QUERY_PERIOD)
 UUID_PERIOD = "2030-02"
 MEMBERS_PER_ZADD = 1_000
 ZADDS_PER_PIPELINE = 20
@@ -163,13 +165,13 @@ def run_queries(servers: BenchServers, scale: Scale, progress: Progress, seed: i
     # prebuilding thousands of events would only give the garbage collector more to scan.
     series: dict[str, tuple[CallFactory, Callable[[Any], None]]] = {
         "top 10 / handler": (lambda u: partial(query, get_top_event(QUERY_PERIOD)), _ok),
-        "top 10 / store": (lambda u: partial(store.top, QUERY_PERIOD, 0, 10), _nothing),
+        "top 10 / store": (lambda u: partial(store.page, QUERY_BOARD, 0, 10, count_ahead=False), _nothing),
         "top 10 / raw": (lambda u: partial(raw.zrevrange, key, 0, 9, withscores=True), _nothing),
         "player rank / handler": (lambda u: partial(query, get_player_event(QUERY_PERIOD, u, 0)), _ok),
-        "player rank / store": (lambda u: partial(store.player, QUERY_PERIOD, u, 0), _found),
+        "player rank / store": (lambda u: partial(store.around, QUERY_BOARD, u, 0, count_ahead=False), _found),
         "player rank / raw": (lambda u: partial(raw.zrevrank, key, u), _found),
         "rank ± 4 / handler": (lambda u: partial(query, get_player_event(QUERY_PERIOD, u, 4)), _ok),
-        "rank ± 4 / store": (lambda u: partial(store.player, QUERY_PERIOD, u, 4), _found),
+        "rank ± 4 / store": (lambda u: partial(store.around, QUERY_BOARD, u, 4, count_ahead=False), _found),
         "rank ± 4 / raw": (lambda u: partial(_raw_around, raw, key, u, 4), _found),
     }
     for name, (make_call, check) in series.items():

@@ -42,8 +42,10 @@ from shared.adapters.board_writer import RedisBoardWriter, ReplicationLagging
 from shared.adapters.keys import applied_events_key, applied_offsets_key, board_key
 from shared.adapters.redis_client import create_redis_client
 from shared.application.apply import PendingScore
+from shared.domain.boards import Board, Window
 
 PERIOD = "2026-11"
+BOARD = Board(Window.MONTHLY, PERIOD)
 PLAYERS = 50_000
 AOF_MODES = {"off": ["--appendonly", "no"], "everysec": ["--appendonly", "yes", "--appendfsync", "everysec"]}
 AOF_MODES["always"] = ["--appendonly", "yes", "--appendfsync", "always"]
@@ -186,7 +188,7 @@ def loss_on_failover(workdir: Path, rounds: int) -> list[Row]:
 
 
 def _holds(store: RedisBoardWriter, players: int) -> bool:
-    return RedisBoardReader(store.client).top(PERIOD, 0, 10)[0] == players
+    return RedisBoardReader(store.client).page(BOARD, 0, 10, count_ahead=False).total == players
 
 
 def _ask_with_retries(question: Callable[[], bool], seconds: float = 10.0) -> bool:
@@ -236,7 +238,7 @@ def failover_times(workdir: Path, rounds: int) -> list[Row]:
 def _first_good_read(store: RedisBoardWriter, since: float, limit_seconds: float = 30.0) -> float:
     while time.monotonic() - since < limit_seconds:
         try:
-            RedisBoardReader(store.client).top(PERIOD, 0, 10)
+            RedisBoardReader(store.client).page(BOARD, 0, 10, count_ahead=False)
             return time.monotonic() - since
         except redis.RedisError:
             pass

@@ -76,6 +76,9 @@ REQUIRED_ROUTES: dict[str, set[tuple[str, str, bool]]] = {
     "LeaderboardQueryFunction": {
         ("GET", "/v1/leaderboards/monthly/top", False),
         ("GET", "/v1/leaderboards/monthly/users/{user_id}", False),
+        ("GET", "/v1/leaderboards/{window}/top", False),
+        ("GET", "/v1/leaderboards/{window}/users/{user_id}", False),
+        ("GET", "/v1/leaderboards/{window}/periods", False),
     },
 }
 REQUIRED_MSK_PROPERTIES = (

@@ -58,8 +58,9 @@ SECURITY_SCHEMES: dict[str, Any] = {
 }
 WRITE_SECURITY: list[dict[str, list[str]]] = [{"sigv4": []}, {"localApiKey": []}]
 DESCRIPTION = (
-    "Real-time monthly game leaderboard. Game servers report match results (authenticated writes); "
-    "anyone reads the monthly top and a player's rank (public, throttled reads). Every error is "
+    "Real-time game leaderboard. Game servers report match results (authenticated writes); anyone "
+    "reads a board's top and a player's rank, daily, weekly, monthly or all-time (public, throttled "
+    "reads). Every error is "
     '{"error": {"code", "message", "field"?}}: 4xx for the caller\'s mistakes, 503 when Kafka (writes) or '
     "Redis (reads) is unavailable. Bounds marked configurable are the defaults of a deployment."
 )

@@ -15,8 +15,9 @@ LUA_DIR = Path(__file__).with_name("lua")
 REDIS_FAILURES = (RedisError, RedisClusterException)
 
 
-def lua_source(name: str) -> str:
-    return (LUA_DIR / name).read_text()
+def lua_source(*names: str) -> str:
+    """The text of shared/adapters/lua/<name>, several joined in order (a script after the helpers it calls)."""
+    return "\n".join((LUA_DIR / name).read_text() for name in names)
 
 
 class ReadOnlyScript:

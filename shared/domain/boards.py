@@ -274,6 +274,16 @@ _BY_NAME = {window.value: window for window in Window}
 _ALLTIME_BOARD = Board(Window.ALLTIME, ALLTIME_PERIOD)
 
 
+# How far back GET /v1/leaderboards/{window}/periods looks, the current period included. Any period
+# can still be read by its id; these are the ones listed (when they hold players).
+PERIODS_LISTED = {
+    Window.DAILY: 14,
+    Window.WEEKLY: 8,
+    Window.MONTHLY: 12,
+    Window.ALLTIME: 1,
+}
+
+
 DEFAULT_GRACE_MS = {
     Window.DAILY: 2 * 3_600_000,
     Window.WEEKLY: DAY_MS,

@@ -57,3 +57,9 @@ def rfc3339_to_epoch_ms(text: str) -> int:
     if leap:
         return epoch_ms + 999
     return epoch_ms + int((found["fraction"] or "0")[:3].ljust(3, "0"))
+
+
+def epoch_ms_to_rfc3339(epoch_ms: int) -> str:
+    """UTC, with `Z`: 2026-12-07T00:00:00Z, or 2026-12-07T00:00:00.250Z when the milliseconds are not 0."""
+    moment = _EPOCH + epoch_ms * _ONE_MS
+    return moment.isoformat(timespec="milliseconds" if epoch_ms % 1000 else "seconds").replace("+00:00", "Z")

@@ -20,6 +20,7 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import RequestUnsupp
 from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from pydantic import BaseModel, ConfigDict, Field
 
+from shared.domain.boards import InvalidPeriod, UnknownWindow
 from shared.domain.errors import StoreUnavailable
 from shared.domain.events import InvalidInput
 
@@ -240,6 +241,14 @@ def install_error_handlers(app: APIGatewayRestResolver) -> None:
         return error_response(
             HTTPStatus.BAD_REQUEST, "invalid_request", f"{error.field}: {error.message}", field=error.field
         )
+
+    @app.exception_handler(InvalidPeriod)
+    def _period_invalid(error: InvalidPeriod) -> Response[dict[str, Any]]:
+        return error_response(HTTPStatus.BAD_REQUEST, "invalid_request", f"period: {error}", field="period")
+
+    @app.exception_handler(UnknownWindow)
+    def _window_unknown(error: UnknownWindow) -> Response[dict[str, Any]]:
+        return error_response(HTTPStatus.NOT_FOUND, "unknown_window", str(error), field="window")
 
     @app.exception_handler(StoreUnavailable)
     def _redis_unavailable(error: StoreUnavailable) -> Response[dict[str, Any]]:

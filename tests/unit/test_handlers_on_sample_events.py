@@ -82,6 +82,25 @@ def test_bad_player_queries_are_refused(query: Handler, params: dict[str, str], 
     assert (status, answer["error"]["field"]) == (400, field)
 
 
+@pytest.mark.parametrize(
+    ("path", "params", "status", "field"),
+    [
+        ("/v1/leaderboards/weekly/top", {"period": "2026-12"}, 400, "period"),
+        ("/v1/leaderboards/daily/users/someone", {"period": "2026-W49"}, 400, "period"),
+        ("/v1/leaderboards/alltime/top", {"ties": "sometimes"}, 400, "ties"),
+        ("/v1/leaderboards/hourly/top", {}, 404, "window"),
+        ("/v1/leaderboards/hourly/periods", {}, 404, "window"),
+    ],
+)
+def test_bad_window_queries_are_refused_before_redis(
+    query: Handler, path: str, params: dict[str, str], status: int, field: str
+) -> None:
+    event = with_query("get_top.json", **params)
+    event["path"] = path
+    answer = call(query, event)
+    assert (answer[0], answer[1]["error"]["field"]) == (status, field)
+
+
 def test_redis_unreachable_is_503(query: Handler) -> None:
     status, answer = call(query, sample("get_top.json"))
     assert (status, answer["error"]["code"]) == (503, "redis_unavailable")

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from shared.domain.events import InvalidInput, ScoreLimits, ScoreSubmission, to_score_event
 from shared.domain.periods import period_start_ms
-from shared.domain.timestamps import NotRfc3339, rfc3339_to_epoch_ms
+from shared.domain.timestamps import NotRfc3339, epoch_ms_to_rfc3339, rfc3339_to_epoch_ms
 
 DECEMBER = period_start_ms("2026-12")  # 2026-12-01T00:00:00Z
 TEN_AM = DECEMBER + 10 * 3_600_000
@@ -94,3 +96,14 @@ def test_lower_case_t_and_z_count_in_their_month() -> None:
     )
     event = to_score_event(submission, LIMITS, received_at_ms=TEN_AM + 60_000)
     assert (event.occurred_at_ms, event.period) == (TEN_AM, "2026-12")
+
+
+def test_instants_are_written_in_utc_with_milliseconds_only_when_there_are_some() -> None:
+    assert epoch_ms_to_rfc3339(DECEMBER) == "2026-12-01T00:00:00Z"
+    assert epoch_ms_to_rfc3339(TEN_AM + 250) == "2026-12-01T10:00:00.250Z"
+    assert epoch_ms_to_rfc3339(DECEMBER - 1) == "2026-11-30T23:59:59.999Z"
+
+
+@given(st.integers(-62_135_596_800_000, 253_402_300_799_999))
+def test_written_instants_read_back_the_same(epoch_ms: int) -> None:
+    assert rfc3339_to_epoch_ms(epoch_ms_to_rfc3339(epoch_ms)) == epoch_ms

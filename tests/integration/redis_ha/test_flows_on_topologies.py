@@ -12,7 +12,10 @@ from typing import Any
 
 from local_runtime.msk_trigger import LOCAL_CLUSTER_ARN
 from local_runtime.stack import UPDATER_FUNCTION, RunningStack
+from shared.adapters.redis_client import create_redis_client
+from shared.domain.boards import DAY_MS, Board, Window
 from shared.domain.events import ScoreEvent, event_id_for
+from shared.domain.periods import now_ms
 from shared.domain.record_codec import encode_record, record_key
 from tests.support.direct_reads import board_points
 from tests.support.http_api import Api
@@ -120,3 +123,28 @@ def test_a_redelivered_updater_batch_changes_nothing(topology_stack: RunningStac
         expected[event.user_id] = expected.get(event.user_id, 0) + event.points
     assert board_points(topology_stack.redis_url, month.period) == expected
     assert {user: points_of(api, month, user) for user in expected} == expected
+
+
+def test_window_reads_on_every_topology(topology_stack: RunningStack) -> None:
+    """Each board is a hash tag of its own: in a cluster the periods list's EXISTS calls go to several
+    slots in one pipeline, and the shared-rank count runs inside the board's read script."""
+    api, t = api_of(topology_stack), tag()
+    today = Window.DAILY.current(now_ms())
+    earlier = [Window.DAILY.board_at(today.start_ms - back * DAY_MS) for back in range(1, 6)]
+    writer = create_redis_client(topology_stack.redis_url)
+    try:
+        for day in earlier:
+            writer.zadd(day.key, {f"{name}-{t}": day.encode(3, day.start_ms) for name in ("a", "b")})
+        week = Board(Window.WEEKLY, "2021-W20")  # no other test writes to 2021
+        writer.zadd(week.key, {f"{name}-{t}": week.encode(points, week.start_ms) for name, points in PODIUM})
+    finally:
+        writer.close()
+
+    status, periods = api.get("/v1/leaderboards/daily/periods")
+    assert status == 200
+    assert periods["periods"] == [periods["current"], *(day.period for day in earlier)]
+    _, top = api.get(f"/v1/leaderboards/weekly/top?period={week.period}&ties=shared&offset=1&limit=3")
+    assert [(entry["rank"], entry["points"]) for entry in top["entries"]] == [(1, 9), (3, 4), (3, 4)]
+
+
+PODIUM = [("gold", 9), ("also-gold", 9), ("bronze", 4), ("also-bronze", 4), ("last", 1)]

@@ -17,6 +17,7 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error
+from schemathesis.core.result import Ok
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
     negative_data_rejection,
@@ -25,6 +26,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from local_runtime.stack import RunningStack
+from local_runtime.template import load_template
 from tests.support.paths import REPO_ROOT
 
 pytestmark = [pytest.mark.security, pytest.mark.timeout(180)]
@@ -70,3 +72,11 @@ def test_the_api_survives_fuzzing(case: schemathesis.Case[Any], stack: RunningSt
         base_url=stack.api_url, headers={"x-api-key": stack.api_key}, checks=CHECKS, timeout=30
     )
     answered[f"{label} -> {response.status_code}"] += 1
+
+
+def test_every_route_of_the_template_is_fuzzed() -> None:
+    operations = [result.ok() for result in schema.get_all_operations() if isinstance(result, Ok)]
+    fuzzed = {(operation.method.upper(), operation.path) for operation in operations}
+    routes = {(route.method, route.path) for route in load_template(REPO_ROOT / "template.yaml").routes}
+    assert fuzzed == routes
+    assert ("GET", "/v1/leaderboards/{window}/periods") in fuzzed

@@ -27,9 +27,10 @@ from shared.adapters.redis_client import create_redis_client
 from shared.adapters.submission_ledger import SubmissionLedger
 from shared.application.apply import PendingScore
 from shared.application.ingest import SubmissionState
+from shared.domain.boards import Window
 from shared.domain.errors import StoreUnavailable
 from shared.domain.events import ScoreEvent, event_id_for
-from shared.domain.periods import period_start_ms
+from shared.domain.periods import now_ms, period_start_ms
 from shared.domain.record_codec import encode_record, record_key
 from tests.support.deployed_template import deployed
 from tests.support.paths import EVENTS_DIR, REPO_ROOT
@@ -131,6 +132,33 @@ def test_each_function_works_as_its_own_user(template_users: tuple[RedisServer, 
     ledger.confirm(events[:1])
     earlier = ledger.claim(events[:2])
     assert [entry.state if entry else None for entry in earlier] == [SubmissionState.ACCEPTED, SubmissionState.PENDING]
+
+
+def test_the_query_user_reads_every_window_with_shared_ranks(
+    template_users: tuple[RedisServer, dict[str, str]],
+) -> None:
+    _, urls = template_users
+    today = Window.DAILY.current(now_ms())
+    days = [today, *(Window.DAILY.board_at(today.start_ms - back * 86_400_000) for back in (1, 2))]
+    writer = client(urls["RedisUpdaterUser"])
+    for day in days:
+        writer.zadd(day.key, {user: day.encode(5, day.start_ms + second) for second, user in enumerate("abc")})
+
+    query = handler("leaderboard_query", urls["RedisQueryUser"])
+
+    def get(path: str, **params: str) -> dict[str, Any]:
+        event: dict[str, Any] = json.loads((EVENTS_DIR / "get_top.json").read_text())
+        event.update(path=path, queryStringParameters=params, multiValueQueryStringParameters={})
+        answer = query(event, LambdaContext("query"))
+        assert answer["statusCode"] == 200, answer["body"]
+        return dict(json.loads(answer["body"]))
+
+    yesterday = days[1].period
+    # ties=shared counts inside the read-only scripts (ZCOUNT); the periods list asks EXISTS.
+    top = get("/v1/leaderboards/daily/top", period=yesterday, ties="shared")
+    assert [entry["rank"] for entry in top["entries"]] == [1, 1, 1]
+    assert get("/v1/leaderboards/daily/users/c", period=yesterday, ties="shared")["rank"] == 1
+    assert get("/v1/leaderboards/daily/periods")["periods"][1:3] == [days[1].period, days[2].period]
 
 
 def test_the_query_user_cannot_write(template_users: tuple[RedisServer, dict[str, str]]) -> None:
