@@ -1,0 +1,1 @@
+"""Helpers the tests share: stand-ins for ports, loaders for sample events."""
