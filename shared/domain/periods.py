@@ -7,7 +7,7 @@ import functools
 import re
 from datetime import UTC, datetime
 
-from shared.domain.timestamps import now_ms
+from shared.domain.timestamps import now_ms as now_ms  # re-exported until the last user moves to timestamps
 
 PERIOD_PATTERN = r"^[0-9]{4}-(0[1-9]|1[0-2])$"
 _PERIOD_RE = re.compile(PERIOD_PATTERN)

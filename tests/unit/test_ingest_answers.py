@@ -55,7 +55,7 @@ def ingest_with(**environment: str) -> Ingest:
     )
     module = sys.modules[handler.__module__]
     publisher = RecordingPublisher()
-    module.ingest = IngestService(publisher, MemoryLedger())
+    module.__dict__["ingest"] = IngestService(publisher, MemoryLedger())
     return Ingest(handler, publisher)
 
 

@@ -21,9 +21,18 @@ pytestmark = pytest.mark.security
 LIMITS = Settings().score_limits()
 HOUR_MS = 3_600_000
 GRACE_MS = {Window.DAILY: 2 * HOUR_MS, Window.WEEKLY: DAY_MS, Window.MONTHLY: 3 * DAY_MS}
-OCTOBER_END = Window.MONTHLY.parse_period("2026-10").end_ms  # 2026-11-01T00:00Z, a Sunday
+
+
+def end_of_month(period: str) -> int:
+    """The first instant after the month."""
+    end = Window.MONTHLY.parse_period(period).end_ms
+    assert end is not None
+    return end
+
+
+OCTOBER_END = end_of_month("2026-10")  # 2026-11-01T00:00Z, a Sunday
 # 2026-05-31 is a Sunday: its day, its ISO week (2026-W22) and its month all end at MAY_END.
-MAY_END = Window.MONTHLY.parse_period("2026-05").end_ms
+MAY_END = end_of_month("2026-05")
 EVERY_WINDOW = {"daily", "weekly", "monthly", "alltime"}
 
 
@@ -228,7 +237,8 @@ def test_a_bad_window_list_says_which_entry_and_which_windows_exist() -> None:
     with pytest.raises(ValueError) as refused:
         Settings.from_env({"LEADERBOARD_WINDOWS": "daily,hourly"})
     assert str(refused.value) == (
-        "environment variable LEADERBOARD_WINDOWS names an unknown window 'hourly'; known: daily, weekly, monthly, alltime"
+        "environment variable LEADERBOARD_WINDOWS names an unknown window 'hourly'; "
+        "known: daily, weekly, monthly, alltime"
     )
 
 
