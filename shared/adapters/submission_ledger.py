@@ -2,10 +2,10 @@
 
 Each event id is claimed as "pending" with the event's points, `occurred_at` and `received_at`
 before it is published, and marked "accepted" once the broker acknowledged it; both last the
-idempotency window. A claim is never released, not even for a request refused as a whole (a conflict):
-after a failed or ambiguous publish the record may be in Kafka, and a retry publishes the event
-again exactly as first claimed (same times, so the same boards), where the updater recognises it.
-The claims for a whole batch take one pipelined round trip.
+idempotency window. A claim is never released, not even for a request refused as a whole (a
+conflict): after a failed or ambiguous publish the record may be in Kafka, and a retry publishes
+the event again exactly as first claimed (same times, so the same boards), where the updater
+recognises it. The claims for a whole batch take one pipelined round trip.
 """
 
 from __future__ import annotations

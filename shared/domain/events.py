@@ -103,9 +103,10 @@ class ScoreSubmission(BaseModel):
     occurred_at: Annotated[StrictInt | str | None, BeforeValidator(_timestamp_shape)] = Field(
         default=None,
         description="When the match ended: epoch milliseconds or an RFC 3339 timestamp with an offset; defaults "
-        "to now. At most MAX_FUTURE_SKEW_SECONDS (300) ahead. It counts on each enabled board whose period "
-        "holds it and ended at most that window's LATE_EVENT_GRACE_<WINDOW>_SECONDS ago (daily 2 hours, weekly "
-        "1 day, monthly 3 days), and on the all-time board from 2020-01-01 on; counting on none is a 400",
+        "to now. At most MAX_FUTURE_SKEW_SECONDS (300) ahead. It counts on each enabled board still open to it "
+        "when received: a day's, week's or month's board closes its LATE_EVENT_GRACE_<WINDOW>_SECONDS after the "
+        "period ends (2 hours, 1 day, 3 days); the all-time board never closes but starts at 2020-01-01. An "
+        "event that counts on no board is refused",
     )
 
 
@@ -125,7 +126,7 @@ class ScoreLimits:
 
     max_points_per_event: int
     max_future_skew_ms: int
-    board_schedule: BoardSchedule  # an event must count on one of its boards at least
+    board_schedule: BoardSchedule  # an event must count on at least one of its boards
     max_events_per_batch: int
 
 
