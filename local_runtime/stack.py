@@ -42,16 +42,20 @@ REGION = "us-east-1"
 # this many when the template reserves none). Enough for cross-container races, few enough for
 # two cores.
 LOCAL_CONCURRENCY = 4
-# Set in the caller's environment, these win over the template's values (e.g. a long
-# LATE_EVENT_GRACE_SECONDS to replay scores into past months).
+# Set in the caller's environment, these win over the template's values (e.g. long late-event
+# graces to replay scores into past periods, or fewer windows).
 CALLER_OVERRIDABLE = (
     "POWERTOOLS_DEV",
     "POWERTOOLS_LOG_LEVEL",
     "POWERTOOLS_METRICS_DISABLED",
+    "LEADERBOARD_WINDOWS",
     "MAX_POINTS_PER_EVENT",
     "MAX_EVENTS_PER_BATCH",
     "MAX_FUTURE_SKEW_SECONDS",
     "LATE_EVENT_GRACE_SECONDS",
+    "LATE_EVENT_GRACE_DAILY_SECONDS",
+    "LATE_EVENT_GRACE_WEEKLY_SECONDS",
+    "LATE_EVENT_GRACE_MONTHLY_SECONDS",
     "KAFKA_SEND_TIMEOUT_SECONDS",
     "IDEMPOTENCY_WINDOW_SECONDS",
     "REDIS_SECRET_ARN",

@@ -66,6 +66,10 @@ REQUIRED_GLOBAL_ENV = (
     "MAX_EVENTS_PER_BATCH",
     "MAX_FUTURE_SKEW_SECONDS",
     "LATE_EVENT_GRACE_SECONDS",
+    "LATE_EVENT_GRACE_DAILY_SECONDS",
+    "LATE_EVENT_GRACE_WEEKLY_SECONDS",
+    "LATE_EVENT_GRACE_MONTHLY_SECONDS",
+    "LEADERBOARD_WINDOWS",
     "REDIS_WAIT_REPLICAS",
 )
 # Each function's own: its log and metric service name, and its own Redis user's secret.

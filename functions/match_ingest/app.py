@@ -17,12 +17,20 @@ from shared.adapters.settings import Settings
 from shared.adapters.submission_ledger import SubmissionLedger
 from shared.application.ingest import ConflictingDuplicate, IngestOutcome, IngestService
 from shared.domain.errors import BrokerUnavailable
-from shared.domain.events import ScoreBatch, ScoreEvent, ScoreSubmission, to_score_event, to_score_events
+from shared.domain.events import (
+    ScoreBatch,
+    ScoreEvent,
+    ScoreSubmission,
+    count_by_window,
+    to_score_event,
+    to_score_events,
+)
 from shared.http.api import RequestRefused, api_resolver, documented_responses, error_response, json_request
 
 settings = Settings.from_env()
 settings.check_request_budget(writes=True)
 limits = settings.score_limits()
+schedule = limits.board_schedule
 
 
 def invocation_seconds_left() -> float:
@@ -62,7 +70,13 @@ WRITE_ERRORS = (
 class ScoreAccepted(BaseModel):
     event_id: str = Field(description="Identifies (match_id, user_id); the same pair always gets the same id")
     period: str = Field(
-        description="The month (YYYY-MM, UTC) the score counts for; for a resubmission, the month of the first one"
+        description="The month (YYYY-MM, UTC) of occurred_at, whether or not the monthly board is enabled; for a "
+        "resubmission, the month of the first one"
+    )
+    periods: dict[str, str] = Field(
+        description="Window -> period id of each enabled board the score counts on (daily YYYY-MM-DD, weekly "
+        "YYYY-Www, monthly YYYY-MM, alltime all). A board that had closed to late events when the score was "
+        "received is left out; for a resubmission, the first one's boards"
     )
 
 
@@ -70,6 +84,10 @@ class BatchAccepted(BaseModel):
     accepted: int = Field(description="Events in the batch")
     duplicates: int = Field(
         description="Events that had been accepted before (or repeated in the batch); each counts once"
+    )
+    per_window: dict[str, int] = Field(
+        description="Enabled window -> how many of the batch's distinct events count on one of its boards; fewer "
+        "than the events when some were received after that window's board closed to late events"
     )
 
 
@@ -116,7 +134,7 @@ def post_score(submission: Annotated[ScoreSubmission, Body()]) -> Response[dict[
     return Response(
         status_code=HTTPStatus.ACCEPTED,
         content_type="application/json",
-        body={"event_id": event.event_id, "period": counted.period},
+        body={"event_id": event.event_id, "period": counted.period, "periods": counted.periods(schedule)},
     )
 
 
@@ -132,7 +150,11 @@ def post_batch(batch: Annotated[ScoreBatch, Body()]) -> Response[dict[str, Any]]
     return Response(
         status_code=HTTPStatus.ACCEPTED,
         content_type="application/json",
-        body={"accepted": outcome.accepted, "duplicates": outcome.duplicates},
+        body={
+            "accepted": outcome.accepted,
+            "duplicates": outcome.duplicates,
+            "per_window": count_by_window(outcome.counted.values(), schedule),
+        },
     )
 
 

@@ -9,7 +9,6 @@ from dataclasses import dataclass, field
 from shared.adapters.redis_client import RedisTimeouts
 from shared.domain.boards import DEFAULT_GRACE_MS, DEFAULT_WINDOWS, BoardSchedule, Window, parse_windows
 from shared.domain.events import MAX_EVENTS_PER_BATCH, ScoreLimits
-from shared.domain.month_codec import MAX_TOTAL_POINTS
 
 # Time budgets. Every wait a request can make is bounded, and the bounds nest:
 #   API Gateway's integration limit > the function's Timeout > the sum of the waits + an answer margin.
@@ -59,6 +58,19 @@ def _grace_by_window(env: Mapping[str, str]) -> dict[Window, int]:
     return grace
 
 
+def _max_points_per_event(env: Mapping[str, str], default: int, windows: tuple[Window, ...]) -> int:
+    """One event alone must fit on every enabled board: at most the tightest score encoding's largest total."""
+    cap = min(window.codec.max_points for window in windows)
+    value = _int(env, "MAX_POINTS_PER_EVENT", default, 1)
+    if value > cap:
+        tightest = ", ".join(window.value for window in windows if window.codec.max_points == cap)
+        raise ValueError(
+            f"environment variable MAX_POINTS_PER_EVENT must be at most {cap}, got {value}: the largest total "
+            f"a board of the enabled window(s) {tightest} holds (LEADERBOARD_WINDOWS)"
+        )
+    return value
+
+
 def _flag(env: Mapping[str, str], name: str) -> bool:
     return env.get(name, "").strip().lower() in ("1", "true", "yes")
 
@@ -77,7 +89,6 @@ class Settings:
     max_points_per_event: int = 10_000
     max_events_per_batch: int = 500
     max_future_skew_seconds: int = 300
-    late_event_grace_seconds: int = 3 * 86_400  # the monthly board's; LATE_EVENT_GRACE_SECONDS
     windows: tuple[Window, ...] = parse_windows(DEFAULT_WINDOWS)
     # Per calendar window: LATE_EVENT_GRACE_<WINDOW>_SECONDS, else LATE_EVENT_GRACE_SECONDS when set, else
     # the window's default (daily 2 h, weekly 1 day, monthly 3 days).
@@ -93,6 +104,10 @@ class Settings:
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if env is None else env
         defaults = cls()
+        windows = parse_windows(
+            env.get("LEADERBOARD_WINDOWS", "").strip() or DEFAULT_WINDOWS,
+            setting="environment variable LEADERBOARD_WINDOWS",
+        )
         return cls(
             redis_url=env.get("REDIS_URL") or defaults.redis_url,
             redis_secret_arn=env.get("REDIS_SECRET_ARN", "").strip(),
@@ -109,13 +124,12 @@ class Settings:
             ),
             aws_region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or defaults.aws_region,
             dead_letter_queue_url=env.get("DEAD_LETTER_QUEUE_URL") or defaults.dead_letter_queue_url,
-            max_points_per_event=_int(env, "MAX_POINTS_PER_EVENT", defaults.max_points_per_event, 1, MAX_TOTAL_POINTS),
+            max_points_per_event=_max_points_per_event(env, defaults.max_points_per_event, windows),
             max_events_per_batch=_int(
                 env, "MAX_EVENTS_PER_BATCH", defaults.max_events_per_batch, 1, MAX_EVENTS_PER_BATCH
             ),
             max_future_skew_seconds=_int(env, "MAX_FUTURE_SKEW_SECONDS", defaults.max_future_skew_seconds),
-            late_event_grace_seconds=_int(env, "LATE_EVENT_GRACE_SECONDS", defaults.late_event_grace_seconds),
-            windows=parse_windows(env.get("LEADERBOARD_WINDOWS", "").strip() or DEFAULT_WINDOWS),
+            windows=windows,
             late_event_grace_ms_by_window=_grace_by_window(env),
             idempotency_window_seconds=_int(env, "IDEMPOTENCY_WINDOW_SECONDS", defaults.idempotency_window_seconds),
             redis_wait_replicas=_int(env, "REDIS_WAIT_REPLICAS", defaults.redis_wait_replicas),
@@ -131,7 +145,7 @@ class Settings:
         return ScoreLimits(
             max_points_per_event=self.max_points_per_event,
             max_future_skew_ms=self.max_future_skew_seconds * 1000,
-            late_event_grace_ms=self.late_event_grace_seconds * 1000,
+            board_schedule=self.board_schedule(),
             max_events_per_batch=self.max_events_per_batch,
         )
 

@@ -1,11 +1,11 @@
 """Ingest's memory of submissions: which (match_id, user_id) pairs it has seen, with what points and time.
 
-Each event id is claimed as "pending" with the event's points and `occurred_at` before it is
-published, and marked "accepted" once the broker acknowledged it; both last the idempotency
-window. A claim is never released, not even for a request refused as a whole (a conflict):
-after a failed or ambiguous publish the record may be in Kafka, and a retry publishes the event
-again exactly as first claimed (same time, so the same board), where the updater recognises it.
-The claims for a whole batch take one pipelined round trip.
+Each event id is claimed as "pending" with the event's points, `occurred_at` and `received_at`
+before it is published, and marked "accepted" once the broker acknowledged it; both last the
+idempotency window. A claim is never released, not even for a request refused as a whole (a
+conflict): after a failed or ambiguous publish the record may be in Kafka, and a retry publishes
+the event again exactly as first claimed (same times, so the same boards), where the updater
+recognises it. The claims for a whole batch take one pipelined round trip.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from shared.domain.events import ScoreEvent
 
 
 def _submission(event: ScoreEvent, state: SubmissionState) -> str:
-    return Submission(state, event.points, event.occurred_at_ms).encode()
+    return Submission(state, event.points, event.occurred_at_ms, event.received_at_ms).encode()
 
 
 class SubmissionLedger:

@@ -1,8 +1,8 @@
 """Accepting score events: publish each, remember it, and tell a retry from a conflicting resubmission.
 
 Exactly-once is the updater's job (it recognises an event it already applied); the ledger here
-makes the `duplicates` answer accurate, keeps a retry on the board its first try chose, and
-refuses the same (match_id, user_id) with other points.
+makes the `duplicates` answer accurate, keeps a retry on the boards its first try chose (same
+`occurred_at`, same `received_at`), and refuses the same (match_id, user_id) with other points.
 """
 
 from __future__ import annotations
@@ -30,18 +30,21 @@ class Submission:
     state: SubmissionState
     points: int | None  # None: remembered by a release that kept only the state
     occurred_at_ms: int | None
+    received_at_ms: int | None = None  # None: unknown, or remembered by a release that did not keep it
 
     def encode(self) -> str:
-        return f"{self.state.value}|{self.points}|{self.occurred_at_ms}"
+        received_at = "" if self.received_at_ms is None else self.received_at_ms
+        return f"{self.state.value}|{self.points}|{self.occurred_at_ms}|{received_at}"
 
     @classmethod
     def decode(cls, raw: bytes | str) -> Submission:
         text = raw.decode() if isinstance(raw, bytes) else raw
-        state, _, rest = text.partition("|")
-        points, _, occurred_at = rest.partition("|")
+        state, *fields = text.split("|")
         try:
-            return cls(SubmissionState(state), int(points), int(occurred_at))
-        except ValueError:
+            points, occurred_at = int(fields[0]), int(fields[1])
+            received_at = int(fields[2]) if len(fields) > 2 and fields[2] else None
+            return cls(SubmissionState(state), points, occurred_at, received_at)
+        except (ValueError, IndexError):
             # A bare state from an earlier release; anything unreadable counts as a publish that may have happened.
             known = state if state in {member.value for member in SubmissionState} else SubmissionState.PENDING.value
             return cls(SubmissionState(known), None, None)
@@ -102,7 +105,9 @@ def unique_events(events: Sequence[ScoreEvent]) -> list[ScoreEvent]:
 def _as_remembered(event: ScoreEvent, earlier: Submission) -> ScoreEvent:
     if earlier.occurred_at_ms is None:
         return event
-    return event._replace(occurred_at_ms=earlier.occurred_at_ms)
+    if earlier.received_at_ms is None:
+        return event._replace(occurred_at_ms=earlier.occurred_at_ms)
+    return event._replace(occurred_at_ms=earlier.occurred_at_ms, received_at_ms=earlier.received_at_ms)
 
 
 class IngestService:

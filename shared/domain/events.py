@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import unicodedata
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Annotated, NamedTuple
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StrictInt
 
-from shared.domain.periods import now_ms, period_end_ms, period_of
-from shared.domain.timestamps import NotRfc3339, rfc3339_to_epoch_ms
+from shared.domain.boards import DAY_MS, Board, BoardSchedule, Window
+from shared.domain.timestamps import NotRfc3339, now_ms, rfc3339_to_epoch_ms
 
 MAX_ID_LENGTH = 128
 MAX_EVENTS_PER_BATCH = 500  # the contract's ceiling; a deployment may lower it (ScoreLimits)
@@ -102,8 +103,10 @@ class ScoreSubmission(BaseModel):
     occurred_at: Annotated[StrictInt | str | None, BeforeValidator(_timestamp_shape)] = Field(
         default=None,
         description="When the match ended: epoch milliseconds or an RFC 3339 timestamp with an offset; defaults "
-        "to now. At most MAX_FUTURE_SKEW_SECONDS (300) ahead, and not in a month that ended more than "
-        "LATE_EVENT_GRACE_SECONDS (3 days) ago",
+        "to now. At most MAX_FUTURE_SKEW_SECONDS (300) ahead. It counts on each enabled board still open to it "
+        "when received: a day's, week's or month's board closes its LATE_EVENT_GRACE_<WINDOW>_SECONDS after the "
+        "period ends (2 hours, 1 day, 3 days); the all-time board never closes but starts at 2020-01-01. An "
+        "event that counts on no board is refused",
     )
 
 
@@ -123,7 +126,7 @@ class ScoreLimits:
 
     max_points_per_event: int
     max_future_skew_ms: int
-    late_event_grace_ms: int  # how long after a month closes its events are still accepted
+    board_schedule: BoardSchedule  # an event must count on at least one of its boards
     max_events_per_batch: int
 
 
@@ -144,7 +147,25 @@ class ScoreEvent(NamedTuple):
 
     @property
     def period(self) -> str:
-        return period_of(self.occurred_at_ms)
+        """The month of `occurred_at`, whether or not the monthly board is enabled."""
+        return Window.MONTHLY.period_of(self.occurred_at_ms)
+
+    def boards(self, schedule: BoardSchedule) -> list[Board]:
+        """The boards the event counts on."""
+        return schedule.boards_for(self.occurred_at_ms, self.received_at_ms)
+
+    def periods(self, schedule: BoardSchedule) -> dict[str, str]:
+        """Window -> period id of each board the event counts on."""
+        return {board.window.value: board.period for board in self.boards(schedule)}
+
+
+def count_by_window(events: Iterable[ScoreEvent], schedule: BoardSchedule) -> dict[str, int]:
+    """Per enabled window, how many of the events count on one of its boards."""
+    counts = dict.fromkeys((window.value for window in schedule.windows), 0)
+    for event in events:
+        for board in event.boards(schedule):
+            counts[board.window.value] += 1
+    return counts
 
 
 EVENT_ID_LENGTH = 32
@@ -170,17 +191,34 @@ def parse_occurred_at(value: int | str | None, *, field: str, received_at_ms: in
     return epoch_ms
 
 
-def check_not_late(occurred_at_ms: int, limits: ScoreLimits, *, field: str, received_at_ms: int) -> None:
-    """Refuse an event whose month closed more than the grace period before it was received.
+def check_counts_somewhere(occurred_at_ms: int, schedule: BoardSchedule, *, field: str, received_at_ms: int) -> None:
+    """Refuse an event that would count on no enabled board.
 
-    A closed month is final once the grace has passed: a late win must not reorder a board that
-    players have already seen settled.
+    A board is final once its window's grace has passed: a late win must not reorder a board
+    that players have already seen settled. An event that still counts on some board (the
+    all-time one never closes) is accepted and left off the closed ones.
     """
-    period = period_of(occurred_at_ms)
-    accepted_until_ms = period_end_ms(period) + limits.late_event_grace_ms
-    if received_at_ms >= accepted_until_ms:
-        grace_hours = limits.late_event_grace_ms / 3_600_000
-        raise InvalidInput(field, f"is in {period}, closed for late events {grace_hours:g} hours after the month ended")
+    if schedule.boards_for(occurred_at_ms, received_at_ms):
+        return
+    reasons: list[str] = []
+    for window in schedule.windows:
+        try:
+            board = window.board_at(occurred_at_ms)
+        except ValueError as outside:
+            reasons.append(str(outside))
+            continue
+        grace_ms = schedule.grace_of(window)
+        after = f"{_duration(grace_ms)} after it ended" if grace_ms else "when it ended"
+        reasons.append(f"{window} {board.period} closed to late events {after}")
+    raise InvalidInput(field, f"counts on no open board: {'; '.join(reasons)}")
+
+
+def _duration(ms: int) -> str:
+    for unit_ms, unit in ((DAY_MS, "day"), (3_600_000, "hour"), (60_000, "minute"), (1000, "second")):
+        if ms % unit_ms == 0:
+            count = ms // unit_ms
+            return f"{count} {unit}{'' if count == 1 else 's'}"
+    return f"{ms} ms"
 
 
 def to_score_event(
@@ -197,7 +235,7 @@ def to_score_event(
     occurred_at_ms = parse_occurred_at(submission.occurred_at, field=occurred_field, received_at_ms=received_at_ms)
     if occurred_at_ms > received_at_ms + limits.max_future_skew_ms:
         raise InvalidInput(occurred_field, f"is more than {limits.max_future_skew_ms // 1000} seconds in the future")
-    check_not_late(occurred_at_ms, limits, field=occurred_field, received_at_ms=received_at_ms)
+    check_counts_somewhere(occurred_at_ms, limits.board_schedule, field=occurred_field, received_at_ms=received_at_ms)
     return ScoreEvent(
         event_id=event_id_for(submission.match_id, submission.user_id),
         match_id=submission.match_id,

@@ -5,16 +5,13 @@ from __future__ import annotations
 import calendar
 import functools
 import re
-import time
 from datetime import UTC, datetime
+
+from shared.domain.timestamps import now_ms as now_ms  # re-exported until the last user moves to timestamps
 
 PERIOD_PATTERN = r"^[0-9]{4}-(0[1-9]|1[0-2])$"
 _PERIOD_RE = re.compile(PERIOD_PATTERN)
 DAY_MS = 86_400_000
-
-
-def now_ms() -> int:
-    return time.time_ns() // 1_000_000
 
 
 def period_of(epoch_ms: int) -> str:

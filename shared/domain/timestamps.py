@@ -1,4 +1,5 @@
-"""RFC 3339 timestamps, read exactly as the RFC defines them (section 5.6), to epoch milliseconds.
+"""Instants as epoch milliseconds: the clock's, and RFC 3339 timestamps read exactly as the RFC
+defines them (section 5.6).
 
 datetime.fromisoformat takes far more than RFC 3339: ISO basic and week forms, ordinal dates, a
 space for the `T`, a missing offset. Those are refused here, as are hours like 24:00.
@@ -7,6 +8,7 @@ space for the `T`, a missing offset. Those are refused here, as are hours like 2
 from __future__ import annotations
 
 import re
+import time
 from datetime import UTC, datetime, timedelta, timezone
 
 # ASCII digits only: \d would also match other scripts' digits.
@@ -18,6 +20,11 @@ _RFC3339 = re.compile(
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _ONE_MS = timedelta(milliseconds=1)
 LEAP_SECOND = 60
+
+
+def now_ms() -> int:
+    """The clock, in milliseconds since the epoch."""
+    return time.time_ns() // 1_000_000
 
 
 class NotRfc3339(ValueError):

@@ -41,6 +41,21 @@ def test_a_claim_remembers_points_and_time_and_lasts_the_window(client: RedisCli
     assert 0 < int(client.ttl(submission_key(second.event_id))) <= 600
 
 
+def test_a_claim_remembers_when_the_event_was_received(client: RedisClient) -> None:
+    ledger = SubmissionLedger(client, window_seconds=600)
+    event = fresh_event()._replace(received_at_ms=AT + 1500)
+    ledger.claim([event])
+    assert ledger.claim([event]) == [Submission(SubmissionState.PENDING, 2, AT, AT + 1500)]
+    ledger.confirm([event])
+    assert ledger.claim([event]) == [Submission(SubmissionState.ACCEPTED, 2, AT, AT + 1500)]
+
+
+def test_a_claim_written_before_received_at_was_remembered_is_read(client: RedisClient) -> None:
+    event = fresh_event()
+    client.set(submission_key(event.event_id), f"accepted|2|{AT}", ex=60)
+    assert SubmissionLedger(client, window_seconds=600).claim([event]) == [Submission(SubmissionState.ACCEPTED, 2, AT)]
+
+
 @pytest.mark.parametrize(
     ("stored", "state"), [("accepted", SubmissionState.ACCEPTED), ("pending", SubmissionState.PENDING)]
 )

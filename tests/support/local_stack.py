@@ -12,7 +12,15 @@ from local_runtime.stack import LocalStack, RunningStack
 
 SERVER_VARIABLES = ("REDIS_URL", "KAFKA_BOOTSTRAP_SERVERS", "AWS_ENDPOINT_URL", "LOCALSTACK_HOST")
 # Tests write to past months (tests.support.past_months), which ingest would refuse as late with the default grace.
+# Tests write to past months (see `month`), whose boards would be closed to late events with the
+# default graces: every window's grace is set to a century.
 HISTORY_GRACE_SECONDS = 100 * 366 * 86_400
+GRACE_VARIABLES = (
+    "LATE_EVENT_GRACE_SECONDS",
+    "LATE_EVENT_GRACE_DAILY_SECONDS",
+    "LATE_EVENT_GRACE_WEEKLY_SECONDS",
+    "LATE_EVENT_GRACE_MONTHLY_SECONDS",
+)
 
 
 def own_servers_environ(**extra: str) -> dict[str, str]:
@@ -21,7 +29,8 @@ def own_servers_environ(**extra: str) -> dict[str, str]:
     Late events are accepted for a century unless the environment or `extra` says otherwise.
     """
     environ = {name: value for name, value in os.environ.items() if name not in SERVER_VARIABLES}
-    environ.setdefault("LATE_EVENT_GRACE_SECONDS", str(HISTORY_GRACE_SECONDS))
+    for name in GRACE_VARIABLES:
+        environ.setdefault(name, str(HISTORY_GRACE_SECONDS))
     environ.update(extra)
     return environ
 

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import pytest
 
 from shared.application.ingest import ConflictingDuplicate, IngestService, Submission, SubmissionState
-from shared.domain.errors import BrokerUnavailable, LedgerUnavailable
+from shared.domain.boards import Window
+from shared.domain.errors import BrokerUnavailable
 from shared.domain.events import ScoreEvent, event_id_for
-from shared.domain.periods import period_of
+from tests.support.ingest_ports import MemoryLedger, RecordingPublisher
 
 JUNE = 1_560_000_000_000  # 2019-06-08
 JULY = 1_562_500_000_000  # 2019-07-07
@@ -17,43 +16,6 @@ JULY = 1_562_500_000_000  # 2019-07-07
 
 def event(match: str, user: str = "ann", points: int = 1, at: int = JUNE) -> ScoreEvent:
     return ScoreEvent(event_id_for(match, user), match, user, points, at)
-
-
-class MemoryLedger:
-    def __init__(self, *, down: bool = False, confirm_fails: bool = False) -> None:
-        self.entries: dict[str, Submission] = {}
-        self.down = down
-        self.confirm_fails = confirm_fails
-
-    def claim(self, events: Sequence[ScoreEvent]) -> list[Submission | None]:
-        if self.down:
-            raise LedgerUnavailable("redis is down")
-        earlier = []
-        for item in events:
-            earlier.append(self.entries.get(item.event_id))
-            self.entries.setdefault(
-                item.event_id, Submission(SubmissionState.PENDING, item.points, item.occurred_at_ms)
-            )
-        return earlier
-
-    def confirm(self, events: Sequence[ScoreEvent]) -> None:
-        if self.confirm_fails:
-            raise LedgerUnavailable("redis went away")
-        for item in events:
-            self.entries[item.event_id] = Submission(SubmissionState.ACCEPTED, item.points, item.occurred_at_ms)
-
-
-class RecordingPublisher:
-    def __init__(self, failures: int = 0) -> None:
-        self.published: list[ScoreEvent] = []
-        self.failures = failures
-
-    def publish(self, events: Sequence[ScoreEvent]) -> None:
-        if self.failures:
-            self.failures -= 1
-            self.published.extend(events)  # stored by the broker, but the acknowledgement never came
-            raise BrokerUnavailable("no acknowledgement in time")
-        self.published.extend(events)
 
 
 def test_new_events_are_published_and_remembered_as_accepted() -> None:
@@ -71,7 +33,7 @@ def test_an_accepted_event_is_a_duplicate_and_keeps_the_period_it_first_counted_
     outcome = service.submit([event("m1", at=JULY)])  # a retry without occurred_at, stamped later
     assert outcome.duplicates == 1
     assert publisher.published == [event("m1", at=JUNE)], "not published again"
-    assert period_of(outcome.counted[event("m1").event_id].occurred_at_ms) == "2019-06"
+    assert Window.MONTHLY.period_of(outcome.counted[event("m1").event_id].occurred_at_ms) == "2019-06"
 
 
 def test_after_an_ambiguous_publish_the_retry_publishes_the_first_version_again() -> None:
@@ -85,6 +47,48 @@ def test_after_an_ambiguous_publish_the_retry_publishes_the_first_version_again(
     assert outcome.duplicates == 0
     assert publisher.published == [event("m1", at=JUNE), event("m1", at=JUNE)], "same board: the updater drops one"
     assert ledger.entries[event("m1").event_id].state is SubmissionState.ACCEPTED
+
+
+def test_a_retry_keeps_the_times_of_the_first_try_and_so_its_boards() -> None:
+    ledger, publisher = MemoryLedger(), RecordingPublisher(failures=1)
+    service = IngestService(publisher, ledger)
+    first = event("m1", at=JUNE)._replace(received_at_ms=JUNE + 1000)
+    with pytest.raises(BrokerUnavailable):
+        service.submit([first])
+    retry = event("m1", at=JULY)._replace(received_at_ms=JULY + 1000)
+    outcome = service.submit([retry])
+    assert publisher.published == [first, first], "published again exactly as first claimed"
+    assert outcome.counted[first.event_id] == first
+    assert service.submit([retry]).counted[first.event_id] == first, "an accepted one answers the same"
+
+
+def test_a_claim_from_before_received_at_was_remembered_keeps_the_retrys() -> None:
+    ledger, publisher = MemoryLedger(), RecordingPublisher()
+    ledger.entries[event("m1").event_id] = Submission(SubmissionState.PENDING, 1, JUNE)
+    retry = event("m1", at=JULY)._replace(received_at_ms=JULY)
+    IngestService(publisher, ledger).submit([retry])
+    assert publisher.published == [retry._replace(occurred_at_ms=JUNE)]
+
+
+@pytest.mark.parametrize(
+    ("stored", "expected"),
+    [
+        ("accepted|3|1560000000000|1560000001000", Submission(SubmissionState.ACCEPTED, 3, JUNE, JUNE + 1000)),
+        ("pending|3|1560000000000|", Submission(SubmissionState.PENDING, 3, JUNE)),
+        ("accepted|3|1560000000000", Submission(SubmissionState.ACCEPTED, 3, JUNE)),
+        ("accepted", Submission(SubmissionState.ACCEPTED, None, None)),
+        ("accepted|3|later|", Submission(SubmissionState.ACCEPTED, None, None)),
+        ("garbled", Submission(SubmissionState.PENDING, None, None)),
+    ],
+)
+def test_what_the_ledger_stored_reads_back_whichever_release_wrote_it(stored: str, expected: Submission) -> None:
+    assert Submission.decode(stored.encode()) == expected
+
+
+@pytest.mark.parametrize("received_at", [JUNE + 1000, None])
+def test_a_submission_round_trips(received_at: int | None) -> None:
+    submission = Submission(SubmissionState.PENDING, 7, JUNE, received_at)
+    assert Submission.decode(submission.encode()) == submission
 
 
 def test_a_claim_left_pending_by_a_crash_does_not_block_the_retry() -> None:

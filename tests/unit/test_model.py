@@ -1,22 +1,25 @@
 import pytest
 from pydantic import ValidationError
 
+from shared.domain.boards import BoardSchedule, parse_windows
 from shared.domain.events import (
     InvalidInput,
     ScoreBatch,
     ScoreLimits,
     ScoreSubmission,
+    count_by_window,
     event_id_for,
     to_score_event,
 )
 
+SCHEDULE = BoardSchedule(parse_windows())  # every window, each with its default grace
 LIMITS = ScoreLimits(
     max_points_per_event=10_000,
     max_future_skew_ms=300_000,
-    late_event_grace_ms=3 * 86_400_000,
+    board_schedule=SCHEDULE,
     max_events_per_batch=500,
 )
-NOW = 1_793_880_000_000
+NOW = 1_793_880_000_000  # 2026-11-05T12:00:00Z, a Thursday
 
 
 def submission(**fields: object) -> ScoreSubmission:
@@ -27,6 +30,37 @@ def test_defaults_one_point_now() -> None:
     event = to_score_event(submission(), LIMITS, received_at_ms=NOW)
     assert (event.points, event.occurred_at_ms, event.period) == (1, NOW, "2026-11")
     assert event.event_id == event_id_for("m1", "u1")
+
+
+def test_an_event_received_at_once_counts_on_the_board_of_every_window() -> None:
+    event = to_score_event(submission(), LIMITS, received_at_ms=NOW)
+    assert event.periods(SCHEDULE) == {
+        "daily": "2026-11-05",
+        "weekly": "2026-W45",
+        "monthly": "2026-11",
+        "alltime": "all",
+    }
+
+
+def test_only_enabled_windows_have_periods() -> None:
+    event = to_score_event(submission(), LIMITS, received_at_ms=NOW)
+    assert event.periods(BoardSchedule(parse_windows("weekly,alltime"))) == {"weekly": "2026-W45", "alltime": "all"}
+    assert event.periods(BoardSchedule(parse_windows("monthly"))) == {"monthly": "2026-11"}
+
+
+def test_a_record_without_received_at_counts_on_every_board_of_its_time() -> None:
+    """A record without received_at (from before the field existed): no board is closed to it."""
+    event = to_score_event(submission(), LIMITS, received_at_ms=NOW)._replace(received_at_ms=None)
+    assert set(event.periods(SCHEDULE)) == {"daily", "weekly", "monthly", "alltime"}
+
+
+def test_counts_by_window_list_every_enabled_window() -> None:
+    on_time = to_score_event(submission(), LIMITS, received_at_ms=NOW)
+    two_days_late = to_score_event(submission(match_id="m2"), LIMITS, received_at_ms=NOW)._replace(
+        received_at_ms=NOW + 2 * 86_400_000
+    )
+    assert count_by_window([on_time, two_days_late], SCHEDULE) == {"daily": 1, "weekly": 2, "monthly": 2, "alltime": 2}
+    assert count_by_window([], BoardSchedule(parse_windows("daily,monthly"))) == {"daily": 0, "monthly": 0}
 
 
 def test_rfc3339_and_epoch_ms_agree() -> None:

@@ -6,11 +6,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from shared.domain.boards import BoardSchedule, Window, parse_windows
 from shared.domain.events import InvalidInput, ScoreLimits, ScoreSubmission, to_score_event
-from shared.domain.periods import period_start_ms
 from shared.domain.timestamps import NotRfc3339, epoch_ms_to_rfc3339, rfc3339_to_epoch_ms
 
-DECEMBER = period_start_ms("2026-12")  # 2026-12-01T00:00:00Z
+DECEMBER = Window.MONTHLY.parse_period("2026-12").start_ms  # 2026-12-01T00:00:00Z
 TEN_AM = DECEMBER + 10 * 3_600_000
 
 
@@ -29,7 +29,7 @@ TEN_AM = DECEMBER + 10 * 3_600_000
         ("2026-12-01T10:00:00.999999+00:00", TEN_AM + 999),
         ("2026-12-01T09:59:60Z", TEN_AM - 1),
         ("2026-11-30T23:59:60Z", DECEMBER - 1),
-        ("2028-02-29T00:00:00Z", period_start_ms("2028-02") + 28 * 86_400_000),
+        ("2028-02-29T00:00:00Z", Window.MONTHLY.parse_period("2028-02").start_ms + 28 * 86_400_000),
     ],
 )
 def test_rfc3339_forms_are_read(text: str, epoch_ms: int) -> None:
@@ -76,7 +76,10 @@ def test_other_forms_are_refused(text: str) -> None:
 
 
 LIMITS = ScoreLimits(
-    max_points_per_event=10_000, max_future_skew_ms=300_000, late_event_grace_ms=259_200_000, max_events_per_batch=500
+    max_points_per_event=10_000,
+    max_future_skew_ms=300_000,
+    board_schedule=BoardSchedule(parse_windows()),
+    max_events_per_batch=500,
 )
 
 

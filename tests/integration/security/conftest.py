@@ -1,4 +1,5 @@
-"""Security tests run the stack with the deployed defaults: late events are refused after 3 days."""
+"""Security tests run the stack with the deployed defaults: each board closes to late events after the
+template's grace for its window."""
 
 from __future__ import annotations
 
@@ -8,9 +9,7 @@ import pytest
 
 from local_runtime.servers import LocalServers
 from local_runtime.stack import RunningStack
-from tests.support.local_stack import own_servers_environ, start_stack
-
-DEFAULT_GRACE_SECONDS = "259200"
+from tests.support.local_stack import GRACE_VARIABLES, own_servers_environ, start_stack
 
 
 @pytest.fixture(scope="module")
@@ -19,8 +18,9 @@ def stack(servers: LocalServers, tmp_path_factory: pytest.TempPathFactory) -> It
         REDIS_URL=servers.redis_url,
         KAFKA_BOOTSTRAP_SERVERS=servers.kafka_bootstrap,
         AWS_ENDPOINT_URL=servers.aws_endpoint_url,
-        LATE_EVENT_GRACE_SECONDS=DEFAULT_GRACE_SECONDS,
     )
+    for name in GRACE_VARIABLES:  # the template's values apply
+        del environ[name]
     running = start_stack(environ, tmp_path_factory.mktemp("security-stack"))
     try:
         yield running

@@ -17,7 +17,8 @@ from urllib.parse import quote, urlsplit
 import pytest
 
 from local_runtime.stack import RunningStack
-from shared.domain.periods import current_period, now_ms, period_of
+from shared.domain.periods import current_period, period_of
+from shared.domain.timestamps import now_ms
 from tests.support.direct_reads import board_points, topic_values
 
 pytestmark = pytest.mark.security
@@ -27,7 +28,6 @@ WRITES = ("/v1/scores", "/v1/scores/batch")
 TOP = "/v1/leaderboards/monthly/top"
 PLAYER = "/v1/leaderboards/monthly/users/"
 MIB = 1024 * 1024
-DAY_MS = 86_400_000
 
 
 def event(**fields: Any) -> dict[str, Any]:
@@ -99,8 +99,9 @@ def test_reads_need_no_key(stack: RunningStack) -> None:
 # --- bounds on what is written ------------------------------------------------------------------
 
 
-def _late() -> int:
-    return now_ms() - 100 * DAY_MS  # at least two months back: beyond any 3-day grace
+# 2019-06-15T10:00:00Z: every calendar board of that time closed long ago, and the all-time board
+# starts in 2020, so no enabled board takes it.
+TOO_LATE_FOR_EVERY_BOARD = 1_560_592_800_000
 
 
 @pytest.mark.parametrize(
@@ -131,18 +132,18 @@ def test_each_bound_is_a_400_naming_the_field(stack: RunningStack, path: str, fi
     if fields == "future":
         fields = {"occurred_at": now_ms() + 10 * 60_000}
     elif fields == "late":
-        fields = {"occurred_at": _late()}
+        fields = {"occurred_at": TOO_LATE_FOR_EVERY_BOARD}
     status, answer = post(stack, path, body_for(path, **fields))
     expected = field if path == "/v1/scores" else f"scores.0.{field}"
     assert (status, answer["error"]["field"]) == (400, expected), answer
     assert expected in answer["error"]["message"]
 
 
-def test_a_late_event_for_a_closed_month_says_which_month(stack: RunningStack) -> None:
-    late = _late()
-    status, answer = post(stack, "/v1/scores", event(occurred_at=late))
-    assert status == 400
-    assert period_of(late) in answer["error"]["message"]
+def test_an_event_late_for_every_board_names_each_closed_period(stack: RunningStack) -> None:
+    status, answer = post(stack, "/v1/scores", event(occurred_at=TOO_LATE_FOR_EVERY_BOARD))
+    assert (status, answer["error"]["field"]) == (400, "occurred_at")
+    for closed in ("daily 2019-06-15", "weekly 2019-W24", f"monthly {period_of(TOO_LATE_FOR_EVERY_BOARD)}", "alltime"):
+        assert closed in answer["error"]["message"]
 
 
 @pytest.mark.parametrize(
@@ -365,5 +366,5 @@ def test_ambiguous_ids_are_refused_over_http(stack: RunningStack, user_id: str) 
 def test_no_hostile_request_reached_kafka_or_redis(stack: RunningStack) -> None:
     """Runs last in this module: everything above was refused, so the module's topic is still empty."""
     assert topic_values(stack.kafka_bootstrap, stack.topic) == []
-    for period in {current_period(), period_of(_late()), "2001-01"}:
+    for period in {current_period(), period_of(TOO_LATE_FOR_EVERY_BOARD), "2001-01"}:
         assert not [user for user in board_points(stack.redis_url, period) if user.startswith(TAG)]
