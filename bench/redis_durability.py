@@ -43,6 +43,7 @@ from shared.adapters.keys import applied_events_key, applied_offsets_key, board_
 from shared.adapters.redis_client import create_redis_client
 from shared.application.apply import PendingScore
 from shared.domain.boards import Board, Window
+from shared.domain.errors import StoreUnavailable
 
 PERIOD = "2026-11"
 BOARD = Board(Window.MONTHLY, PERIOD)
@@ -196,7 +197,7 @@ def _ask_with_retries(question: Callable[[], bool], seconds: float = 10.0) -> bo
     while time.monotonic() < deadline:
         try:
             return question()
-        except redis.RedisError:
+        except (redis.RedisError, StoreUnavailable):
             time.sleep(0.05)
     raise TimeoutError("the new primary did not answer")
 
@@ -240,7 +241,7 @@ def _first_good_read(store: RedisBoardWriter, since: float, limit_seconds: float
         try:
             RedisBoardReader(store.client).page(BOARD, 0, 10, count_ahead=False)
             return time.monotonic() - since
-        except redis.RedisError:
+        except (redis.RedisError, StoreUnavailable):
             pass
         time.sleep(0.02)
     return float("nan")
