@@ -104,3 +104,9 @@ def test_bad_window_queries_are_refused_before_redis(
 def test_redis_unreachable_is_503(query: Handler) -> None:
     status, answer = call(query, sample("get_top.json"))
     assert (status, answer["error"]["code"]) == (503, "redis_unavailable")
+
+
+@pytest.mark.parametrize("name", ["get_top_weekly.json", "get_periods.json"])
+def test_window_samples_reach_redis(query: Handler, name: str) -> None:
+    status, answer = call(query, sample(name))
+    assert (status, answer["error"]["code"]) == (503, "redis_unavailable"), "routed and valid: only Redis is missing"
