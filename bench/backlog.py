@@ -23,7 +23,7 @@ from bench.progress import Progress
 from bench.results import Result
 from bench.workload import score_record, short_id
 from shared.adapters.keys import applied_offsets_key
-from shared.domain.periods import period_of
+from shared.domain.boards import Window
 
 PRODUCER_SETTINGS = {"acks": "all", "linger_ms": 50, "batch_size": 1 << 20, "max_request_size": 8 << 20}
 POLL_SECONDS = 0.05
@@ -110,7 +110,7 @@ def run(
     progress.step(f"backlog floor: a bare kafka-python consumer reads it at {floor_rate:,.0f} records/s")
 
     client = servers.redis_client()
-    watermarks = applied_offsets_key(period_of(occurred_at))
+    watermarks = applied_offsets_key(Window.MONTHLY.board_at(occurred_at))
     starting = time.perf_counter()
     stack = LocalStack(
         workdir=servers.workdir / "backlog",

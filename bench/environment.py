@@ -11,7 +11,7 @@ import logging
 import os
 import shutil
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -101,12 +101,13 @@ class BenchServers:
             "KAFKA_BOOTSTRAP_SERVERS": self.kafka.bootstrap,
         }
 
-    def load_function(self, logical_id: str, topic: str) -> LoadedFunction:
-        """Import a handler with its template environment pointed at these servers; quiet like `make run`."""
+    def function_environment(
+        self, logical_id: str, topic: str, overrides: Mapping[str, str] | None = None
+    ) -> dict[str, str]:
+        """The environment the template gives a function, pointed at these servers; quiet like `make run`."""
         template = load_template(TEMPLATE, {"ScoreTopic": topic}, region=REGION)
-        spec = template.function(logical_id)
-        environment = {
-            **spec.environment,
+        return {
+            **template.function(logical_id).environment,
             **self.aws_environment(),
             "REDIS_URL": self.redis.url,
             "KAFKA_BOOTSTRAP_SERVERS": self.kafka.bootstrap,
@@ -116,7 +117,13 @@ class BenchServers:
             "POWERTOOLS_TRACE_DISABLED": "true",
             "POWERTOOLS_METRICS_DISABLED": "true",
             "POWERTOOLS_LOG_LEVEL": "WARNING",
+            **(overrides or {}),
         }
+
+    def load_function(self, logical_id: str, topic: str, overrides: Mapping[str, str] | None = None) -> LoadedFunction:
+        """Import a handler with its template environment (and `overrides`) pointed at these servers."""
+        spec = load_template(TEMPLATE, {"ScoreTopic": topic}, region=REGION).function(logical_id)
+        environment = self.function_environment(logical_id, topic, overrides)
         # Module-scope settings are read at import; the metrics/tracer switches are also read per call.
         os.environ.update({k: environment[k] for k in ("POWERTOOLS_TRACE_DISABLED", "POWERTOOLS_METRICS_DISABLED")})
         with environment_overlay(environment):

@@ -27,12 +27,12 @@ from bench.environment import REPO_ROOT
 from bench.workload import pending_score, short_id
 from local_runtime.servers import RedisServer
 from shared.adapters.board_writer import RedisBoardWriter
-from shared.adapters.keys import applied_events_key, applied_offsets_key, board_key
+from shared.adapters.keys import applied_events_key, applied_offsets_key
 from shared.adapters.redis_client import RedisClient, create_redis_client
 from shared.application.apply import PendingScore
-from shared.domain.month_codec import MAX_TOTAL_POINTS, REACHED_SLOTS
+from shared.domain.boards import Window
 
-PERIOD = "2001-01"
+BOARD = Window.MONTHLY.parse_period("2001-01")
 PARTITION = "bench/score-events-0"
 SLICE = 2000
 # The watermark-only script, as it was before the apply side remembered event ids.
@@ -60,7 +60,7 @@ def _used_memory(client: RedisClient) -> int:
 
 
 def _reset(client: RedisClient) -> None:
-    client.delete(board_key(PERIOD), applied_offsets_key(PERIOD), applied_events_key(PERIOD, PARTITION))
+    client.delete(BOARD.key, applied_offsets_key(BOARD), applied_events_key(BOARD, PARTITION))
 
 
 def memory_per_event(client: RedisClient, events: int, players: int) -> list[Row]:
@@ -68,9 +68,9 @@ def memory_per_event(client: RedisClient, events: int, players: int) -> list[Row
     store = RedisBoardWriter(client, remember_events_seconds=86_400)
     records = _records(events, players, seed=1)
     for start in range(0, events, SLICE):
-        store.apply(PERIOD, PARTITION, records[start : start + SLICE])
+        store.apply(BOARD, PARTITION, records[start : start + SLICE])
     before = _used_memory(client)
-    events_key = applied_events_key(PERIOD, PARTITION)
+    events_key = applied_events_key(BOARD, PARTITION)
     exact = int(client.memory_usage(events_key, samples=0) or 0)
     client.delete(events_key)
     freed = before - _used_memory(client)
@@ -98,18 +98,18 @@ def throughput(client: RedisClient, records_count: int, players: int, rounds: in
     slices = [records[start : start + SLICE] for start in range(0, records_count, SLICE)]
     store = RedisBoardWriter(client)
     old = client.register_script(_watermark_only_script())
-    keys = [board_key(PERIOD), applied_offsets_key(PERIOD)]
+    keys = [BOARD.key, applied_offsets_key(BOARD)]
 
     def remembering_run() -> float:
         for scores in slices:
-            store.apply(PERIOD, PARTITION, scores)
+            store.apply(BOARD, PARTITION, scores)
         return 0.0
 
     def watermark_only_run() -> float:
         for scores in slices:
-            args: list[str | int] = [REACHED_SLOTS, MAX_TOTAL_POINTS, PARTITION]
+            args: list[str | int] = [BOARD.codec.slots, BOARD.codec.max_points, PARTITION]
             for score in scores:
-                args += [score.offset, score.user_id, score.points, score.reached_second]
+                args += [score.offset, score.user_id, score.points, score.reached_tick]
             old(keys=keys, args=args)
         return 0.0
 

@@ -39,7 +39,7 @@ from local_runtime.redis_topologies import REPLICATION_ARGS, FailoverTopology, R
 from local_runtime.servers import LOOPBACK, RedisServer
 from shared.adapters.board_reader import RedisBoardReader
 from shared.adapters.board_writer import RedisBoardWriter, ReplicationLagging
-from shared.adapters.keys import applied_events_key, applied_offsets_key, board_key
+from shared.adapters.keys import applied_events_key, applied_offsets_key
 from shared.adapters.redis_client import create_redis_client
 from shared.application.apply import PendingScore
 from shared.domain.boards import Board, Window
@@ -77,7 +77,7 @@ def _timed_applies(store: RedisBoardWriter, count: int, size: int, seed: int) ->
     started = time.perf_counter()
     for partition, scores in _batches(count, size, seed):
         began = time.perf_counter()
-        store.apply(PERIOD, partition, scores)
+        store.apply(BOARD, partition, scores)
         latencies.append((time.perf_counter() - began) * 1000)
     elapsed = time.perf_counter() - started
     latencies.sort()
@@ -113,7 +113,7 @@ def persistence(workdir: Path, batches: int, sizes: list[int]) -> list[Row]:
 def _watermark(url: str) -> int:
     client = redis.Redis.from_url(url)
     try:
-        raw = client.hget(applied_offsets_key(PERIOD), "scores-0")
+        raw = client.hget(applied_offsets_key(BOARD), "scores-0")
         return int(raw) if raw is not None else -1
     finally:
         client.close()
@@ -142,7 +142,7 @@ def wait_cost(workdir: Path, batches: int, sizes: list[int]) -> list[Row]:
         client = create_redis_client(primary.url)
         for size in sizes:
             for wait in (0, 1):
-                client.delete(board_key(PERIOD), applied_offsets_key(PERIOD), applied_events_key(PERIOD, "scores-0"))
+                client.delete(BOARD.key, applied_offsets_key(BOARD), applied_events_key(BOARD, "scores-0"))
                 store = RedisBoardWriter(client, wait_replicas=wait)
                 rows.append(Row("wait", f"REDIS_WAIT_REPLICAS={wait}", _timed_applies(store, batches, size, seed=size)))
     return rows
@@ -161,7 +161,7 @@ def loss_on_failover(workdir: Path, rounds: int) -> list[Row]:
         for round_number in range(rounds):
             with SentinelGroup.start(workdir / f"loss-{wait}-{round_number}") as group:
                 store = RedisBoardWriter(create_redis_client(group.url), wait_replicas=wait)
-                store.apply(PERIOD, "scores-0", [pending_score(0, "warm-up", 1, 1)])
+                store.apply(BOARD, "scores-0", [pending_score(0, "warm-up", 1, 1)])
                 primary = group.primary_port()
                 replica = next(node for port, node in group.nodes.items() if port != primary)
                 filler = redis.Redis(host=LOOPBACK, port=primary)
@@ -170,7 +170,7 @@ def loss_on_failover(workdir: Path, rounds: int) -> list[Row]:
                     for index in range(32):
                         filler.set(f"filler-{index}", b"x" * (1 << 20))
                     try:
-                        store.apply(PERIOD, "scores-0", [pending_score(1, "the-win", 5, 2)])
+                        store.apply(BOARD, "scores-0", [pending_score(1, "the-win", 5, 2)])
                         acknowledged = True
                     except ReplicationLagging:
                         acknowledged = False
@@ -214,9 +214,9 @@ def failover_times(workdir: Path, rounds: int) -> list[Row]:
             topology = start(workdir / f"{name}-{round_number}")
             try:
                 store = RedisBoardWriter(create_redis_client(topology.url))
-                store.apply(PERIOD, "scores-0", [pending_score(0, "someone", 1, 1)])
+                store.apply(BOARD, "scores-0", [pending_score(0, "someone", 1, 1)])
                 killed_at = time.monotonic()
-                killed = topology.kill_primary(board_key(PERIOD))
+                killed = topology.kill_primary(BOARD.key)
                 readable.append(_first_good_read(store, killed_at))
                 topology.wait_for_failover(killed)
                 promoted.append(time.monotonic() - killed_at)

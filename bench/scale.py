@@ -18,7 +18,7 @@ class Scale:
     updater_seconds_per_size: float
     updater_players: int
     naive_records: int
-    lua_records_per_size: int
+    board_memory_sample: int  # players loaded into a board of each window
     benchmark_requests: int  # redis-benchmark, no pipelining
     benchmark_requests_pipelined: int  # redis-benchmark -P 32
     # queries and memory
@@ -47,7 +47,7 @@ DEFAULT = Scale(
     updater_seconds_per_size=20.0,
     updater_players=1_000_000,
     naive_records=20_000,
-    lua_records_per_size=50_000,
+    board_memory_sample=500_000,
     benchmark_requests=200_000,
     benchmark_requests_pipelined=1_000_000,
     board_players=1_000_000,
@@ -68,6 +68,7 @@ FULL = Scale(
         **DEFAULT.as_dict(),
         "name": "25m",
         "board_players": 25_000_000,
+        "board_memory_sample": 2_000_000,
         "query_samples": 5_000,
         "updater_players": 5_000_000,
         "ingest_batches": 200,

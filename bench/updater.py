@@ -1,160 +1,271 @@
-"""score_updater throughput on `aws:kafka` events, and the Redis floors it is compared with.
+"""score_updater throughput with one window and with four, each next to its floor measured in the same run.
 
-- the real lambda_handler, in-process, on prebuilt events of 100, 1 k and 10 k records;
-- the same records through RedisBoardWriter.apply alone (the Lua script, no Kafka decoding);
-- a naive loop: one redis-py ZINCRBY per record;
-- redis-benchmark ZINCRBY on the same redis-server, 50 clients, without and with -P 32.
+- the real lambda_handler, in-process, on prebuilt `aws:kafka` events of 100, 1 k and 10 k records,
+  loaded once with LEADERBOARD_WINDOWS=monthly and once with all four windows; and on 10 k-record
+  events whose players are Zipf-skewed;
+- its floor: apply_scores.lua alone on the same records. The very apply calls the handler makes
+  (same boards, partitions, slices, records) are captured beforehand by the same application code
+  with a recording writer, and sent through RedisBoardWriter.apply to a database of their own on the
+  same redis-server, event by event right after the handler's, so load on the machine hits both alike;
+- Redis calls (round trips: EVALSHA, EVAL, SCRIPT LOAD, WAIT) and Redis commands (those run inside the
+  scripts too) per record, from INFO commandstats around each handler call;
+- a naive loop, one redis-py ZINCRBY per record, and redis-benchmark ZINCRBY with 50 clients,
+  without and with -P 32;
+- memory: each board's remembered event ids after the four-window run on 10 k-record events, and a
+  sample of players loaded into a board of each window, extrapolated to the seed's scale.
+
+    python -m bench.updater    # this part alone, bounded (a few minutes): its table, bench/results/updater.json
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
+import os
 import random
 import statistics
 import subprocess
+import sys
 import time
+import warnings
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
 
 import redis
+from aws_lambda_powertools.utilities.batch import process_partial_response
 
-from bench.environment import PARTITIONS, BenchServers
+from bench.environment import PARTITIONS, BenchServers, LoadedFunction, quiet_client_logs
 from bench.gcclock import GcClock
 from bench.progress import Progress
-from bench.results import Result, Target, summary_ms
-from bench.scale import UPDATER_BATCH_SIZES, Scale
-from bench.workload import KafkaEventFactory, pending_score, short_id
+from bench.results import RESULTS_DIR, Result, Target, summary_ms, table
+from bench.scale import UPDATER_BATCH_SIZES, Scale, scale_from_env
+from bench.workload import KafkaEventFactory, short_id
 from local_runtime.processes import redis_binary_environ
 from shared.adapters.board_writer import RedisBoardWriter
-from shared.adapters.keys import board_key
 from shared.adapters.redis_client import create_redis_client
-from shared.domain.periods import now_ms, period_of
+from shared.adapters.settings import Settings
+from shared.application.apply import (
+    ApplyResult,
+    DeadLetter,
+    PendingScore,
+    ScoreBatchProcessor,
+    decode_score_record,
+)
+from shared.domain.boards import Board, BoardSchedule, Window
 
 TOPIC = "score-events"
+UPDATER_FUNCTION = "ScoreUpdaterFunction"
 NAIVE = "naive per-record ZINCRBY loop (redis-py)"
+NAIVE_KEY = "bench:naive"
 BENCHMARK_TIMEOUT_SECONDS = 300
 NAIVE_CHUNKS = 5
 NAIVE_CHUNKS_BEFORE = 3
+WINDOW_SETS = {"1 window": "monthly", "4 windows": "daily,weekly,monthly,alltime"}
+ZIPF_EXPONENT = 1.0
+FLOOR_DB = 1  # the floor's boards, apart from the handler's on database 0
+ROUND_TRIP_COMMANDS = ("evalsha", "eval", "script|load", "wait")
+# The seed's scale: 25 M monthly players and 5 M daily; weekly and all-time are this repository's assumptions.
+SEED_PLAYERS = {
+    Window.DAILY: 5_000_000,
+    Window.WEEKLY: 12_000_000,
+    Window.MONTHLY: 25_000_000,
+    Window.ALLTIME: 50_000_000,
+}
+SEED_EVENTS_PER_DAY = 50_000_000
 
 
 @dataclass
 class UpdaterRun:
     results: list[Result] = field(default_factory=list)
-    handler_rates: dict[int, float] = field(default_factory=dict)  # batch size -> records/s
-    lua_rates: dict[int, float] = field(default_factory=dict)
+    handler_rates: dict[str, dict[int, float]] = field(default_factory=dict)  # window set -> batch size -> records/s
+    lua_rates: dict[str, dict[int, float]] = field(default_factory=dict)  # the same, for the floor
     floors: dict[str, float] = field(default_factory=dict)  # name -> records/s
+
+
+@dataclass
+class Measured:
+    records: int = 0
+    invocations: int = 0
+    handler_seconds: float = 0.0
+    floor_seconds: float = 0.0
+    floor_calls: int = 0
+    board_updates: int = 0
+    round_trips: int = 0
+    commands: int = 0
+    durations: list[float] = field(default_factory=list)
+    gc_share: float = 0.0
+    boards_after: int = 0
+
+    @property
+    def handler_rate(self) -> float:
+        return self.records / self.handler_seconds
+
+    @property
+    def floor_rate(self) -> float:
+        return self.records / self.floor_seconds
+
+
+ApplyCall = tuple[Board, str, list[PendingScore], str]  # board, partition, scores, unscoped partition
+
+
+class RecordingWriter:
+    """Takes the apply calls the processor makes, so they can be replayed on their own."""
+
+    def __init__(self) -> None:
+        self.calls: list[ApplyCall] = []
+
+    def apply(
+        self, board: Board, partition: str, scores: list[PendingScore], *, unscoped_partition: str = ""
+    ) -> ApplyResult:
+        self.calls.append((board, partition, scores, unscoped_partition))
+        return ApplyResult(len(scores))
+
+
+class DiscardedLetters:
+    def send(self, letters: Sequence[DeadLetter]) -> list[DeadLetter]:
+        return []
+
+
+def captured_calls(payloads: Sequence[bytes], schedule: BoardSchedule) -> list[list[ApplyCall]]:
+    """Per event, the apply calls the updater makes for it (the same code, with a recording writer)."""
+    recorder = RecordingWriter()
+    processor = ScoreBatchProcessor(recorder, DiscardedLetters(), schedule)
+    captured = []
+    for payload in payloads:
+        event = json.loads(payload)
+        recorder.calls = []
+        process_partial_response(event, decode_score_record, processor.for_event(event))
+        captured.append(recorder.calls)
+    return captured
+
+
+def command_calls(client: redis.Redis) -> dict[str, int]:
+    stats: Mapping[str, Mapping[str, Any]] = client.info("commandstats")  # type: ignore[assignment]
+    return {name.removeprefix("cmdstat_"): int(entry["calls"]) for name, entry in stats.items()}
+
+
+def measure(
+    servers: BenchServers,
+    handler: LoadedFunction,
+    settings: Settings,
+    payloads: Sequence[bytes],
+    seconds_cap: float,
+) -> Measured:
+    """The handler on each event, then its floor on the same calls; both from empty boards."""
+    client = servers.redis_client()
+    client.flushall()  # only ever this run's own redis-server
+    captured = captured_calls(payloads, settings.board_schedule())
+    floor = RedisBoardWriter(
+        create_redis_client(servers.redis.url.rsplit("/", 1)[0] + f"/{FLOOR_DB}"),
+        remember_events_seconds=settings.idempotency_window_seconds,
+    )
+    measured = Measured()
+    deadline = time.monotonic() + seconds_cap
+    with GcClock() as gc_clock:
+        for payload, calls in zip(payloads, captured, strict=True):
+            # Serialized, as Lambda's runtime receives it; parsed outside the timing, as the runtime does.
+            event = json.loads(payload)
+            context = handler.context()
+            before = command_calls(client)
+            started = time.perf_counter()
+            response = handler.handler(event, context)
+            elapsed = time.perf_counter() - started
+            after = command_calls(client)
+            if response.get("batchItemFailures"):
+                raise RuntimeError(f"score_updater reported failures on a clean batch: {response}")
+            measured.durations.append(elapsed)
+            measured.handler_seconds += elapsed
+            delta = {name: calls_after - before.get(name, 0) for name, calls_after in after.items()}
+            measured.round_trips += sum(delta.get(name, 0) for name in ROUND_TRIP_COMMANDS)
+            measured.commands += sum(count for name, count in delta.items() if name != "info")
+            measured.records += sum(len(records) for records in event["records"].values())
+            measured.invocations += 1
+
+            started = time.perf_counter()
+            for board, partition, scores, unscoped in calls:
+                floor.apply(board, partition, scores, unscoped_partition=unscoped)
+            measured.floor_seconds += time.perf_counter() - started
+            measured.floor_calls += len(calls)
+            measured.board_updates += sum(len(scores) for _, _, scores, _ in calls)
+            if time.monotonic() > deadline and measured.invocations >= 3:
+                break
+        measured.gc_share = gc_clock.share_of(measured.handler_seconds)
+    measured.boards_after = sum(1 for _ in client.scan_iter(match="lb:{*}", count=1000))
+    return measured
+
+
+def remembered_event_memory(client: redis.Redis) -> dict[Window, tuple[int, int]]:
+    """Per window: (bytes, event ids) of the remembered event ids on database 0, all its boards and partitions."""
+    found: dict[Window, tuple[int, int]] = {}
+    for raw in client.scan_iter(match="lb:{*}:events:*", count=1000):
+        key = raw.decode()
+        window = Window(key[len("lb:{") : key.index(":", len("lb:{"))])
+        size, events = found.get(window, (0, 0))
+        found[window] = (size + int(client.memory_usage(key, samples=0) or 0), events + int(client.zcard(key)))
+    return found
 
 
 def run(servers: BenchServers, scale: Scale, progress: Progress, seed: int) -> UpdaterRun:
     outcome = UpdaterRun()
     rng = random.Random(seed)
-    started_ms = now_ms()
-    period = period_of(started_ms)
+    started_ms = time.time_ns() // 1_000_000
     client = servers.redis_client()
 
     # The naive loop is one round trip per call, so a moment of contention moves it a lot: it runs in
     # chunks before and after the handler measurements, and the median chunk is the floor.
-    naive_key = board_key("bench-naive")
     chunk = max(1, scale.naive_records // NAIVE_CHUNKS)
-    naive_chunks = [
-        _naive_loop(client, naive_key, chunk, scale.updater_players, rng) for _ in range(NAIVE_CHUNKS_BEFORE)
-    ]
+    naive_chunks = [_naive_loop(client, chunk, scale.updater_players, rng) for _ in range(NAIVE_CHUNKS_BEFORE)]
     progress.step(
         f"updater floor: naive ZINCRBY loop, {NAIVE_CHUNKS_BEFORE} x {chunk:,} calls: "
         + ", ".join(f"{rate:,.0f}" for rate in naive_chunks)
         + " records/s"
     )
-    for pipeline in (1, 32):
-        requests = scale.benchmark_requests if pipeline == 1 else scale.benchmark_requests_pipelined
-        rate, latency = _redis_benchmark(servers, requests, pipeline)
-        name = f"redis-benchmark ZINCRBY -c 50 -P {pipeline}"
-        outcome.floors[name] = rate
-        reference = "~24 k/s" if pipeline == 1 else "~109 k/s"
-        outcome.results.append(
-            Result(
-                name=f"redis-benchmark ZINCRBY, 50 clients, {'no pipelining' if pipeline == 1 else 'pipeline 32'}",
-                value=rate,
-                unit="ops/s",
-                parameters={
-                    "requests": requests,
-                    "clients": 50,
-                    "pipeline": pipeline,
-                    "random_members": 1_000_000,
-                    "p50_ms": latency.get("p50"),
-                    "p99_ms": latency.get("p99"),
-                    "design_reference": reference,
-                },
-            )
-        )
-        progress.step(f"updater floor: {name}, {requests:,} requests: {rate:,.0f} ops/s")
+    benchmark_rows = [_redis_benchmark_row(servers, scale, pipeline, outcome, progress) for pipeline in (1, 32)]
 
-    handler = servers.load_function("ScoreUpdaterFunction", TOPIC)
-    handler_rows: list[Result] = []
-    factory = KafkaEventFactory(TOPIC, PARTITIONS, scale.updater_players, rng, started_ms)
-    warmup = handler(factory.event(100))
-    if warmup.get("batchItemFailures"):
-        raise RuntimeError(f"score_updater failed its warm-up batch: {warmup}")
-
+    workloads: list[tuple[int, str, list[bytes]]] = []
     for size in UPDATER_BATCH_SIZES:
+        factory = KafkaEventFactory(TOPIC, PARTITIONS, scale.updater_players, rng, started_ms)
         count = max(3, scale.updater_records_per_size // size)
-        built = time.monotonic()
-        # Serialized, as Lambda's runtime receives them; each is parsed just before its timed call, so the
-        # heap holds one event at a time, as in a Lambda container.
-        events = [json.dumps(factory.event(size)).encode() for _ in range(count)]
-        build_seconds = time.monotonic() - built
-        durations: list[float] = []
-        board_before = client.zcard(board_key(period))
-        deadline = time.monotonic() + scale.updater_seconds_per_size
-        with GcClock() as gc_clock:
-            for payload in events:
-                event = json.loads(payload)
-                context = handler.context()
-                started = time.perf_counter()
-                response = handler.handler(event, context)
-                durations.append(time.perf_counter() - started)
-                if response.get("batchItemFailures"):
-                    raise RuntimeError(f"score_updater reported failures on a clean batch: {response}")
-                if time.monotonic() > deadline and len(durations) >= 3:
-                    break
-        del events
-        records = size * len(durations)
-        rate = records / sum(durations)
-        outcome.handler_rates[size] = rate
-        handler_rows.append(
-            Result(
-                name=f"score_updater handler, {size:,}-record events",
-                value=rate,
-                unit="records/s",
-                floor_name=NAIVE,
-                parameters={
-                    "batch_size": size,
-                    "invocations": len(durations),
-                    "records": records,
-                    "partitions": PARTITIONS,
-                    "player_pool": scale.updater_players,
-                    "period": period,
-                    "board_players_before_after": [board_before, client.zcard(board_key(period))],
-                    "event_build_seconds": round(build_seconds, 2),
-                    "event_parse": "json.loads before each call, outside the timing (Lambda's runtime does it)",
-                    "gc_share_of_handler_time": round(gc_clock.share_of(sum(durations)), 3),
-                    "gc_collections_by_generation": gc_clock.collections,
-                    "invocation_latency": summary_ms(durations),
-                    "vs_redis_benchmark_p32": round(rate / outcome.floors["redis-benchmark ZINCRBY -c 50 -P 32"], 3),
-                },
-                targets=[
-                    Target("≥ 100 k records/s", 100_000, "min"),
-                    Target("≥ 5x naive loop", 5.0, "min", on="ratio"),
-                ]
-                if size == 10_000
-                else [],
-            )
+        workloads.append((size, "uniform", [json.dumps(factory.event(size)).encode() for _ in range(count)]))
+    zipf = KafkaEventFactory(TOPIC, PARTITIONS, scale.updater_players, rng, started_ms, zipf_exponent=ZIPF_EXPONENT)
+    count = max(3, scale.updater_records_per_size // UPDATER_BATCH_SIZES[-1])
+    workloads.append(
+        (
+            UPDATER_BATCH_SIZES[-1],
+            "zipf",
+            [json.dumps(zipf.event(UPDATER_BATCH_SIZES[-1])).encode() for _ in range(count)],
         )
-        progress.step(f"score_updater handler, {len(durations)} x {size:,}-record events: {rate:,.0f} records/s")
+    )
+    progress.step(f"updater: built {sum(len(events) for _, _, events in workloads)} events")
+
+    rows: list[Result] = []
+    event_memory: dict[Window, tuple[int, int]] = {}
+    for label, windows in WINDOW_SETS.items():
+        overrides = {"LEADERBOARD_WINDOWS": windows}
+        handler = servers.load_function(UPDATER_FUNCTION, TOPIC, overrides)
+        settings = Settings.from_env(servers.function_environment(UPDATER_FUNCTION, TOPIC, overrides))
+        for size, players, payloads in workloads:
+            measured = measure(servers, handler, settings, payloads, scale.updater_seconds_per_size)
+            if players == "uniform":
+                outcome.handler_rates.setdefault(label, {})[size] = measured.handler_rate
+                outcome.lua_rates.setdefault(label, {})[size] = measured.floor_rate
+            if label == "4 windows" and players == "uniform" and size == UPDATER_BATCH_SIZES[-1]:
+                event_memory = remembered_event_memory(client)
+            rows += _throughput_rows(label, windows, size, players, measured, scale)
+            progress.step(
+                f"score_updater, {label}, {measured.invocations} x {size:,}-record events ({players}): "
+                f"{measured.handler_rate:,.0f} records/s, floor {measured.floor_rate:,.0f} "
+                f"({measured.handler_rate / measured.floor_rate:.2f}x), "
+                f"{measured.round_trips / measured.records:.4f} Redis calls/record"
+            )
+    client.flushall()
 
     naive_chunks += [
-        _naive_loop(client, naive_key, chunk, scale.updater_players, rng)
-        for _ in range(NAIVE_CHUNKS - NAIVE_CHUNKS_BEFORE)
+        _naive_loop(client, chunk, scale.updater_players, rng) for _ in range(NAIVE_CHUNKS - NAIVE_CHUNKS_BEFORE)
     ]
     naive_rate = statistics.median(naive_chunks)
     outcome.floors[NAIVE] = naive_rate
@@ -162,73 +273,190 @@ def run(servers: BenchServers, scale: Scale, progress: Progress, seed: int) -> U
         f"updater floor: naive ZINCRBY loop, median of {len(naive_chunks)} chunks of {chunk:,} calls: "
         f"{naive_rate:,.0f} records/s (chunks: {', '.join(f'{rate:,.0f}' for rate in naive_chunks)})"
     )
-    for row in handler_rows:
-        row.floor = naive_rate
-    outcome.results[:0] = [
-        *handler_rows,
+    for row in rows:
+        # The naive loop's records/s for these records: one ZINCRBY per board each counts on.
+        naive_records = naive_rate / row.parameters["board_updates_per_record"]
+        row.parameters["vs_naive_loop"] = round(row.value / naive_records, 2)
+        if row.name.startswith("score_updater") and row.parameters["batch_size"] == UPDATER_BATCH_SIZES[-1]:
+            row.targets.append(Target(f"≥ 5x naive loop (≥ {5 * naive_records:,.0f}/s)", 5 * naive_records, "min"))
+    naive_row = Result(
+        name="naive per-record ZINCRBY loop, one redis-py call per record",
+        value=naive_rate,
+        unit="records/s",
+        parameters={
+            "calls": chunk * len(naive_chunks),
+            "chunk_rates": [round(rate) for rate in naive_chunks],
+            "statistic": f"median of {len(naive_chunks)} chunks, {NAIVE_CHUNKS_BEFORE} before and the rest "
+            "after the handler measurements",
+            "clients": 1,
+            "pipeline": 1,
+            "note": "the floor the updater must beat by 5x, as one ZINCRBY per board update",
+        },
+    )
+    outcome.results = [*rows, naive_row, *benchmark_rows]
+    outcome.results += _event_memory_rows(event_memory, servers)
+    outcome.results += board_memory(servers, scale, progress, rng)
+    return outcome
+
+
+def _throughput_rows(
+    label: str, windows: str, size: int, players: str, measured: Measured, scale: Scale
+) -> list[Result]:
+    workload = f"{size:,}-record events" + (
+        "" if players == "uniform" else f", Zipf-skewed players (s = {ZIPF_EXPONENT:g})"
+    )
+    floor_name = f"apply_scores.lua alone, the same calls ({label})"
+    common = {
+        "windows": windows,
+        "batch_size": size,
+        "players": players,
+        "player_pool": scale.updater_players,
+        "partitions": PARTITIONS,
+        "invocations": measured.invocations,
+        "records": measured.records,
+        "board_updates_per_record": round(measured.board_updates / measured.records, 3),
+        "boards_written": measured.boards_after,
+    }
+    return [
         Result(
-            name="naive per-record ZINCRBY loop, one redis-py call per record",
-            value=naive_rate,
+            name=f"score_updater handler, {label}, {workload}",
+            value=measured.handler_rate,
+            unit="records/s",
+            floor=measured.floor_rate,
+            floor_name=floor_name,
+            parameters={
+                **common,
+                "redis_calls_per_record": round(measured.round_trips / measured.records, 5),
+                "redis_commands_per_record": round(measured.commands / measured.records, 2),
+                "redis_calls": "EVALSHA, EVAL, SCRIPT LOAD and WAIT sent (round trips); commands include those the "
+                "scripts ran",
+                "event_parse": "json.loads before each call, outside the timing (Lambda's runtime does it)",
+                "gc_share_of_handler_time": round(measured.gc_share, 3),
+                "invocation_latency": summary_ms(measured.durations),
+            },
+            targets=[Target("≥ 0.9x apply_scores.lua alone", 0.9, "min", on="ratio")]
+            if size == UPDATER_BATCH_SIZES[-1]
+            else [],
+        ),
+        Result(
+            name=f"apply_scores.lua alone, {label}, the calls of {workload}",
+            value=measured.floor_rate,
             unit="records/s",
             parameters={
-                "calls": chunk * len(naive_chunks),
-                "chunk_rates": [round(rate) for rate in naive_chunks],
-                "statistic": f"median of {len(naive_chunks)} chunks, {NAIVE_CHUNKS_BEFORE} before and the rest "
-                "after the handler measurements",
-                "clients": 1,
-                "pipeline": 1,
-                "note": "the floor the updater must beat by 5x",
+                **common,
+                "calls": measured.floor_calls,
+                "redis_calls_per_record": round(measured.floor_calls / measured.records, 5),
+                "note": "the handler's apply calls, captured beforehand and sent through RedisBoardWriter.apply "
+                "alone, to another database of the same redis-server, right after each handler call",
             },
         ),
     ]
 
-    store = RedisBoardWriter(create_redis_client(servers.redis.url))
-    offset = 0
-    for size in UPDATER_BATCH_SIZES:
-        calls = max(3, scale.lua_records_per_size // size)
-        batches = []
-        for _ in range(calls):
-            batch = [
-                pending_score(
-                    offset + i, short_id(rng.randrange(scale.updater_players)), rng.randint(1, 100), rng.randrange(3600)
-                )
-                for i in range(size)
-            ]
-            offset += size
-            batches.append(batch)
-        durations = []
-        for batch in batches:
-            started = time.perf_counter()
-            store.apply(period, "bench-lua-0", batch)
-            durations.append(time.perf_counter() - started)
-        rate = size * calls / sum(durations)
-        outcome.lua_rates[size] = rate
-        outcome.results.append(
+
+def _event_memory_rows(memory: Mapping[Window, tuple[int, int]], servers: BenchServers) -> list[Result]:
+    window_ms = (
+        Settings.from_env(servers.function_environment(UPDATER_FUNCTION, TOPIC)).idempotency_window_seconds * 1000
+    )
+    remembered_at_average_rate = SEED_EVENTS_PER_DAY * (window_ms + 300_000) // 86_400_000
+    rows = []
+    for window, (size, events) in sorted(memory.items()):
+        per_event = size / events
+        rows.append(
             Result(
-                name=f"apply_scores.lua via RedisBoardWriter.apply, {size:,} records/call",
-                value=rate,
-                unit="records/s",
-                floor=naive_rate,
-                floor_name=NAIVE,
+                name=f"remembered event ids, {window} boards",
+                value=per_event,
+                unit="B/event",
                 parameters={
-                    "batch_size": size,
-                    "calls": calls,
-                    "call_latency": summary_ms(durations),
-                    "note": "the updater's Redis work alone: no Kafka decoding, no Powertools",
+                    "events": events,
+                    "bytes": size,
+                    "how": "MEMORY USAGE SAMPLES 0 of every <board>:events:<partition> key after the four-window "
+                    "run on 10 k-record events, divided by their ZCARD",
+                    "seed_scale_events_remembered": remembered_at_average_rate,
+                    "seed_scale_bytes": round(per_event * remembered_at_average_rate),
+                    "seed_scale": f"{SEED_EVENTS_PER_DAY:,} events a day at the average rate, remembered for the "
+                    f"window ({window_ms // 60_000} min) plus the 5 min clock margin, on one board of this window",
                 },
             )
         )
-        progress.step(f"apply_scores.lua alone, {calls} x {size:,} records: {rate:,.0f} records/s")
-    return outcome
+    return rows
 
 
-def _naive_loop(client: redis.Redis, key: str, count: int, players: int, rng: random.Random) -> float:
+def board_memory(servers: BenchServers, scale: Scale, progress: Progress, rng: random.Random) -> list[Result]:
+    """A sample of players with 9-character ids loaded into one board of each window, scores from
+    that window's codec; bytes per player extrapolated to the seed's players per window."""
+    client = servers.redis_client()
+    client.flushall()
+    sample = scale.board_memory_sample
+    now = time.time_ns() // 1_000_000
+    rows = []
+    for window in Window:
+        board = window.current(now)
+        before = int(client.info("memory")["used_memory"])
+        for start in range(0, sample, 10_000):
+            mapping = {
+                short_id(index): board.codec.encode(rng.randrange(100_000), rng.randrange(board.ticks_at(now) + 1))
+                for index in range(start, min(sample, start + 10_000))
+            }
+            client.zadd(board.key, mapping)  # type: ignore[arg-type]
+        grown = int(client.info("memory")["used_memory"]) - before
+        usage = int(client.memory_usage(board.key, samples=0) or 0)
+        players = SEED_PLAYERS[window]
+        rows.append(
+            Result(
+                name=f"Redis memory per player, {window} board, {sample:,} players",
+                value=grown / sample,
+                unit="B/player",
+                parameters={
+                    "players": sample,
+                    "id": "9 characters (p00012345)",
+                    "used_memory_growth": grown,
+                    "memory_usage_samples_0": usage,
+                    "seed_scale_players": players,
+                    "seed_scale_bytes": round(grown / sample * players),
+                    "seed_scale": "25 M monthly and 5 M daily players from the seed; 12 M weekly and 50 M all-time "
+                    "are assumptions (weekly between the two; all time twice the monthly after churn)",
+                },
+            )
+        )
+        progress.step(
+            f"memory: {window} board of {sample:,} players: {grown / sample:.0f} B/player, "
+            f"{grown / sample * players / 1e9:.2f} GB at {players:,}"
+        )
+    client.flushall()
+    return rows
+
+
+def _naive_loop(client: redis.Redis, count: int, players: int, rng: random.Random) -> float:
     pairs = [(short_id(rng.randrange(players)), rng.randint(1, 100)) for _ in range(count)]
     zincrby = client.zincrby
     started = time.perf_counter()
     for user_id, points in pairs:
-        zincrby(key, points, user_id)
+        zincrby(NAIVE_KEY, points, user_id)
     return count / (time.perf_counter() - started)
+
+
+def _redis_benchmark_row(
+    servers: BenchServers, scale: Scale, pipeline: int, outcome: UpdaterRun, progress: Progress
+) -> Result:
+    requests = scale.benchmark_requests if pipeline == 1 else scale.benchmark_requests_pipelined
+    rate, latency = _redis_benchmark(servers, requests, pipeline)
+    name = f"redis-benchmark ZINCRBY -c 50 -P {pipeline}"
+    outcome.floors[name] = rate
+    progress.step(f"updater floor: {name}, {requests:,} requests: {rate:,.0f} ops/s")
+    return Result(
+        name=f"redis-benchmark ZINCRBY, 50 clients, {'no pipelining' if pipeline == 1 else 'pipeline 32'}",
+        value=rate,
+        unit="ops/s",
+        parameters={
+            "requests": requests,
+            "clients": 50,
+            "pipeline": pipeline,
+            "random_members": 1_000_000,
+            "p50_ms": latency.get("p50"),
+            "p99_ms": latency.get("p99"),
+            "design_reference": "~24 k/s" if pipeline == 1 else "~109 k/s",
+        },
+    )
 
 
 def _redis_benchmark(servers: BenchServers, requests: int, pipeline: int) -> tuple[float, dict[str, float]]:
@@ -266,3 +494,35 @@ def _redis_benchmark(servers: BenchServers, requests: int, pipeline: int) -> tup
     row = rows[-1]
     latency = {"p50": float(row["p50_latency_ms"]), "p99": float(row["p99_latency_ms"])}
     return float(row["rps"]), latency
+
+
+def main(seed: int = 20_240_601) -> int:
+    """This part of the suite alone: the table on stdout, the rows in bench/results/updater.json."""
+    scale = scale_from_env()
+    progress = Progress()
+    quiet_client_logs()
+    # With metrics switched off (as `make run` does) Powertools still warns about empty flushes.
+    warnings.filterwarnings("ignore", message="No application metrics to publish")
+    started_at = datetime.now(UTC)
+    servers = BenchServers.start()
+    try:
+        # Handlers' Powertools metrics (switched off, as under `make run`) would still print to stdout.
+        with open(os.devnull, "w") as devnull, contextlib.redirect_stdout(devnull):
+            outcome = run(servers, scale, progress, seed)
+    finally:
+        servers.stop()
+    document = {
+        "scale": scale.name,
+        "started_at": started_at.isoformat(timespec="seconds"),
+        "duration_seconds": round((datetime.now(UTC) - started_at).total_seconds(), 1),
+        "results": [result.as_dict() for result in outcome.results],
+    }
+    path = RESULTS_DIR / "updater.json"
+    path.write_text(json.dumps(document, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    print(table(outcome.results))
+    print(f"\nwrote {path}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

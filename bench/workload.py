@@ -6,7 +6,9 @@ Everything is drawn from a seeded random.Random, so two runs measure the same wo
 from __future__ import annotations
 
 import base64
+import bisect
 import copy
+import itertools
 import json
 import random
 import uuid
@@ -78,21 +80,33 @@ def score_record(match_id: str, user_id: str, points: int, occurred_at_ms: int) 
 @dataclass
 class KafkaEventFactory:
     """`aws:kafka` events as Lambda's MSK trigger delivers them: records grouped by "<topic>-<partition>",
-    each partition's offsets continuing where the previous event left them."""
+    each partition's offsets continuing where the previous event left them. Players are drawn
+    uniformly, or with `zipf_exponent` set, the k-th most active in proportion to 1 / k^exponent."""
 
     topic: str
     partitions: int
     players: int
     rng: random.Random
     now_ms: int
+    zipf_exponent: float | None = None
     _next_offset: list[int] = field(default_factory=list)
     _matches: int = 0
+    _cumulative_weights: list[float] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self._next_offset = [0] * self.partitions
+        if self.zipf_exponent is not None:
+            weights = (1 / rank**self.zipf_exponent for rank in range(1, self.players + 1))
+            self._cumulative_weights = list(itertools.accumulate(weights))
+
+    def _player(self) -> int:
+        if not self._cumulative_weights:
+            return self.rng.randrange(self.players)
+        drawn = self.rng.random() * self._cumulative_weights[-1]
+        return min(bisect.bisect_left(self._cumulative_weights, drawn), self.players - 1)
 
     def record(self) -> tuple[int, ScoreRecord]:
-        user_id = short_id(self.rng.randrange(self.players))
+        user_id = short_id(self._player())
         self._matches += 1
         record = score_record(
             f"m{self._matches}",

@@ -1,4 +1,4 @@
-"""MSK trigger: apply batches of score events to the monthly boards, reporting partial failures."""
+"""MSK trigger: apply batches of score events to every enabled board, reporting partial failures."""
 
 from typing import Any
 
@@ -29,7 +29,7 @@ dead_letters = OnceOnlyDeadLetters(
     redis_client,
     settings.idempotency_window_seconds,
 )
-processor = ScoreBatchProcessor(store, dead_letters)
+processor = ScoreBatchProcessor(store, dead_letters, settings.board_schedule())
 
 logger = Logger()
 tracer = Tracer()
@@ -49,14 +49,21 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
 
 
 def report(batch: ScoreBatchProcessor) -> None:
+    """Record metrics count records, each once whatever the number of boards it counts on (see
+    BatchTally); the per-window ones count board updates."""
     tally = batch.tally
     metrics.add_metric(name="RecordsApplied", unit=MetricUnit.Count, value=tally.applied)
     metrics.add_metric(name="RecordsSkippedAsRedelivered", unit=MetricUnit.Count, value=tally.redelivered)
     metrics.add_metric(name="DuplicateEventsSkipped", unit=MetricUnit.Count, value=tally.duplicates)
     metrics.add_metric(name="RecordsSkippedUnverified", unit=MetricUnit.Count, value=tally.unverified)
+    metrics.add_metric(name="RecordsOnNoBoard", unit=MetricUnit.Count, value=tally.on_no_board)
     metrics.add_metric(name="PartitionOffsetResets", unit=MetricUnit.Count, value=len(tally.reset_partitions))
     metrics.add_metric(name="RecordsDeadLettered", unit=MetricUnit.Count, value=tally.dead_lettered)
     metrics.add_metric(name="RecordsFailed", unit=MetricUnit.Count, value=tally.failed)
+    for window, updates in tally.board_updates.items():
+        suffix = window.value.capitalize()
+        metrics.add_metric(name=f"BoardUpdatesApplied{suffix}", unit=MetricUnit.Count, value=updates.applied)
+        metrics.add_metric(name=f"BoardUpdatesSkipped{suffix}", unit=MetricUnit.Count, value=updates.skipped)
     if tally.reset_partitions:
         logger.error(
             "partition offsets restarted below the applied watermark (topic recreated or broker storage lost); "

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable
+from typing import Any
 
 from redis.cluster import ClusterNode, RedisCluster
 
-from shared.adapters.keys import applied_events_key, applied_offsets_key, board_key
+from shared.adapters.keys import applied_events_key, applied_offsets_key
 from shared.adapters.redis_client import RedisClient
 from shared.adapters.redis_scripts import REDIS_FAILURES, lua_source
 from shared.application.apply import ApplyResult, PendingScore
+from shared.domain.boards import Board
 from shared.domain.errors import StoreUnavailable
-from shared.domain.month_codec import MAX_TOTAL_POINTS, REACHED_SLOTS
 
 
 class ReplicationLagging(RuntimeError):
@@ -38,16 +39,17 @@ class RedisBoardWriter:
         self.wait_timeout_ms = wait_timeout_ms
         self.remember_events_ms = remember_events_seconds * 1000
         self.clock_margin_ms = min(CLOCK_MARGIN_MS, self.remember_events_ms // 2)
-        # Event ids of a (board, partition) that gets no more records (a closed month) expire this long
+        # Event ids of a (board, partition) that gets no more records (a closed period) expire this long
         # after its last write; a retry that late would have to outlast the updater being stopped a day.
         self.keep_events_ms = 2 * self.remember_events_ms + DAY_MS
         self._apply_source = lua_source("apply_scores.lua")
         self._apply = client.register_script(self._apply_source)
 
     def apply(
-        self, period: str, partition: str, scores: Iterable[PendingScore], *, unscoped_partition: str = ""
+        self, board: Board, partition: str, scores: Iterable[PendingScore], *, unscoped_partition: str = ""
     ) -> ApplyResult:
-        """Apply one partition's scores (in offset order) to a board, each event at most once.
+        """Apply one partition's scores (in offset order, each with its tick on this board) to the
+        board, each event at most once; a player's total stops at the board codec's largest.
 
         `partition` names the partition within its Kafka cluster; `unscoped_partition` is its name in
         watermarks written before they were scoped by cluster (taken over on first use). Records at or
@@ -57,10 +59,10 @@ class RedisBoardWriter:
         ReplicationLagging otherwise: the caller reports the batch failed, and on redelivery the
         records are skipped as applied while the WAIT is asked again.
         """
-        keys = [board_key(period), applied_offsets_key(period), applied_events_key(period, partition)]
+        keys = [board.key, applied_offsets_key(board), applied_events_key(board, partition)]
         args: list[str | int | bytes] = [
-            REACHED_SLOTS,
-            MAX_TOTAL_POINTS,
+            board.codec.slots,
+            board.codec.max_points,
             partition,
             unscoped_partition or partition,
             self.remember_events_ms,
@@ -73,11 +75,17 @@ class RedisBoardWriter:
         try:
             reply = self._apply(keys=keys, args=args) if self.wait_replicas <= 0 else self._apply_and_wait(keys, args)
         except REDIS_FAILURES as error:
-            raise StoreUnavailable(f"board {period}: {error}") from error
-        applied, redelivered, duplicates, resets, unverified = (int(count) for count in reply)
-        return ApplyResult(applied, redelivered, duplicates, resets, unverified)
+            raise StoreUnavailable(f"board {board.key}: {error}") from error
+        applied, resets, redelivered, duplicates, unverified = reply
+        return ApplyResult(
+            int(applied),
+            int(resets),
+            redelivered=tuple(map(int, redelivered)),
+            duplicates=tuple(map(int, duplicates)),
+            unverified=tuple(map(int, unverified)),
+        )
 
-    def _apply_and_wait(self, keys: list[str], args: list[str | int | bytes]) -> list[int]:
+    def _apply_and_wait(self, keys: list[str], args: list[str | int | bytes]) -> list[Any]:
         # WAIT counts the replicas holding the writes made on *its own connection*, so the script and
         # the WAIT go in one pipeline: one connection, and in a cluster the node owning the board's slot.
         pipe = self.client.pipeline(transaction=False)

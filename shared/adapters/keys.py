@@ -1,26 +1,26 @@
 """Every Redis key name the service uses.
 
-A board, its applied-offset watermarks and the event ids applied to it share one hash tag, so
-the apply script's keys live in one Redis Cluster slot.
+A board's key is `Board.key` (shared/domain/boards.py). Its applied-offset watermarks and the
+event ids applied to it carry the board's key as a prefix, hash tag included, so the apply
+script's keys live in one Redis Cluster slot.
 """
 
 from __future__ import annotations
 
-
-def _board_tag(period: str) -> str:
-    return f"lb:{{monthly:{period}}}"
+from shared.domain.boards import Board, Window
 
 
 def board_key(period: str) -> str:
-    return _board_tag(period)
+    """The monthly board of `period` (YYYY-MM), for callers that still name a board by its month."""
+    return Window.MONTHLY.parse_period(period).key
 
 
-def applied_offsets_key(period: str) -> str:
-    return f"{_board_tag(period)}:applied"
+def applied_offsets_key(board: Board) -> str:
+    return f"{board.key}:applied"
 
 
-def applied_events_key(period: str, partition: str) -> str:
-    return f"{_board_tag(period)}:events:{partition}"
+def applied_events_key(board: Board, partition: str) -> str:
+    return f"{board.key}:events:{partition}"
 
 
 def dead_letter_key(fingerprint: str) -> str:

@@ -1,20 +1,24 @@
 """Applying a Kafka batch to the boards: exactly-once effect over at-least-once delivery.
 
-Powertools' Kafka BatchProcessor supplies the record handling and the partial-batch response;
-this subclass replaces its one-record-at-a-time loop with atomic Lua calls per slice of a
-(board, partition), each of which also advances that board's watermark for the partition and
-remembers the event ids it applied. A record whose offset is at or below the watermark was
-applied before and is skipped; so is an event the board remembers (a retried POST that reached
+Each record counts on the boards BoardSchedule.boards_for names (one per enabled window whose
+period holds its `occurred_at` and was still open when it was received). Powertools' Kafka
+BatchProcessor supplies the record handling and the partial-batch response; this subclass
+replaces its one-record-at-a-time loop with atomic Lua calls per slice of a (board, partition),
+each of which also advances that board's watermark for the partition and remembers the event
+ids it applied. A record whose offset is at or below a board's watermark was applied to it
+before and is skipped there; so is an event the board remembers (a retried POST that reached
 Kafka twice). Watermarks are kept per Kafka cluster, and a partition whose offsets restarted
 within one cluster (a recreated topic) is detected by the apply script and reported.
 
-Within a partition, everything from the first record that could not be applied (or
-dead-lettered) onwards is reported in batchItemFailures, so Lambda redelivers from there.
+Within a partition, everything from the first record that could not be applied to one of its
+boards (or dead-lettered) onwards is reported in batchItemFailures, so Lambda redelivers from
+there; the boards that had applied those records skip them by watermark.
 """
 
 from __future__ import annotations
 
 import binascii
+import bisect
 import hashlib
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
@@ -28,8 +32,8 @@ import orjson
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType
 from aws_lambda_powertools.utilities.data_classes.kafka_event import KafkaEventRecord
 
+from shared.domain.boards import DAY_MS, Board, BoardSchedule, Window
 from shared.domain.events import ScoreEvent
-from shared.domain.periods import seconds_into_period
 from shared.domain.record_codec import PoisonRecord, decode_record
 
 ExceptionInfo = tuple[type[BaseException], BaseException, TracebackType | None]
@@ -38,6 +42,9 @@ RawRecord = dict[str, Any]
 # Records per Lua call: enough to amortise the round trip, few enough that decoding the next
 # slice overlaps with Redis running this one.
 APPLY_SLICE = 2000
+# Threads (each with its own Redis connection) sending the calls: while Redis runs one call's
+# script, another thread packs the next call's arguments.
+APPLY_THREADS = 2
 
 
 # Event ids are 32 hex digits on the wire and 16 bytes in Redis.
@@ -45,29 +52,30 @@ _EVENT_ID_BYTES = 16
 
 
 class PendingScore(NamedTuple):
-    """One score event on its way into a board, in the order the apply script reads its fields."""
+    """One score event on its way into one board, in the order the apply script reads its fields."""
 
     offset: int
     event_id: bytes  # 16 bytes: the binary form of the 32-hex-digit event id
     user_id: str
     points: int
-    reached_second: int
+    reached_tick: int  # Board.ticks_at(occurred_at) of the board it goes to
     produced_at_ms: int  # the Kafka record's timestamp; -1 when the record has none
 
 
 @dataclass(frozen=True, slots=True)
 class ApplyResult:
-    """What one apply call did with its records (see shared/adapters/lua/apply_scores.lua)."""
+    """What one apply call did with its records (see shared/adapters/lua/apply_scores.lua): how many
+    it applied, and the offsets of those it skipped, by reason (usually none)."""
 
     applied: int
-    redelivered: int = 0  # the same record again: at or below the watermark, event remembered
-    duplicates: int = 0  # the same event in another record, e.g. a retried POST
-    resets: int = 0  # records showing the partition's offsets restarted; applied
-    unverified: int = 0  # below the watermark, too old to verify: skipped as redelivered
+    resets: int = 0  # of the applied: records showing the partition's offsets restarted
+    redelivered: tuple[int, ...] = ()  # the same record again: at or below the watermark, event remembered
+    duplicates: tuple[int, ...] = ()  # the same event in another record, e.g. a retried POST
+    unverified: tuple[int, ...] = ()  # below the watermark, too old to verify: skipped as redelivered
 
     @property
     def skipped(self) -> int:
-        return self.redelivered + self.duplicates + self.unverified
+        return len(self.redelivered) + len(self.duplicates) + len(self.unverified)
 
 
 MAX_INLINE_VALUE_CHARS = 200_000  # keeps a letter under SQS's 256 KiB message limit
@@ -117,7 +125,7 @@ class DeadLetterSink(Protocol):
 
 class BoardWriter(Protocol):
     def apply(
-        self, period: str, partition: str, scores: list[PendingScore], *, unscoped_partition: str = ""
+        self, board: Board, partition: str, scores: list[PendingScore], *, unscoped_partition: str = ""
     ) -> ApplyResult: ...
 
 
@@ -165,23 +173,127 @@ def _info(error: BaseException) -> ExceptionInfo:
     return type(error), error, error.__traceback__
 
 
+class BoardLane(NamedTuple):
+    """A board as the per-record loop uses it: its key groups a partition's scores for it, and
+    (at - start_ms) // tick_ms is Board.ticks_at(at) for an instant the board holds."""
+
+    board: Board
+    key: str
+    start_ms: int
+    tick_ms: int
+
+
+class BoardRouter:
+    """BoardSchedule.boards_for, answered from memory for the days records keep landing on.
+
+    Every window's periods are whole UTC days, so the boards holding an instant are those of its
+    day; and which of them an event still counts on changes only at their closing instants. So
+    the schedule is asked once per day and stretch between two closing instants (a handful of
+    times a day), not once per record. A day whose boards change within it (the all-time range
+    ends mid-day) is answered by the schedule every time.
+    """
+
+    MAX_DAYS = 1024  # records from more days than this (a replay of years) start the memory afresh
+
+    def __init__(self, schedule: BoardSchedule) -> None:
+        self.schedule = schedule
+        self._days: dict[int, _DayRoutes | None] = {}
+
+    def lanes_for(self, occurred_at_ms: int, received_at_ms: int | None) -> tuple[BoardLane, ...]:
+        """The boards the event counts on, as lanes."""
+        day = occurred_at_ms // DAY_MS
+        try:
+            routes = self._days[day]
+        except KeyError:
+            routes = self._learn(day)
+        if routes is None:
+            return _lanes(self.schedule.boards_for(occurred_at_ms, received_at_ms))
+        if received_at_ms is None:
+            return routes.by_stretch[0]
+        return routes.by_stretch[bisect.bisect_right(routes.closing_instants, received_at_ms)]
+
+    def _learn(self, day: int) -> _DayRoutes | None:
+        if len(self._days) >= self.MAX_DAYS:
+            self._days.clear()
+        first, last = day * DAY_MS, (day + 1) * DAY_MS - 1
+        holding = self.schedule.boards_for(first, None)
+        routes: _DayRoutes | None = None
+        if holding == self.schedule.boards_for(last, None):
+            closes = (board.closes_at_ms(self.schedule.grace_of(board.window)) for board in holding)
+            instants = sorted({instant for instant in closes if instant is not None})
+            stretches = [_lanes(holding)] + [_lanes(self.schedule.boards_for(first, instant)) for instant in instants]
+            routes = _DayRoutes(tuple(instants), tuple(stretches))
+        self._days[day] = routes
+        return routes
+
+
+def _lanes(boards: Sequence[Board]) -> tuple[BoardLane, ...]:
+    return tuple(BoardLane(board, board.key, board.start_ms, board.codec.tick_ms) for board in boards)
+
+
+class _DayRoutes(NamedTuple):
+    closing_instants: tuple[int, ...]  # sorted; before the first, every board holding the day is open
+    by_stretch: tuple[tuple[BoardLane, ...], ...]  # [i]: the lanes for a receipt after i closing instants
+
+
+@dataclass(slots=True)
+class BoardUpdates:
+    """One window's board updates in a batch: a record applied to (or skipped by) one of its boards."""
+
+    applied: int = 0
+    skipped: int = 0
+
+
 @dataclass(slots=True)
 class BatchTally:
-    applied: int = 0
-    redelivered: int = 0
-    duplicates: int = 0
-    unverified: int = 0
+    """What a batch did, per record (each record once, whatever number of boards it counts on), and
+    per window in board updates."""
+
+    applied: int = 0  # applied to at least one of its boards
+    redelivered: int = 0  # applied to none: every one of its boards had applied this record before
+    duplicates: int = 0  # applied to none: a board had applied its event from another record (a retried POST)
+    unverified: int = 0  # skipped by at least one board as too old to verify (possibly applied to others)
+    on_no_board: int = 0  # a valid event no enabled board takes: every one closed to it, or out of range
     dead_lettered: int = 0
     failed: int = 0
     reset_partitions: set[str] = field(default_factory=set)
+    board_updates: dict[Window, BoardUpdates] = field(default_factory=dict)
 
-    def add(self, outcome: BoardSliceOutcome, partition: str) -> None:
-        self.applied += outcome.applied
-        self.redelivered += outcome.redelivered
-        self.duplicates += outcome.duplicates
-        self.unverified += outcome.unverified
+    def add_board(self, window: Window, outcome: BoardSliceOutcome, partition: str) -> None:
+        updates = self.board_updates.setdefault(window, BoardUpdates())
+        updates.applied += outcome.applied
+        updates.skipped += len(outcome.redelivered) + len(outcome.duplicates) + len(outcome.unverified)
         if outcome.resets:
             self.reset_partitions.add(partition)
+
+    def add_records(
+        self, boards_per_record: dict[int, int], outcomes: Sequence[BoardSliceOutcome], failed_from: int | None
+    ) -> None:
+        """Classify each record below `failed_from` by what its boards did with it."""
+        skips: dict[int, list[str]] = defaultdict(list)
+        for outcome in outcomes:
+            for reason, offsets in (
+                ("redelivered", outcome.redelivered),
+                ("duplicate", outcome.duplicates),
+                ("unverified", outcome.unverified),
+            ):
+                for offset in offsets:
+                    skips[offset].append(reason)
+        for offset, boards in boards_per_record.items():
+            if failed_from is not None and offset >= failed_from:
+                continue
+            reasons = skips.get(offset, ())
+            unverified = "unverified" in reasons  # it may need a replay, whatever its other boards did
+            if boards == 0:
+                self.on_no_board += 1
+            elif len(reasons) < boards:
+                self.applied += 1
+            elif "duplicate" in reasons and not unverified:
+                self.duplicates += 1
+            elif not unverified:
+                self.redelivered += 1
+            if unverified:
+                self.unverified += 1
 
 
 @dataclass(slots=True)
@@ -189,46 +301,53 @@ class BoardSliceOutcome:
     """What happened to one partition's records for one board."""
 
     applied: int = 0
-    redelivered: int = 0
-    duplicates: int = 0
     resets: int = 0
-    unverified: int = 0
+    redelivered: list[int] = field(default_factory=list)
+    duplicates: list[int] = field(default_factory=list)
+    unverified: list[int] = field(default_factory=list)
     failed_from: int | None = None
     error: BaseException | None = None
 
     def add(self, result: ApplyResult) -> None:
         self.applied += result.applied
+        self.resets += result.resets
         self.redelivered += result.redelivered
         self.duplicates += result.duplicates
-        self.resets += result.resets
         self.unverified += result.unverified
 
 
 class ApplyQueue:
-    """Sends the apply calls from one background thread, so Python decodes the next slice while
-    Redis runs the script on this one.
+    """Sends the apply calls from background threads, so Python decodes the next slice while Redis
+    runs the script on this one, and one thread packs a call's arguments while Redis runs another's.
 
-    Calls for the same (partition, board) run in the order submitted. Once one fails, the later
-    ones for that pair are not sent: their offsets lie above the failure, and applying them would
-    move the watermark past records that still need applying.
+    Each (partition, board) is given to one thread, so its calls run in the order submitted. Once
+    one fails, the later ones for that pair are not sent: their offsets lie above the failure, and
+    applying them would move the watermark past records that still need applying.
     """
 
-    def __init__(self, store: BoardWriter, worker: ThreadPoolExecutor) -> None:
+    def __init__(self, store: BoardWriter, workers: Sequence[ThreadPoolExecutor]) -> None:
         self._store = store
-        self._worker = worker
+        self._workers = workers
         self._pending: list[Future[None]] = []
-        self._outcomes: dict[str, dict[str, BoardSliceOutcome]] = defaultdict(lambda: defaultdict(BoardSliceOutcome))
+        self._outcomes: dict[str, dict[Board, BoardSliceOutcome]] = defaultdict(dict)
+        self._worker_of: dict[tuple[str, Board], ThreadPoolExecutor] = {}
 
-    def submit(self, partition: str, watermark: str, period: str, scores: list[PendingScore]) -> None:
+    def submit(self, partition: str, watermark: str, board: Board, scores: list[PendingScore]) -> None:
         """Queue one apply call; `watermark` names the partition within its Kafka cluster."""
-        self._pending.append(self._worker.submit(self._apply, partition, watermark, period, scores))
+        # Created here, in the submitting thread: a worker only ever touches its own pairs' outcomes.
+        outcome = self._outcomes[partition].setdefault(board, BoardSliceOutcome())
+        worker = self._worker_of.get((partition, board))
+        if worker is None:
+            worker = self._worker_of[(partition, board)] = self._workers[len(self._worker_of) % len(self._workers)]
+        self._pending.append(worker.submit(self._apply, outcome, watermark, board, partition, scores))
 
-    def _apply(self, partition: str, watermark: str, period: str, scores: list[PendingScore]) -> None:
-        outcome = self._outcomes[partition][period]
+    def _apply(
+        self, outcome: BoardSliceOutcome, watermark: str, board: Board, partition: str, scores: list[PendingScore]
+    ) -> None:
         if outcome.error is not None:
             return
         try:
-            result = self._store.apply(period, watermark, scores, unscoped_partition=partition)
+            result = self._store.apply(board, watermark, scores, unscoped_partition=partition)
         # Any failure (Redis, a cluster slot left uncovered, a lagging replica, or a bug) stops this
         # (board, partition): no later slice may move the watermark past it. The batch is retried from there.
         except Exception as error:
@@ -236,18 +355,30 @@ class ApplyQueue:
             return
         outcome.add(result)
 
-    def finish(self) -> dict[str, dict[str, BoardSliceOutcome]]:
+    def finish(self) -> dict[str, dict[Board, BoardSliceOutcome]]:
         for call in self._pending:
             call.result()
         return self._outcomes
 
 
+@dataclass(slots=True)
+class DecodedPartition:
+    """One partition's records after decoding: the poison among them, and for every other record
+    (by offset, in offset order) the number of boards it was sent to."""
+
+    poison: list[tuple[RawRecord, PoisonRecord]] = field(default_factory=list)
+    boards_per_record: dict[int, int] = field(default_factory=dict)
+
+
 class ScoreBatchProcessor(BatchProcessor):
-    def __init__(self, store: BoardWriter, dead_letters: DeadLetterSink) -> None:
+    def __init__(self, store: BoardWriter, dead_letters: DeadLetterSink, schedule: BoardSchedule) -> None:
         super().__init__(event_type=EventType.Kafka)
         self._store = store
         self._dead_letters = dead_letters
-        self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="board-apply")
+        self._router = BoardRouter(schedule)
+        self._workers = [
+            ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"board-apply-{n}") for n in range(APPLY_THREADS)
+        ]
         self._cluster = ""
         self.tally = BatchTally()
 
@@ -262,74 +393,82 @@ class ScoreBatchProcessor(BatchProcessor):
     def process(self) -> list[tuple[object, ...]]:
         # Records stay the raw dicts Lambda sent: wrapping 10 000 of them in Powertools' data class
         # cost more than the Redis work. Only a failed record is wrapped, for the failure report.
-        self.tally = BatchTally()
+        self.tally = BatchTally(board_updates={window: BoardUpdates() for window in self._router.schedule.windows})
         by_partition: dict[str, list[RawRecord]] = defaultdict(list)
         for record in self.records:
             by_partition[partition_name(record)].append(record)
 
-        queue = ApplyQueue(self._store, self._worker)
-        poison: dict[str, list[tuple[RawRecord, PoisonRecord]]] = {}
+        queue = ApplyQueue(self._store, self._workers)
+        decoded: dict[str, DecodedPartition] = {}
         for partition, records in by_partition.items():
             records.sort(key=itemgetter("offset"))
-            poison[partition] = self._decode_and_submit(partition, records, queue)
+            decoded[partition] = self._decode_and_submit(partition, records, queue)
         boards = queue.finish()
 
         outcomes: list[tuple[object, ...]] = []
         for partition, records in by_partition.items():
-            outcomes += self._settle(partition, records, poison[partition], boards[partition])
+            outcomes += self._settle(partition, records, decoded[partition], boards[partition])
         return outcomes
 
-    def _decode_and_submit(
-        self, partition: str, records: list[RawRecord], queue: ApplyQueue
-    ) -> list[tuple[RawRecord, PoisonRecord]]:
-        poison: list[tuple[RawRecord, PoisonRecord]] = []
-        by_period: dict[str, list[PendingScore]] = {}
+    def _decode_and_submit(self, partition: str, records: list[RawRecord], queue: ApplyQueue) -> DecodedPartition:
+        decoded = DecodedPartition()
+        boards: dict[str, Board] = {}
+        by_board: dict[str, list[PendingScore]] = {}  # by board key
         watermark = self._watermark_name(partition)
+        lanes_for = self._router.lanes_for
         for record in records:
             try:
                 event = self.handler(record)
                 event_id = binary_event_id(event)
             except PoisonRecord as error:
-                poison.append((record, error))
+                decoded.poison.append((record, error))
                 continue
-            period = event.period
-            scores = by_period.setdefault(period, [])
+            offset = record["offset"]
             produced_at = record.get("timestamp")
-            scores.append(
-                PendingScore(
-                    record["offset"],
-                    event_id,
-                    event.user_id,
-                    event.points,
-                    seconds_into_period(event.occurred_at_ms, period),
-                    produced_at if type(produced_at) is int and produced_at >= 0 else -1,
+            if type(produced_at) is not int or produced_at < 0:
+                produced_at = -1
+            # Records from before ingest stamped received_at: their Kafka timestamp is the best estimate.
+            received_at = event.received_at_ms
+            if received_at is None and produced_at >= 0:
+                received_at = produced_at
+            occurred_at = event.occurred_at_ms
+            lanes = lanes_for(occurred_at, received_at)
+            decoded.boards_per_record[offset] = len(lanes)
+            for board, key, start_ms, tick_ms in lanes:
+                scores = by_board.get(key)
+                if scores is None:
+                    scores = by_board[key] = []
+                    boards[key] = board
+                scores.append(
+                    PendingScore(
+                        offset, event_id, event.user_id, event.points, (occurred_at - start_ms) // tick_ms, produced_at
+                    )
                 )
-            )
-            if len(scores) == APPLY_SLICE:
-                queue.submit(partition, watermark, period, scores)
-                by_period[period] = []
-        for period, scores in by_period.items():
+                if len(scores) == APPLY_SLICE:
+                    queue.submit(partition, watermark, board, scores)
+                    by_board[key] = []
+        for key, scores in by_board.items():
             if scores:
-                queue.submit(partition, watermark, period, scores)
-        return poison
+                queue.submit(partition, watermark, boards[key], scores)
+        return decoded
 
     def _settle(
         self,
         partition: str,
         records: list[RawRecord],
-        poison: list[tuple[RawRecord, PoisonRecord]],
-        boards: dict[str, BoardSliceOutcome],
+        decoded: DecodedPartition,
+        boards: dict[Board, BoardSliceOutcome],
     ) -> list[tuple[object, ...]]:
         failed_from: int | None = None
         failure: BaseException | None = None
-        for outcome in boards.values():
-            self.tally.add(outcome, self._watermark_name(partition))
+        for board, outcome in boards.items():
+            self.tally.add_board(board.window, outcome, self._watermark_name(partition))
             if outcome.failed_from is not None and (failed_from is None or outcome.failed_from < failed_from):
                 failed_from, failure = outcome.failed_from, outcome.error
 
         letters = [
             (record, self._letter(record, error))
-            for record, error in poison
+            for record, error in decoded.poison
             if failed_from is None or record["offset"] < failed_from
         ]
         unsent = {letter.offset for letter in self._dead_letters.send([letter for _, letter in letters])}
@@ -339,6 +478,7 @@ class ScoreBatchProcessor(BatchProcessor):
                 failed_from = first_unsent
                 failure = DeadLetterUnavailable(f"could not dead-letter {partition} offset {first_unsent}")
         self.tally.dead_lettered += sum(1 for record, _ in letters if record["offset"] not in unsent)
+        self.tally.add_records(decoded.boards_per_record, list(boards.values()), failed_from)
 
         outcomes: list[tuple[object, ...]] = []
         for record in records:

@@ -7,9 +7,11 @@ from typing import Any
 import orjson
 
 from shared.domain.events import EVENT_ID_LENGTH, MAX_EPOCH_MS, InvalidId, ScoreEvent, canonical_id
-from shared.domain.month_codec import MAX_TOTAL_POINTS
+from shared.domain.score_codec import SECONDS
 
 SCHEMA_VERSION = 1
+# More points than any board can hold (the calendar windows' codec holds the most) cannot be applied.
+MAX_RECORD_POINTS = SECONDS.max_points
 
 
 class PoisonRecord(ValueError):
@@ -70,7 +72,7 @@ def decode_record(value: bytes | None) -> ScoreEvent:
         event_id=event_id,
         match_id=match_id,
         user_id=user_id,
-        points=_int_field(document, "points", 1, MAX_TOTAL_POINTS),
+        points=_int_field(document, "points", 1, MAX_RECORD_POINTS),
         occurred_at_ms=_int_field(document, "occurred_at", 0, MAX_EPOCH_MS),
         received_at_ms=None
         if document.get("received_at") is None

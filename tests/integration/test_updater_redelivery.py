@@ -1,4 +1,5 @@
-"""The updater when batches come back: poison dead-lettered once, offsets that restart never swallowed.
+"""The updater when batches come back: every board ends equal to the truth, poison is dead-lettered once,
+offsets that restart are never swallowed.
 
 Batches are built by hand (as Lambda's MSK trigger shapes them) and handed to a freshly loaded
 updater on the real servers, so the same records can be redelivered at will.
@@ -8,9 +9,11 @@ from __future__ import annotations
 
 import base64
 import json
+import random
 import time
 import uuid
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -21,9 +24,11 @@ from local_runtime.lambda_host import LocalFunction
 from local_runtime.msk_trigger import local_cluster_arn
 from local_runtime.servers import LocalServers, RedisServer
 from local_runtime.stack import UPDATER_FUNCTION, RunningStack
+from shared.adapters.redis_client import create_redis_client
+from shared.domain.boards import Window
 from shared.domain.events import ScoreEvent, event_id_for
 from shared.domain.record_codec import encode_record
-from tests.support.direct_reads import board_points
+from tests.support.direct_reads import BoardId, board_ids_of, board_points
 from tests.support.http_api import Api
 from tests.support.local_stack import own_servers_environ, start_stack
 from tests.support.past_months import Month
@@ -72,6 +77,64 @@ def letters_for(stack: RunningStack, topic: str) -> list[dict[str, Any]]:
                     QueueUrl=stack.dlq_url, ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=0
                 )
     return found
+
+
+def failed_offsets(answer: dict[str, Any]) -> list[int]:
+    return [failure["itemIdentifier"]["offset"] for failure in answer["batchItemFailures"]]
+
+
+def truth_of(events: Sequence[ScoreEvent]) -> dict[BoardId, dict[str, int]]:
+    """Each board's totals from the distinct events, with every window enabled and open."""
+    seen: set[str] = set()
+    boards: dict[BoardId, dict[str, int]] = {}
+    for event in events:
+        if event.event_id not in seen:
+            seen.add(event.event_id)
+            for board in board_ids_of(event.occurred_at_ms):
+                totals = boards.setdefault(board, {})
+                totals[event.user_id] = totals.get(event.user_id, 0) + event.points
+    return boards
+
+
+def points_of_players(redis_url: str, board: BoardId, tag: str) -> dict[str, int]:
+    """The board's entries for this test's players (the all-time board is shared by every test)."""
+    found = board_points(redis_url, Window(board[0]).parse_period(board[1]))
+    return {player: points for player, points in found.items() if player.endswith(tag)}
+
+
+def test_every_board_equals_the_truth_after_one_board_failed_mid_batch_and_redeliveries(stack: RunningStack) -> None:
+    updater: LocalFunction = stack.new_container(UPDATER_FUNCTION)
+    topic, tag = f"boards-{uuid.uuid4().hex[:8]}", uuid.uuid4().hex[:8]
+    year = random.choice([2021, 2022, 2023, 2024])  # 1 September is no Monday: one ISO week spans both months
+    before_midnight = int(datetime(year, 8, 31, 22, tzinfo=UTC).timestamp() * 1000)
+    events = [
+        ScoreEvent(
+            event_id_for(f"m{i}", f"p{i % 3}-{tag}"), f"m{i}", f"p{i % 3}-{tag}", i + 1, before_midnight + i * 900_000
+        )
+        for i in range(16)
+    ]
+    records = [kafka_record(topic, offset, encode_record(event)) for offset, event in enumerate([*events, events[3]])]
+    truth = truth_of(events)
+    assert len(truth) == 6, "two days, one week spanning August and September, two months, all time"
+    first_of_september = Window.DAILY.parse_period(f"{year}-09-01")
+
+    redis_client = create_redis_client(stack.redis_url)
+    try:
+        redis_client.set(first_of_september.key, "not a sorted set")  # that board's apply call fails
+        answer = updater.invoke(kafka_batch("cluster-b", records))
+        assert failed_offsets(answer) == list(range(8, 17)), "from the first record on the failed board"
+        assert (
+            points_of_players(stack.redis_url, (Window.WEEKLY, f"{year}-W35"), tag)
+            == truth[(Window.WEEKLY, f"{year}-W35")]
+        )
+
+        redis_client.delete(first_of_september.key)
+        assert updater.invoke(kafka_batch("cluster-b", records[8:])) == {"batchItemFailures": []}
+        assert updater.invoke(kafka_batch("cluster-b", records)) == {"batchItemFailures": []}
+    finally:
+        redis_client.close()
+    for board, expected in truth.items():
+        assert points_of_players(stack.redis_url, board, tag) == expected, board
 
 
 def test_poison_is_dead_lettered_once_however_often_its_batch_comes_back(stack: RunningStack, month: Month) -> None:

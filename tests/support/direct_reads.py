@@ -3,21 +3,39 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from typing import Any
 
 from kafka import KafkaConsumer, TopicPartition
 
-from shared.adapters.keys import board_key
 from shared.adapters.redis_client import create_redis_client
-from shared.domain.month_codec import decode_score
+from shared.domain.boards import Board, Window
+
+BoardId = tuple[Window, str]
 
 
-def board_points(redis_url: str, period: str) -> dict[str, int]:
-    """Everyone's points on a board, read straight from Redis (the ground truth check); any REDIS_URL topology."""
+def board_ids_of(occurred_at_ms: int) -> list[BoardId]:
+    """The boards an event counts on when every window is enabled and none is closed to it, from
+    `datetime` alone: the ground truth's own answer, independent of shared.domain.boards."""
+    moment = datetime.fromtimestamp(occurred_at_ms / 1000, tz=UTC)
+    iso = moment.isocalendar()
+    return [
+        (Window.DAILY, moment.strftime("%Y-%m-%d")),
+        (Window.WEEKLY, f"{iso.year:04d}-W{iso.week:02d}"),
+        (Window.MONTHLY, moment.strftime("%Y-%m")),
+        (Window.ALLTIME, "all"),
+    ]
+
+
+def board_points(redis_url: str, board: Board | str) -> dict[str, int]:
+    """Everyone's points on a board (a str names a month), read straight from Redis (the ground truth
+    check), decoded with the board's own codec; any REDIS_URL topology."""
+    if isinstance(board, str):
+        board = Window.MONTHLY.parse_period(board)
     client = create_redis_client(redis_url, decode_responses=True)
     try:
-        members: list[tuple[str, float]] = client.zrange(board_key(period), 0, -1, withscores=True)  # type: ignore[assignment]
-        return {member: decode_score(score).points for member, score in members}
+        members: list[tuple[str, float]] = client.zrange(board.key, 0, -1, withscores=True)  # type: ignore[assignment]
+        return {member: board.codec.points_of(score) for member, score in members}
     finally:
         client.close()
 

@@ -1,7 +1,8 @@
-"""Ground truth for the fault suite: a workload of score events and the board it must produce.
+"""Ground truth for the fault suite: a workload of score events and the boards it must produce.
 
-The truth is computed here from the accepted events with plain Python, independently of the
-Lua apply script and the score codec, and compared with the board read straight from Redis.
+The truth is computed here from the accepted events with plain Python (the period ids from
+`datetime`), independently of the board schedule, the Lua apply script and the score codecs,
+and compared with every enabled board read straight from Redis.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import threading
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -23,44 +25,56 @@ from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from local_runtime.msk_trigger import MskTrigger
 from local_runtime.servers import RedisServer
 from local_runtime.stack import UPDATER_FUNCTION, RunningStack
+from shared.adapters.redis_client import create_redis_client
+from shared.domain.boards import Window
 from shared.domain.events import ScoreEvent, event_id_for
-from shared.domain.periods import period_start_ms
 from shared.domain.record_codec import encode_record, record_key
-from tests.support.direct_reads import board_points
+from tests.support.direct_reads import BoardId, board_ids_of
 from tests.support.local_stack import own_servers_environ, start_stack
 from tests.support.waiting import wait_for
 
-FAULT_PERIOD = "2019-06"
+# Four weeks from a Wednesday: 28 daily boards, two monthly ones, five ISO weeks (2021-W35, from
+# Monday 30 August, spans both months) and the all-time board. The stacks enable every window.
+FAULT_START_MS = int(datetime(2021, 8, 18, tzinfo=UTC).timestamp() * 1000)
+FAULT_DAYS = 28
+FAULT_WINDOWS = tuple(Window)
+
+
+def fault_environ(**extra: str) -> dict[str, str]:
+    """The environment of a fault stack: every window enabled (each open to late events for a
+    century, as in every integration stack), on the servers `extra` names."""
+    return own_servers_environ(LEADERBOARD_WINDOWS=",".join(FAULT_WINDOWS), **extra)
 
 
 @dataclass(frozen=True)
 class Workload:
-    """Score events for one board; `truth` is what the board must hold once they are all applied."""
+    """Score events spread over four weeks; `truth` is what each board must hold once they are all applied."""
 
     events: list[ScoreEvent]
-    period: str = FAULT_PERIOD
 
     @classmethod
     def random(cls, count: int, players: int, *, seed: int, prefix: str = "m") -> Workload:
         rng = random.Random(seed)
-        start = period_start_ms(FAULT_PERIOD)
         events = []
         for index in range(count):
             user = f"player-{rng.randrange(players):05d}"
             match = f"{prefix}-{index}"
-            occurred = start + rng.randrange(28 * 86_400) * 1000
+            occurred = FAULT_START_MS + rng.randrange(FAULT_DAYS * 86_400) * 1000
             events.append(ScoreEvent(event_id_for(match, user), match, user, rng.randint(1, 50), occurred))
         return cls(events)
 
-    def truth(self) -> dict[str, int]:
+    def truth(self, windows: Sequence[Window] = FAULT_WINDOWS) -> dict[BoardId, dict[str, int]]:
         seen: set[tuple[str, str]] = set()
-        totals: dict[str, int] = {}
+        boards: dict[BoardId, dict[str, int]] = {}
         for event in self.events:
             if (event.match_id, event.user_id) in seen:
                 continue
             seen.add((event.match_id, event.user_id))
-            totals[event.user_id] = totals.get(event.user_id, 0) + event.points
-        return totals
+            for board in board_ids_of(event.occurred_at_ms):
+                if board[0] in windows:
+                    totals = boards.setdefault(board, {})
+                    totals[event.user_id] = totals.get(event.user_id, 0) + event.points
+        return boards
 
     def as_json(self, event: ScoreEvent) -> dict[str, Any]:
         return {
@@ -95,18 +109,42 @@ def event_payloads(events: Sequence[ScoreEvent]) -> list[tuple[bytes, bytes]]:
     return [(record_key(event), encode_record(event)) for event in events]
 
 
-def assert_board_matches(redis_url: str, workload: Workload, *, timeout: float = 120.0) -> None:
-    truth = workload.truth()
+def boards_points(redis_url: str, boards: Sequence[BoardId]) -> dict[BoardId, dict[str, int]]:
+    """Everyone's points on each board, read straight from Redis, decoded with the board's own codec."""
+    client = create_redis_client(redis_url, decode_responses=True)
     try:
-        wait_for(lambda: board_points(redis_url, workload.period) == truth, timeout=timeout, what="board == truth")
+        found: dict[BoardId, dict[str, int]] = {}
+        for window, period in boards:
+            board = window.parse_period(period)
+            members: list[tuple[str, float]] = client.zrange(board.key, 0, -1, withscores=True)  # type: ignore[assignment]
+            found[(window, period)] = {member: board.codec.points_of(score) for member, score in members}
+        return found
+    finally:
+        client.close()
+
+
+def assert_board_matches(
+    redis_url: str, workload: Workload, *, windows: Sequence[Window] = FAULT_WINDOWS, timeout: float = 120.0
+) -> None:
+    """Every board of every enabled window equals the truth: nothing lost, nothing counted twice."""
+    truth = workload.truth(windows)
+    assert {window for window, _ in truth} == set(windows), "the workload reaches a board of every window"
+    boards = sorted(truth)
+    try:
+        wait_for(lambda: boards_points(redis_url, boards) == truth, timeout=timeout, what="every board == truth")
     except AssertionError:
-        board = board_points(redis_url, workload.period)
-        lost = {u: truth[u] - board.get(u, 0) for u in truth if board.get(u, 0) < truth[u]}
-        extra = {u: board[u] - truth.get(u, 0) for u in board if board[u] > truth.get(u, 0)}
-        raise AssertionError(
-            f"board differs from truth: short {len(lost)} players {list(lost.items())[:5]}, "
-            f"over {len(extra)} players {list(extra.items())[:5]}"
-        ) from None
+        differences = []
+        for board, found in boards_points(redis_url, boards).items():
+            expected = truth[board]
+            short = {u: expected[u] - found.get(u, 0) for u in expected if found.get(u, 0) < expected[u]}
+            over = {u: found[u] - expected.get(u, 0) for u in found if found[u] > expected.get(u, 0)}
+            if short or over:
+                differences.append(
+                    f"{board[0]} {board[1]}: short {len(short)} players {list(short.items())[:3]}, "
+                    f"over {len(over)} players {list(over.items())[:3]}"
+                )
+        summary = f"{len(differences)} of {len(boards)} boards differ from truth"
+        raise AssertionError("\n".join([summary, *differences])) from None
 
 
 def wait_until_consumed(stack: RunningStack, *, timeout: float = 120.0) -> None:
@@ -171,7 +209,7 @@ def stack_of_its_own(tmp_path: Path, **environment: str) -> Iterator[RunningStac
     redis_server = RedisServer.start(tmp_path / "redis", args=["--appendonly", "yes", "--appendfsync", "everysec"])
     try:
         running = start_stack(
-            own_servers_environ(REDIS_URL=redis_server.url, **environment),
+            fault_environ(REDIS_URL=redis_server.url, **environment),
             tmp_path,
             trigger_settings={"max_backoff_seconds": 1.0},
         )

@@ -1,45 +1,96 @@
 """Stand-ins for the updater's ports (an in-memory board writer, a recording dead-letter queue) and
-Kafka events built from score records, to drive ScoreBatchProcessor without servers."""
+Kafka events built from score records, to drive ScoreBatchProcessor without servers. Instants are
+fixed and past, with explicit receipt times (or none), so nothing depends on today's date."""
 
 from __future__ import annotations
 
 import base64
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
 from aws_lambda_powertools.utilities.batch import process_partial_response
 from redis.exceptions import ConnectionError as RedisConnectionError
 
-from shared.application.apply import ApplyResult, DeadLetter, PendingScore, ScoreBatchProcessor, decode_score_record
+from shared.application.apply import (
+    ApplyResult,
+    BatchTally,
+    DeadLetter,
+    PendingScore,
+    ScoreBatchProcessor,
+    decode_score_record,
+)
+from shared.domain.boards import Board, BoardSchedule, Window, parse_windows
 from shared.domain.events import ScoreEvent, event_id_for
 from shared.domain.record_codec import encode_record
 
-NOVEMBER = 1_793_880_000_000
+
+def ms(text: str) -> int:
+    return int(datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp() * 1000)
+
+
+NOVEMBER = ms("2026-11-05T10:00:00Z")
+DECEMBER = ms("2026-12-03T01:00:00Z")
+EVERY_WINDOW = BoardSchedule(parse_windows())
+MONTHLY_ONLY = BoardSchedule((Window.MONTHLY,))
+
+
+def board(window: Window, period: str) -> Board:
+    return window.parse_period(period)
 
 
 class InMemoryBoards:
-    def __init__(self, failing_periods: Iterable[str] = (), failing_calls: Iterable[int] = ()) -> None:
-        self.failing_periods = set(failing_periods)
+    """Applies as the apply script does: per (board, partition), records at or below the watermark
+    are redelivered and remembered events are duplicates; each board keeps points and the latest tick."""
+
+    def __init__(
+        self,
+        failing_boards: Iterable[Board] = (),
+        failing_calls: Iterable[int] = (),
+        failing_from: Mapping[Board, int] | None = None,
+    ) -> None:
+        self.failing_boards = set(failing_boards)
         self.failing_calls = set(failing_calls)
-        self.calls = 0
-        self.watermarks: dict[tuple[str, str], int] = {}
-        self.points: dict[tuple[str, str], int] = {}
+        self.failing_from = dict(failing_from or {})  # board -> calls starting at or above this offset fail
+        self.calls: list[tuple[Board, str, list[int]]] = []
+        self.watermarks: dict[tuple[Board, str], int] = {}
+        self.remembered: dict[tuple[Board, str], set[bytes]] = {}
+        self.points: dict[Board, dict[str, int]] = {}
+        self.ticks: dict[Board, dict[str, int]] = {}
 
     def apply(
-        self, period: str, partition: str, scores: list[PendingScore], *, unscoped_partition: str = ""
+        self, board: Board, partition: str, scores: list[PendingScore], *, unscoped_partition: str = ""
     ) -> ApplyResult:
-        self.calls += 1
-        if period in self.failing_periods or self.calls in self.failing_calls:
+        self.calls.append((board, partition, [score.offset for score in scores]))
+        failing_from = self.failing_from.get(board)
+        if (
+            board in self.failing_boards
+            or len(self.calls) in self.failing_calls
+            or (failing_from is not None and scores[0].offset >= failing_from)
+        ):
             raise RedisConnectionError("redis is down")
-        applied = redelivered = 0
+        applied, redelivered, duplicates = 0, [], []
+        remembered = self.remembered.setdefault((board, partition), set())
         for score in scores:
-            if score.offset <= self.watermarks.get((period, partition), -1):
-                redelivered += 1
+            if score.offset <= self.watermarks.get((board, partition), -1):
+                redelivered.append(score.offset)
                 continue
-            self.points[(period, score.user_id)] = self.points.get((period, score.user_id), 0) + score.points
-            self.watermarks[(period, partition)] = score.offset
+            self.watermarks[(board, partition)] = score.offset
+            if score.event_id in remembered:
+                duplicates.append(score.offset)
+                continue
+            remembered.add(score.event_id)
+            points, ticks = self.points.setdefault(board, {}), self.ticks.setdefault(board, {})
+            points[score.user_id] = points.get(score.user_id, 0) + score.points
+            ticks[score.user_id] = max(ticks.get(score.user_id, 0), score.reached_tick)
             applied += 1
-        return ApplyResult(applied, redelivered)
+        return ApplyResult(applied, redelivered=tuple(redelivered), duplicates=tuple(duplicates))
+
+    def on(self, window: Window, period: str) -> dict[str, int]:
+        return self.points.get(board(window, period), {})
+
+    def offsets_sent(self, window: Window, period: str) -> list[list[int]]:
+        return [offsets for sent_to, _, offsets in self.calls if sent_to == board(window, period)]
 
 
 class RecordingDeadLetters:
@@ -54,20 +105,22 @@ class RecordingDeadLetters:
         return []
 
 
-def record(partition: int, offset: int, value: bytes) -> dict[str, Any]:
-    return {
+def record(partition: int, offset: int, value: bytes, *, timestamp: int | None = 0) -> dict[str, Any]:
+    item = {
         "topic": "score-events",
         "partition": partition,
         "offset": offset,
-        "timestamp": 0,
         "timestampType": "CREATE_TIME",
         "value": base64.b64encode(value).decode(),
         "headers": [],
     }
+    if timestamp is not None:
+        item["timestamp"] = timestamp
+    return item
 
 
-def score(user: str, match: str, points: int = 1, at: int = NOVEMBER) -> bytes:
-    return encode_record(ScoreEvent(event_id_for(match, user), match, user, points, at))
+def score(user: str, match: str, points: int = 1, at: int = NOVEMBER, received: int | None = None) -> bytes:
+    return encode_record(ScoreEvent(event_id_for(match, user), match, user, points, at, received))
 
 
 def kafka_event(*records: dict[str, Any]) -> dict[str, Any]:
@@ -77,7 +130,22 @@ def kafka_event(*records: dict[str, Any]) -> dict[str, Any]:
     return {"eventSource": "aws:kafka", "bootstrapServers": "b:9092", "records": grouped}
 
 
-def run(boards: InMemoryBoards, letters: RecordingDeadLetters, event: dict[str, Any]) -> list[tuple[str, int]]:
-    processor = ScoreBatchProcessor(boards, letters)
+def process(
+    boards: InMemoryBoards,
+    letters: RecordingDeadLetters,
+    event: dict[str, Any],
+    schedule: BoardSchedule = EVERY_WINDOW,
+) -> tuple[list[tuple[str, int]], BatchTally]:
+    processor = ScoreBatchProcessor(boards, letters, schedule)
     response: dict[str, Any] = dict(process_partial_response(event, decode_score_record, processor))
-    return [(f["itemIdentifier"]["partition"], f["itemIdentifier"]["offset"]) for f in response["batchItemFailures"]]
+    failed = [failure["itemIdentifier"] for failure in response["batchItemFailures"]]
+    return [(item["partition"], item["offset"]) for item in failed], processor.tally
+
+
+def run(
+    boards: InMemoryBoards,
+    letters: RecordingDeadLetters,
+    event: dict[str, Any],
+    schedule: BoardSchedule = EVERY_WINDOW,
+) -> list[tuple[str, int]]:
+    return process(boards, letters, event, schedule)[0]

@@ -7,7 +7,7 @@ from redis import Redis
 from redis.crc import key_slot
 from redis.sentinel import SentinelConnectionPool
 
-from shared.adapters.keys import applied_offsets_key, board_key
+from shared.adapters.keys import applied_events_key, applied_offsets_key, board_key
 from shared.adapters.redis_client import (
     _ssm_parameter_name,
     create_redis_client,
@@ -15,6 +15,7 @@ from shared.adapters.redis_client import (
     parse_secret,
     parse_userinfo,
 )
+from shared.domain.boards import Window
 
 
 def test_hosts_with_and_without_credentials() -> None:
@@ -94,9 +95,27 @@ def test_unusable_configurations_are_refused(url: str, secret: str, problem: str
         create_redis_client(url, secret_reference=secret)
 
 
-@pytest.mark.parametrize("period", ["2001-01", "2026-11", "2099-12"])
-def test_a_board_and_its_watermarks_share_a_cluster_slot(period: str) -> None:
-    assert key_slot(board_key(period).encode()) == key_slot(applied_offsets_key(period).encode())
+@pytest.mark.parametrize(
+    ("window", "period"),
+    [
+        (Window.MONTHLY, "2001-01"),
+        (Window.MONTHLY, "2099-12"),
+        (Window.DAILY, "2026-11-30"),
+        (Window.WEEKLY, "2026-W49"),
+        (Window.ALLTIME, "all"),
+    ],
+)
+def test_a_board_its_watermarks_and_its_remembered_events_share_a_cluster_slot(window: Window, period: str) -> None:
+    board = window.parse_period(period)
+    keys = (board.key, applied_offsets_key(board), applied_events_key(board, "t-0"))
+    assert len({key_slot(key.encode()) for key in keys}) == 1
+
+
+def test_monthly_boards_keep_their_keys() -> None:
+    board = Window.MONTHLY.parse_period("2026-11")
+    assert (board.key, board_key("2026-11")) == ("lb:{monthly:2026-11}", "lb:{monthly:2026-11}")
+    assert applied_offsets_key(board) == "lb:{monthly:2026-11}:applied"
+    assert applied_events_key(board, "c/t-0") == "lb:{monthly:2026-11}:events:c/t-0"
 
 
 def test_boards_of_different_months_spread_over_slots() -> None:

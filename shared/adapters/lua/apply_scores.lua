@@ -3,8 +3,8 @@
 -- KEYS[2]  hash of watermarks: partition -> highest offset applied to this board, and
 --          partition .. '@ts' -> the newest Kafka timestamp (ms) applied from that partition
 -- KEYS[3]  sorted set of this (board, partition)'s applied event ids, scored by their records' timestamps
--- ARGV[1]  reached slots (2^22: see shared/score_codec.py)
--- ARGV[2]  maximum total points a player can hold
+-- ARGV[1]  the board codec's tick slots, 2^R (shared/domain/score_codec.py)
+-- ARGV[2]  the board codec's largest total points: a player's total stops there
 -- ARGV[3]  partition name, scoped by the Kafka cluster it belongs to
 -- ARGV[4]  the same partition's name from before watermarks were scoped (migrated on first use)
 -- ARGV[5]  how long (ms, in record time) applied event ids are remembered
@@ -12,13 +12,14 @@
 -- ARGV[7]  now (ms), the caller's clock
 -- ARGV[8]  how long (ms) the event ids outlive the last write from this partition
 -- ARGV[9..] groups of six, in offset order:
---          offset, event id, user id, points, second reached within the period, record timestamp ms (-1: none)
--- Returns {applied, redelivered, duplicates, resets, unverified}:
---   redelivered  at or below the watermark, event remembered: the same record again
---   duplicates   event remembered, offset above the watermark: the same event in another record (a retried POST)
+--          offset, event id, user id, points, tick reached on this board, record timestamp ms (-1: none)
+-- Returns {applied, resets, redelivered, duplicates, unverified}: two counts, then the offsets of the
+-- records skipped for each reason (usually none):
 --   resets       at or below the watermark but never applied, and produced too recently to have been
 --                forgotten (or well after the newest record applied): the partition's offsets restarted
 --                (topic recreated, broker without storage). Applied; the watermark starts again.
+--   redelivered  at or below the watermark, event remembered: the same record again
+--   duplicates   event remembered, offset above the watermark: the same event in another record (a retried POST)
 --   unverified   at or below the watermark, not remembered, too old to tell: skipped as redelivered
 local board, watermarks, remembered = KEYS[1], KEYS[2], KEYS[3]
 local slots = tonumber(ARGV[1])
@@ -29,6 +30,15 @@ local margin_ms = tonumber(ARGV[6])
 local now_ms = tonumber(ARGV[7])
 local keep_ms = tonumber(ARGV[8])
 local timestamp_field = partition .. '@ts'
+
+-- Redis keeps a script's earlier writes when a later command fails, so a key of the wrong type is
+-- refused before anything is written: the call then applies nothing, and its redelivery everything.
+for _, key in ipairs({board, remembered}) do
+  local kind = redis.call('TYPE', key)['ok']
+  if kind ~= 'zset' and kind ~= 'none' then
+    return redis.error_reply('WRONGTYPE ' .. key .. ' holds a ' .. kind .. ', not a sorted set')
+  end
+end
 
 local upto = redis.call('HGET', watermarks, partition)
 if not upto then
@@ -43,21 +53,22 @@ if newest >= 0 then
   redis.call('ZREMRANGEBYSCORE', remembered, '-inf', '(' .. string.format('%.0f', newest - window_ms - margin_ms))
 end
 
-local applied, redelivered, duplicates, resets, unverified = 0, 0, 0, 0, 0
+local applied, resets = 0, 0
+local redelivered, duplicates, unverified = {}, {}, {}
 local highest_offset, highest_time = -1, -1
 
-local function add_to_board(member, points, reached)
+local function add_to_board(member, points, tick)
   local old = redis.call('ZSCORE', board, member)
   if old then
     local old_score = tonumber(old)
     local old_points = math.floor(old_score / slots)
-    local old_reached = slots - 1 - (old_score - old_points * slots)
+    local old_tick = slots - 1 - (old_score - old_points * slots)
     points = points + old_points
-    if old_reached > reached then reached = old_reached end
+    if old_tick > tick then tick = old_tick end
   end
   if points > max_points then points = max_points end
   -- %.0f keeps all 53 bits; Lua's default number formatting would round to 14 digits.
-  redis.call('ZADD', board, string.format('%.0f', points * slots + (slots - 1 - reached)), member)
+  redis.call('ZADD', board, string.format('%.0f', points * slots + (slots - 1 - tick)), member)
 end
 
 local function never_applied_here(produced_at)
@@ -76,15 +87,15 @@ for i = 9, #ARGV, 6 do
   local apply = false
   if offset > applied_upto then
     apply = redis.call('ZADD', remembered, 'NX', remembered_at, event_id) == 1
-    if not apply then duplicates = duplicates + 1 end
+    if not apply then duplicates[#duplicates + 1] = offset end
   elseif redis.call('ZSCORE', remembered, event_id) then
-    redelivered = redelivered + 1
+    redelivered[#redelivered + 1] = offset
   elseif never_applied_here(produced_at) then
     resets = resets + 1
     redis.call('ZADD', remembered, remembered_at, event_id)
     apply = true
   else
-    unverified = unverified + 1
+    unverified[#unverified + 1] = offset
   end
   if apply then
     add_to_board(ARGV[i + 2], tonumber(ARGV[i + 3]), tonumber(ARGV[i + 4]))
@@ -104,4 +115,4 @@ end
 redis.call('HSET', watermarks, partition, string.format('%.0f', highest_offset),
   timestamp_field, string.format('%.0f', highest_time))
 if redis.call('EXISTS', remembered) == 1 then redis.call('PEXPIRE', remembered, keep_ms) end
-return {applied, redelivered, duplicates, resets, unverified}
+return {applied, resets, redelivered, duplicates, unverified}

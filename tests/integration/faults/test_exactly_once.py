@@ -29,12 +29,14 @@ from local_runtime.lambda_host import LambdaContext, environment_overlay, load_h
 from local_runtime.servers import LocalServers
 from local_runtime.stack import REPO_ROOT, RunningStack
 from shared.adapters.keys import applied_offsets_key
+from shared.domain.boards import Window
 from tests.support.faults import (
     Pacer,
     Workload,
     assert_board_matches,
     dead_letters,
     event_payloads,
+    fault_environ,
     produce,
     second_trigger,
 )
@@ -52,7 +54,7 @@ def bare_servers(tmp_path: Path) -> Iterator[LocalServers]:
 
 
 def servers_environ(servers: LocalServers, **extra: str) -> dict[str, str]:
-    return own_servers_environ(
+    return fault_environ(
         REDIS_URL=servers.redis_url,
         KAFKA_BOOTSTRAP_SERVERS=servers.kafka_bootstrap,
         AWS_ENDPOINT_URL=servers.aws_endpoint_url,
@@ -60,10 +62,11 @@ def servers_environ(servers: LocalServers, **extra: str) -> dict[str, str]:
     )
 
 
-def watermark_total(redis_url: str, period: str) -> int:
+def watermark_total(redis_url: str) -> int:
+    """Records applied, by the all-time board's watermarks: every record of the workload counts there."""
     client = redis.Redis.from_url(redis_url, decode_responses=True)
     try:
-        marks: dict[str, str] = client.hgetall(applied_offsets_key(period))  # type: ignore[assignment]
+        marks: dict[str, str] = client.hgetall(applied_offsets_key(Window.ALLTIME.parse_period("all")))  # type: ignore[assignment]
         return sum(int(offset) + 1 for name, offset in marks.items() if not name.endswith("@ts"))
     finally:
         client.close()
@@ -105,7 +108,7 @@ def test_a_updater_killed_between_redis_writes_and_commit(bare_servers: LocalSer
     doomed = start_worker(bare_servers, topic, group, dlq, die_after=3)
     assert doomed.wait(timeout=120) == -signal.SIGKILL
     applied, committed = (
-        watermark_total(bare_servers.redis_url, workload.period),
+        watermark_total(bare_servers.redis_url),
         committed_total(bare_servers.kafka_bootstrap, group),
     )
     assert applied > committed, "the kill must leave applied-but-uncommitted records to be redelivered"

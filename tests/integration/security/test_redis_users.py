@@ -168,7 +168,11 @@ def test_the_query_user_cannot_write(template_users: tuple[RedisServer, dict[str
     with pytest.raises(redis.exceptions.NoPermissionError):
         reader.zadd(board, {"mallory": 10**9})
     with pytest.raises(StoreUnavailable) as refused:
-        RedisBoardWriter(reader).apply(PERIOD, "score-events-0", [PendingScore(99, bytes(16), "mallory", 10**6, 1, -1)])
+        RedisBoardWriter(reader).apply(
+            Window.MONTHLY.parse_period(PERIOD),
+            "score-events-0",
+            [PendingScore(99, bytes(16), "mallory", 10**6, 1, -1)],
+        )
     assert isinstance(refused.value.__cause__, redis.exceptions.NoPermissionError)
     with pytest.raises(redis.exceptions.ResponseError):
         reader.eval_ro("return redis.call('ZADD', KEYS[1], 1, 'mallory')", 1, board)

@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 
-from shared.adapters.keys import applied_offsets_key, board_key, submission_key
+from shared.adapters.keys import applied_events_key, applied_offsets_key, submission_key
+from shared.domain.boards import Window
 from tests.support.deployed_template import RESOURCES, TEMPLATE, deployed
 
 pytestmark = pytest.mark.security
@@ -182,10 +183,12 @@ def test_the_users_key_patterns_cover_the_keys_each_function_uses() -> None:
     def allowed(user: str, key: str) -> bool:
         return any(fnmatchcase(key, pattern) for pattern in patterns(user))
 
-    board, watermarks, submission = board_key("2026-11"), applied_offsets_key("2026-11"), submission_key("e-1")
-    assert allowed("RedisQueryUser", board) and not allowed("RedisQueryUser", submission)
-    assert allowed("RedisUpdaterUser", board) and allowed("RedisUpdaterUser", watermarks)
-    assert allowed("RedisIngestUser", submission) and not allowed("RedisIngestUser", board)
+    submission = submission_key("e-1")
+    assert allowed("RedisIngestUser", submission) and not allowed("RedisQueryUser", submission)
+    for board in (window.board_at(1_796_083_200_000) for window in Window):
+        watermarks, events = applied_offsets_key(board), applied_events_key(board, "c/score-events-0")
+        assert allowed("RedisQueryUser", board.key) and not allowed("RedisIngestUser", board.key)
+        assert all(allowed("RedisUpdaterUser", key) for key in (board.key, watermarks, events))
 
 
 def test_writers_get_no_dangerous_commands() -> None:
