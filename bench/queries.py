@@ -1,7 +1,7 @@
 """Query latency at board scale, and Redis memory per player.
 
-The board is loaded fast with pipelined multi-member ZADDs of scores encoded by
-shared.domain.month_codec, under the key shared.adapters.keys names. Each query handler is then called
+The board is loaded fast with pipelined multi-member ZADDs of scores in the monthly window's
+encoding, under the board's key. Each query handler is then called
 in-process on prebuilt API Gateway events and compared with the raw redis-py calls a
 hand-written service would make (ZREVRANGE 0 9 WITHSCORES; ZREVRANK; ZREVRANK + ZREVRANGE for ±4),
 and with RedisBoardReader alone (the Lua scripts without the HTTP layer).
@@ -25,13 +25,12 @@ from bench.results import Result, Target, percentile, summary_ms
 from bench.scale import Scale
 from bench.workload import get_player_event, get_top_event, random_score, short_id, uuid_ids
 from shared.adapters.board_reader import RedisBoardReader
-from shared.adapters.keys import board_key
 from shared.adapters.redis_client import create_redis_client
 from shared.domain.boards import Board, Window
 
 QUERY_PERIOD = "2030-01"  # a board of its own, apart from the one the updater benchmarks fill
 QUERY_BOARD = Board(Window.MONTHLY, QUERY_PERIOD)
-UUID_PERIOD = "2030-02"
+UUID_BOARD = Board(Window.MONTHLY, "2030-02")
 MEMBERS_PER_ZADD = 1_000
 ZADDS_PER_PIPELINE = 20
 DESIGN_MEMORY = "3.0 GB for 25 M members with 15-byte ids (~120 B/member); the seed estimated 1.6 GB"
@@ -145,7 +144,7 @@ def run_queries(servers: BenchServers, scale: Scale, progress: Progress, seed: i
     outcome = QueryRun()
     rng = random.Random(seed)
     client = servers.redis_client()
-    key = board_key(QUERY_PERIOD)
+    key = QUERY_BOARD.key
     players = scale.board_players
     progress.step(f"loading a {_count(players)}-player board (pipelined ZADD, {MEMBERS_PER_ZADD} members/command)")
     board = load_and_measure(client, key, (short_id(i) for i in range(players)), rng, len(short_id(0)))
@@ -225,7 +224,7 @@ def _raw_around(client: redis.Redis, key: str, user_id: str, around: int) -> Any
 def run_uuid_memory(servers: BenchServers, scale: Scale, progress: Progress, seed: int) -> Result:
     rng = random.Random(seed)
     client = servers.redis_client()
-    key = board_key(UUID_PERIOD)
+    key = UUID_BOARD.key
     progress.step(f"loading a {_count(scale.board_players)}-player board with 36-char UUID ids")
     board = load_and_measure(client, key, uuid_ids(scale.board_players, rng), rng, 36)
     client.delete(key)

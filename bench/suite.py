@@ -21,7 +21,7 @@ from bench.machine import CpuSnapshot, contention
 from bench.progress import Progress
 from bench.results import RESULTS_DIR, SCHEMA_VERSION, Result, table, write
 from bench.scale import Scale, scale_from_env
-from shared.domain.periods import now_ms
+from shared.domain.timestamps import now_ms
 
 T = TypeVar("T")
 SEED = 20_240_601

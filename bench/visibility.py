@@ -28,8 +28,8 @@ from bench.progress import Progress
 from bench.results import Result, Target, percentile, summary_ms
 from bench.scale import Scale
 from bench.workload import short_id
-from shared.adapters.keys import board_key
-from shared.domain.periods import now_ms, period_of
+from shared.domain.boards import Window
+from shared.domain.timestamps import now_ms
 
 POLL_SECONDS = 0.002
 SETTLE_SECONDS = 15.0  # after the last POST, how long probes may take to appear before they count as lost
@@ -134,7 +134,7 @@ def offer_load(
                 body = json.dumps({"scores": scores})
                 sent_at = time.perf_counter()
                 with lock:
-                    pending[probe] = (board_key(period_of(occurred_at)), sent_at)
+                    pending[probe] = (Window.MONTHLY.board_at(occurred_at).key, sent_at)
                     report.sent_events += batch
                 try:
                     connection.request("POST", "/v1/scores/batch", body=body, headers=headers)

@@ -20,9 +20,8 @@ from typing import Any
 
 from bench.environment import REPO_ROOT
 from shared.application.apply import PendingScore
+from shared.domain.boards import Window
 from shared.domain.events import ScoreEvent, event_id_for
-from shared.domain.month_codec import REACHED_SLOTS, encode_score
-from shared.domain.periods import period_of, period_start_ms
 from shared.domain.record_codec import encode_record
 
 EVENTS_DIR = REPO_ROOT / "events"
@@ -54,7 +53,7 @@ def partition_of(user_id: str, partitions: int) -> int:
 
 def recent_occurred_at(now_ms: int, rng: random.Random, spread_ms: int = 3_600_000) -> int:
     """A moment within the last `spread_ms`, never before the start of the current month."""
-    start = period_start_ms(period_of(now_ms))
+    start = Window.MONTHLY.current(now_ms).start_ms
     return max(start, now_ms - rng.randrange(spread_ms))
 
 
@@ -143,8 +142,8 @@ class KafkaEventFactory:
 
 
 def random_score(rng: random.Random) -> int:
-    """An encoded board score: up to 100 k points, reached at any second of a month."""
-    return encode_score(rng.randrange(100_000), rng.randrange(31 * 86_400) % REACHED_SLOTS)
+    """An encoded monthly board score: up to 100 k points, reached at any second of a month."""
+    return Window.MONTHLY.codec.encode(rng.randrange(100_000), rng.randrange(31 * 86_400))
 
 
 @cache

@@ -25,8 +25,7 @@ from shared.application.queries import TopPage as FoundPage
 from shared.application.queries import WindowPeriods as FoundPeriods
 from shared.domain.boards import PERIODS_LISTED, Board, Window
 from shared.domain.events import InvalidId, canonical_id
-from shared.domain.periods import PERIOD_PATTERN, now_ms
-from shared.domain.timestamps import epoch_ms_to_rfc3339
+from shared.domain.timestamps import epoch_ms_to_rfc3339, now_ms
 from shared.http.api import api_resolver, documented_responses, error_response
 
 settings = Settings.from_env()
@@ -45,7 +44,9 @@ logger = Logger()
 tracer = Tracer()
 app = api_resolver()
 
-MonthlyPeriod = Annotated[str | None, Query(pattern=PERIOD_PATTERN, description="YYYY-MM; default: current UTC month")]
+MonthlyPeriod = Annotated[
+    str | None, Query(pattern=Window.MONTHLY.period_pattern, description="YYYY-MM; default: current UTC month")
+]
 WindowName = Annotated[
     str,
     Path(

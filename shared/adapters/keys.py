@@ -7,12 +7,7 @@ script's keys live in one Redis Cluster slot.
 
 from __future__ import annotations
 
-from shared.domain.boards import Board, Window
-
-
-def board_key(period: str) -> str:
-    """The monthly board of `period` (YYYY-MM), for callers that still name a board by its month."""
-    return Window.MONTHLY.parse_period(period).key
+from shared.domain.boards import Board
 
 
 def applied_offsets_key(board: Board) -> str:

@@ -63,6 +63,11 @@ class Window(StrEnum):
         return _FORMATS[self]
 
     @property
+    def period_pattern(self) -> str:
+        """An anchored regular expression for the shape of this window's period ids."""
+        return _PATTERNS[self]
+
+    @property
     def codec(self) -> ScoreCodec:
         return ALLTIME_MINUTES if self is Window.ALLTIME else SECONDS
 
@@ -111,12 +116,16 @@ _FORMATS = {
     Window.MONTHLY: "YYYY-MM",
     Window.ALLTIME: "all",
 }
+# The shape of each window's period ids (ASCII digits only), as the API documents them; whether the
+# date exists or the year has that week is checked on top.
 _PATTERNS = {
-    Window.DAILY: re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})"),
-    Window.WEEKLY: re.compile(r"([0-9]{4})-W([0-9]{2})"),
-    Window.MONTHLY: re.compile(r"([0-9]{4})-([0-9]{2})"),
-    Window.ALLTIME: re.compile(re.escape(ALLTIME_PERIOD)),
+    Window.DAILY: r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$",
+    Window.WEEKLY: r"^[0-9]{4}-W[0-9]{2}$",
+    Window.MONTHLY: r"^[0-9]{4}-(0[1-9]|1[0-2])$",
+    Window.ALLTIME: rf"^{ALLTIME_PERIOD}$",
 }
+_SHAPES = {window: re.compile(pattern) for window, pattern in _PATTERNS.items()}
+_NUMBERS = re.compile("[0-9]+")
 
 
 @dataclass(frozen=True, slots=True)
@@ -219,12 +228,11 @@ def _weeks_in(year: int) -> int:
 
 
 def _period_start_ms(window: Window, text: str) -> int:
-    match = _PATTERNS[window].fullmatch(text)
-    if match is None:
+    if _SHAPES[window].fullmatch(text) is None:
         raise InvalidPeriod(window, text)
     if window is Window.ALLTIME:
         return ALLTIME_ORIGIN_MS
-    numbers = [int(group) for group in match.groups()]
+    numbers = [int(number) for number in _NUMBERS.findall(text)]
     year = numbers[0]
     if year < 1:
         raise InvalidPeriod(window, text, "years start at 0001")

@@ -14,9 +14,9 @@ exactly; that caps points at 2**(53 - R) - 1.
 | monthly | the month's start   | 1 s   | 2**22      | 2,147,483,647        | every instant of the month   |
 | alltime | 2020-01-01T00:00Z   | 1 min | 2**25      | 268,435,455          | 2083-10-18T16:31:59.999Z     |
 
-The monthly encoding is the one boards were written with before windows existed (see
-shared/domain/month_codec.py), so those boards decode unchanged. docs/BOARDS.md says why all-time
-counts minutes. Values outside these limits are refused, never wrapped.
+The monthly encoding is the one boards were written with before windows existed, so those
+boards decode unchanged. docs/BOARDS.md says why all-time counts minutes. Values outside these
+limits are refused, never wrapped.
 """
 
 from __future__ import annotations

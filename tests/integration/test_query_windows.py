@@ -21,8 +21,7 @@ import redis
 from local_runtime.lambda_host import LambdaContext, load_handler
 from local_runtime.servers import RedisServer
 from shared.domain.boards import ALLTIME_LAST_MS, PERIODS_LISTED, Board, Window
-from shared.domain.periods import now_ms
-from shared.domain.timestamps import epoch_ms_to_rfc3339
+from shared.domain.timestamps import epoch_ms_to_rfc3339, now_ms
 from tests.support.paths import REPO_ROOT
 from tests.support.sample_events import load_event
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
-from shared.domain.periods import period_start_ms
+from shared.domain.boards import Window
 
 
 @dataclass(frozen=True)
@@ -27,4 +27,4 @@ def unused_past_month() -> Month:
         period = f"{random.randint(2001, 2020)}-{random.randint(1, 12):02d}"
         if period not in _used_periods:
             _used_periods.add(period)
-            return Month(period, period_start_ms(period))
+            return Month(period, Window.MONTHLY.parse_period(period).start_ms)

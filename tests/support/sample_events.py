@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from shared.domain.periods import now_ms
+from shared.domain.timestamps import now_ms
 from tests.support.paths import EVENTS_DIR
 
 

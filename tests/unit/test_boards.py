@@ -5,6 +5,7 @@ Every instant is passed explicitly: nothing here reads the clock.
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, date, datetime, timedelta
 from itertools import pairwise
 
@@ -12,8 +13,6 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from shared.adapters import keys
-from shared.domain import periods
 from shared.domain.boards import (
     ALLTIME_LAST_MS,
     ALLTIME_ORIGIN_MS,
@@ -78,6 +77,7 @@ def test_period_of_matches_datetime(window: Window, instant: int) -> None:
     assert board.start_ms <= instant < (board.end_ms or 0)
     assert board.contains(instant)
     assert window.parse_period(board.period) == board
+    assert re.fullmatch(window.period_pattern, board.period), "the API documents this shape"
 
 
 @given(st.sampled_from(CALENDAR_WINDOWS), st.one_of(calendar_instants, day_edges))
@@ -161,6 +161,9 @@ def test_iso_years_have_52_or_53_weeks_as_datetime_says() -> None:
         (Window.MONTHLY, "26-01"),
         (Window.MONTHLY, "0000-01"),
         (Window.MONTHLY, "2026-01-01"),
+        (Window.MONTHLY, "2026-01x"),
+        (Window.MONTHLY, "abcd-ef"),
+        (Window.MONTHLY, ""),
         (Window.MONTHLY, "2026-01\n"),
         (Window.MONTHLY, "\u0662\u0660\u0662\u0666-01"),  # Arabic-Indic digits are digits to \d, not here
         (Window.DAILY, "2026-02-30"),
@@ -182,6 +185,15 @@ def test_parse_refuses_wrong_formats(window: Window, text: str) -> None:
     assert (refused.value.window, refused.value.text) == (window, text)
     with pytest.raises(InvalidPeriod):
         Board(window, text)
+
+
+@pytest.mark.parametrize(
+    ("window", "text"),
+    [(Window.MONTHLY, "2026-13"), (Window.MONTHLY, "2026-00"), (Window.MONTHLY, "2026-1"), (Window.ALLTIME, "All")],
+)
+def test_the_documented_pattern_refuses_what_parsing_refuses(window: Window, text: str) -> None:
+    assert re.fullmatch(window.period_pattern, text) is None
+    assert re.fullmatch(Window.ALLTIME.period_pattern, "all") and re.fullmatch(Window.MONTHLY.period_pattern, "2026-12")
 
 
 @pytest.mark.parametrize(
@@ -218,14 +230,19 @@ def test_calendar_windows_refuse_instants_outside_years_1_to_9999(window: Window
 
 
 @given(st.integers(min_value=1970, max_value=9998), st.integers(min_value=1, max_value=12))
-def test_monthly_boards_keep_the_keys_and_bounds_of_the_monthly_code(year: int, month: int) -> None:
+def test_monthly_boards_keep_the_keys_and_bounds_boards_were_written_with(year: int, month: int) -> None:
     period = f"{year:04d}-{month:02d}"
     board = Window.MONTHLY.parse_period(period)
-    assert board.key == keys.board_key(period)
-    assert (board.start_ms, board.end_ms) == (periods.period_start_ms(period), periods.period_end_ms(period))
-    assert board.ticks_at(board.start_ms + 12_345_678) == periods.seconds_into_period(
-        board.start_ms + 12_345_678, period
-    )
+    assert board.key == "lb:{monthly:" + period + "}"
+    next_month = date(year + month // 12, month % 12 + 1, 1)
+    assert (board.start_ms, board.end_ms) == (oracle_start_ms(board), (next_month - EPOCH.date()).days * DAY_MS)
+    assert board.ticks_at(board.start_ms + 12_345_678) == 12_345, "whole seconds since the 1st, 00:00"
+
+
+def test_a_known_instant_is_in_its_utc_month() -> None:
+    assert Window.MONTHLY.period_of(1_793_880_000_000) == "2026-11"  # 2026-11-05T12:00:00Z
+    december = Window.MONTHLY.parse_period("2026-12").start_ms
+    assert (Window.MONTHLY.period_of(december - 1), Window.MONTHLY.period_of(december)) == ("2026-11", "2026-12")
 
 
 def test_keys_name_the_window_and_period_in_one_hash_tag() -> None:

@@ -6,7 +6,8 @@ be a 503 after a connection failure instead of the 4xx asserted here.
 
 import pytest
 
-from shared.domain.periods import DAY_MS, now_ms
+from shared.domain.boards import DAY_MS
+from shared.domain.timestamps import now_ms
 from tests.support.handler_calls import Handler, call, load, sample, with_body, with_query
 
 

@@ -7,8 +7,9 @@ import json
 import pytest
 
 from shared.adapters.settings import Settings
+from shared.domain.boards import DAY_MS
 from shared.domain.events import ScoreBatch, ScoreSubmission, to_score_event, to_score_events
-from shared.domain.periods import DAY_MS, now_ms
+from shared.domain.timestamps import now_ms
 from tests.support.paths import EVENTS_DIR
 from tests.support.sample_events import load_event
 

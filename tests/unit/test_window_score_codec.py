@@ -9,9 +9,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from shared.domain import month_codec as legacy
 from shared.domain.boards import ALLTIME_LAST_MS, Board, Window
-from shared.domain.score_codec import ScoreCodec
+from shared.domain.score_codec import SECONDS, ScoreCodec
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "BOARDS.md"
 EXACT = 2**53
@@ -103,16 +102,23 @@ def test_refuses_values_that_would_lose_exactness(window: Window) -> None:
             codec.decode(score)
 
 
-@given(st.integers(0, legacy.MAX_TOTAL_POINTS), st.integers(0, 31 * 86_400 - 1))
-def test_monthly_scores_are_the_ones_existing_boards_hold(points: int, seconds: int) -> None:
+# Boards written before windows existed hold these numbers: the monthly encoding must never change.
+@pytest.mark.parametrize(
+    ("points", "seconds", "score"),
+    [
+        (0, 0, 4_194_303),
+        (1, 0, 8_388_607),
+        (123_456, 1_000, 517_816_187_927),
+        (2**31 - 1, 31 * 86_400 - 1, 9_007_199_252_062_592),
+    ],
+)
+def test_monthly_scores_are_the_ones_existing_boards_hold(points: int, seconds: int, score: int) -> None:
     codec = Window.MONTHLY.codec
-    assert (codec.slots, codec.max_points) == (legacy.REACHED_SLOTS, legacy.MAX_TOTAL_POINTS)
-    score = codec.encode(points, seconds)
-    assert score == legacy.encode_score(points, seconds)
-    assert (codec.decode(score).points, codec.decode(score).ticks) == (points, seconds)
+    assert codec is SECONDS and (codec.slots, codec.max_points) == (2**22, 2**31 - 1)
+    assert codec.encode(points, seconds) == score
+    assert (codec.decode(repr(float(score))).points, codec.decode(repr(float(score))).ticks) == (points, seconds)
     board = Board(Window.MONTHLY, "2026-12")
-    instant = board.start_ms + seconds * 1000 + 999
-    assert board.encode(points, instant) == legacy.encode_score(points, seconds)
+    assert board.encode(points, board.start_ms + seconds * 1000 + 999) == score
 
 
 @pytest.mark.parametrize("window", list(Window))

@@ -23,7 +23,7 @@ import pytest
 from local_runtime.redis_topologies import FailoverTopology, RedisClusterNodes, SentinelGroup
 from local_runtime.servers import LocalServers
 from local_runtime.stack import RunningStack
-from shared.adapters.keys import board_key
+from shared.domain.boards import Window
 from tests.support.direct_reads import board_points
 from tests.support.http_api import Api
 from tests.support.local_stack import own_servers_environ, start_stack
@@ -116,7 +116,9 @@ def failover_under_load(
         wait_for(lambda: len(board_points(stack.redis_url, month.period)) > 5, what="scores to flow before the kill")
         time.sleep(1.0)
 
-        killed = topology.kill_primary(board_key(month.period))  # returns once the process is gone
+        killed = topology.kill_primary(
+            Window.MONTHLY.parse_period(month.period).key
+        )  # returns once the process is gone
         killed_at = time.monotonic()
         topology.wait_for_failover(killed)
         promoted_after = time.monotonic() - killed_at

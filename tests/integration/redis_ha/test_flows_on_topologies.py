@@ -15,8 +15,8 @@ from local_runtime.stack import UPDATER_FUNCTION, RunningStack
 from shared.adapters.redis_client import create_redis_client
 from shared.domain.boards import DAY_MS, Board, Window
 from shared.domain.events import ScoreEvent, event_id_for
-from shared.domain.periods import now_ms
 from shared.domain.record_codec import encode_record, record_key
+from shared.domain.timestamps import now_ms
 from tests.support.direct_reads import board_points
 from tests.support.http_api import Api
 from tests.support.past_months import Month

@@ -19,7 +19,8 @@ import redis
 from local_runtime.lambda_host import LambdaContext, environment_overlay, load_handler
 from local_runtime.servers import LocalServers, RedisServer
 from local_runtime.stack import RunningStack
-from shared.domain.periods import current_period
+from shared.domain.boards import Window
+from shared.domain.timestamps import now_ms
 from tests.support.http_api import Api
 from tests.support.local_stack import own_servers_environ, start_stack
 from tests.support.paths import REPO_ROOT
@@ -92,7 +93,7 @@ def test_no_secret_in_any_log(
         assert api.post("/v1/scores", {"match_id": "", "user_id": user})[0] == 400
         player = f"/v1/leaderboards/monthly/users/{user}"
         wait_for(lambda: api.get(player)[0] == 200, what="the score on the board")
-        assert api.get(f"/v1/leaderboards/monthly/top?period={current_period()}")[0] == 200
+        assert api.get(f"/v1/leaderboards/monthly/top?period={Window.MONTHLY.current(now_ms()).period}")[0] == 200
         assert api.get("/v1/leaderboards/monthly/users/nobody-at-all")[0] == 404
 
         assert invoke_with_wrong_password(protected_redis, "leaderboard_query", "get_top.json") == 503

@@ -22,7 +22,7 @@ from local_runtime.kafka_event import lambda_kafka_event
 from local_runtime.lambda_host import LambdaContext, load_handler
 from local_runtime.servers import RedisServer
 from shared.adapters.board_writer import RedisBoardWriter
-from shared.adapters.keys import board_key, submission_key
+from shared.adapters.keys import submission_key
 from shared.adapters.redis_client import create_redis_client
 from shared.adapters.submission_ledger import SubmissionLedger
 from shared.application.apply import PendingScore
@@ -30,14 +30,15 @@ from shared.application.ingest import SubmissionState
 from shared.domain.boards import Window
 from shared.domain.errors import StoreUnavailable
 from shared.domain.events import ScoreEvent, event_id_for
-from shared.domain.periods import now_ms, period_start_ms
 from shared.domain.record_codec import encode_record, record_key
+from shared.domain.timestamps import now_ms
 from tests.support.deployed_template import deployed
 from tests.support.paths import EVENTS_DIR, REPO_ROOT
 
 pytestmark = pytest.mark.security
 
 PERIOD = "2011-05"
+MONTH = Window.MONTHLY.parse_period(PERIOD)
 ADMIN = "test-admin"
 
 
@@ -112,7 +113,7 @@ def handler(function: str, redis_url: str) -> Any:
 
 def test_each_function_works_as_its_own_user(template_users: tuple[RedisServer, dict[str, str]]) -> None:
     _, urls = template_users
-    start = period_start_ms(PERIOD)
+    start = MONTH.start_ms
     events = [
         ScoreEvent(event_id_for(f"m-{i}", user), f"m-{i}", user, points, start + i * 1000)
         for i, (user, points) in enumerate([("alice", 3), ("bob", 2), ("alice", 1)])
@@ -164,12 +165,12 @@ def test_the_query_user_reads_every_window_with_shared_ranks(
 def test_the_query_user_cannot_write(template_users: tuple[RedisServer, dict[str, str]]) -> None:
     _, urls = template_users
     reader = client(urls["RedisQueryUser"])
-    board = board_key(PERIOD)
+    board = MONTH.key
     with pytest.raises(redis.exceptions.NoPermissionError):
         reader.zadd(board, {"mallory": 10**9})
     with pytest.raises(StoreUnavailable) as refused:
         RedisBoardWriter(reader).apply(
-            Window.MONTHLY.parse_period(PERIOD),
+            MONTH,
             "score-events-0",
             [PendingScore(99, bytes(16), "mallory", 10**6, 1, -1)],
         )
@@ -187,7 +188,7 @@ def test_writers_stay_on_their_own_keys(template_users: tuple[RedisServer, dict[
     _, urls = template_users
     ingest = client(urls["RedisIngestUser"])
     with pytest.raises(redis.exceptions.NoPermissionError):
-        ingest.zadd(board_key(PERIOD), {"mallory": 1})
+        ingest.zadd(MONTH.key, {"mallory": 1})
     updater = client(urls["RedisUpdaterUser"])
     for dangerous in (updater.flushall, updater.keys, lambda: updater.config_get("*")):
         with pytest.raises(redis.exceptions.NoPermissionError):
