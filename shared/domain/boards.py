@@ -38,18 +38,26 @@ CALENDAR_END_MS = (date.max.toordinal() + 1 - _EPOCH_ORDINAL) * DAY_MS
 ALLTIME_LAST_MS = ALLTIME_ORIGIN_MS + ALLTIME_MINUTES.slots * ALLTIME_MINUTES.tick_ms - 1
 
 
+ECHO_LIMIT = 40  # characters of a caller's text quoted back in an error message
+
+
+def _echo(text: str) -> str:
+    """The caller's text as an error quotes it: repr'd, and cut short so a huge input makes no huge answer."""
+    return repr(text) if len(text) <= ECHO_LIMIT else f"{text[:ECHO_LIMIT]!r}… ({len(text)} characters)"
+
+
 class InvalidPeriod(ValueError):
     def __init__(self, window: Window, text: str, reason: str = "") -> None:
         self.window = window
         self.text = text
         detail = f" ({reason})" if reason else ""
-        super().__init__(f"{window} period must look like {window.period_format}, got {text!r}{detail}")
+        super().__init__(f"{window} period must look like {window.period_format}, got {_echo(text)}{detail}")
 
 
 class UnknownWindow(ValueError):
     def __init__(self, name: str, enabled: tuple[Window, ...]) -> None:
-        self.name = name
-        super().__init__(f"unknown window {name!r}; enabled: {', '.join(enabled)}")
+        self.name = str(name)
+        super().__init__(f"unknown window {_echo(self.name)}; enabled: {', '.join(enabled)}")
 
 
 class Window(StrEnum):

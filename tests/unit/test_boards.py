@@ -19,6 +19,7 @@ from shared.domain.boards import (
     CALENDAR_END_MS,
     CALENDAR_MIN_MS,
     DAY_MS,
+    ECHO_LIMIT,
     Board,
     InvalidPeriod,
     UnknownWindow,
@@ -336,3 +337,18 @@ def test_a_route_names_an_enabled_window() -> None:
     for name in ("weekly", "hourly", "DAILY", ""):
         with pytest.raises(UnknownWindow, match="enabled: daily, monthly"):
             enabled_window(name, enabled)
+
+
+def test_errors_quote_a_long_input_only_in_part() -> None:
+    with pytest.raises(InvalidPeriod) as bad_period:
+        Window.DAILY.parse_period("9" * 100_000)
+    with pytest.raises(UnknownWindow) as bad_window:
+        enabled_window("w" * 100_000, (Window.DAILY,))
+    for problem in (bad_period.value, bad_window.value):
+        assert len(str(problem)) < ECHO_LIMIT + 120 and "100000 characters" in str(problem)
+
+
+def test_a_disabled_window_is_named_plainly() -> None:
+    with pytest.raises(UnknownWindow) as disabled:
+        enabled_window(Window.MONTHLY, (Window.DAILY,))
+    assert str(disabled.value) == "unknown window 'monthly'; enabled: daily"
