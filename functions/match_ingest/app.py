@@ -1,5 +1,6 @@
 """POST /v1/scores and /v1/scores/batch: validate match results and publish them to Kafka."""
 
+from collections.abc import Sequence
 from http import HTTPStatus
 from typing import Annotated, Any
 
@@ -15,16 +16,19 @@ from shared.adapters.kafka_producer import ScoreEventPublisher
 from shared.adapters.redis_client import create_redis_client
 from shared.adapters.settings import Settings
 from shared.adapters.submission_ledger import SubmissionLedger
-from shared.application.ingest import ConflictingDuplicate, IngestOutcome, IngestService
+from shared.application.ingest import ConflictingDuplicate, CountsOnNoBoard, IngestOutcome, IngestService
 from shared.domain.errors import BrokerUnavailable
 from shared.domain.events import (
+    InvalidInput,
     ScoreBatch,
     ScoreEvent,
     ScoreSubmission,
+    batch_field_prefix,
     count_by_window,
     to_score_event,
     to_score_events,
 )
+from shared.domain.timestamps import now_ms
 from shared.http.api import RequestRefused, api_resolver, documented_responses, error_response, json_request
 
 settings = Settings.from_env()
@@ -47,6 +51,7 @@ ingest = IngestService(
         ),
         settings.idempotency_window_seconds,
     ),
+    schedule,
 )
 
 logger = Logger()
@@ -91,8 +96,13 @@ class BatchAccepted(BaseModel):
     )
 
 
-def submit(events: list[ScoreEvent]) -> IngestOutcome:
-    outcome = ingest.submit(events)
+def submit(events: list[ScoreEvent], field_prefixes: Sequence[str]) -> IngestOutcome:
+    """Hand the events to ingest; `field_prefixes[i]` names event i's fields in a refusal."""
+    try:
+        outcome = ingest.submit(events)
+    except CountsOnNoBoard as late:
+        index = next(index for index, event in enumerate(events) if event.event_id in late.reasons)
+        raise InvalidInput(f"{field_prefixes[index]}occurred_at", late.reasons[events[index].event_id]) from None
     metrics.add_metric(name="ScoresAccepted", unit=MetricUnit.Count, value=outcome.accepted - outcome.duplicates)
     metrics.add_metric(name="DuplicateScores", unit=MetricUnit.Count, value=outcome.duplicates)
     if not outcome.deduplicated:
@@ -129,8 +139,8 @@ def _conflicting_duplicate(error: ConflictingDuplicate) -> Response[dict[str, An
 )
 @tracer.capture_method
 def post_score(submission: Annotated[ScoreSubmission, Body()]) -> Response[dict[str, Any]]:
-    event = to_score_event(submission, limits)
-    counted = submit([event]).counted[event.event_id]
+    event = to_score_event(submission, limits, received_at_ms=now_ms())
+    counted = submit([event], [""]).counted[event.event_id]
     return Response(
         status_code=HTTPStatus.ACCEPTED,
         content_type="application/json",
@@ -146,7 +156,8 @@ def post_score(submission: Annotated[ScoreSubmission, Body()]) -> Response[dict[
 )
 @tracer.capture_method
 def post_batch(batch: Annotated[ScoreBatch, Body()]) -> Response[dict[str, Any]]:
-    outcome = submit(to_score_events(batch, limits))
+    events = to_score_events(batch, limits, received_at_ms=now_ms())
+    outcome = submit(events, [batch_field_prefix(index) for index in range(len(events))])
     return Response(
         status_code=HTTPStatus.ACCEPTED,
         content_type="application/json",

@@ -3,19 +3,24 @@
 Exactly-once is the updater's job (it recognises an event it already applied); the ledger here
 makes the `duplicates` answer accurate, keeps a retry on the boards its first try chose (same
 `occurred_at`, same `received_at`), and refuses the same (match_id, user_id) with other points.
+
+Whether an event counts on no board is decided here, not at validation: an event received after
+every board of its time closed is still accepted when the ledger remembers a first try that counts
+on one (its publish failed or went unanswered, so the record may already be in Kafka).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import Enum
 from typing import Protocol
 
 from aws_lambda_powertools import Logger
 
+from shared.domain.boards import BoardSchedule
 from shared.domain.errors import LedgerUnavailable
-from shared.domain.events import ScoreEvent
+from shared.domain.events import ScoreEvent, counts_on_no_board
 
 logger = Logger(child=True)
 
@@ -60,6 +65,10 @@ class Ledger(Protocol):
 
     def claim(self, events: Sequence[ScoreEvent]) -> list[Submission | None]: ...
 
+    def peek(self, events: Sequence[ScoreEvent]) -> list[Submission | None]:
+        """What is remembered of each event (None: never seen), claiming nothing."""
+        ...
+
     def confirm(self, events: Sequence[ScoreEvent]) -> None: ...
 
 
@@ -79,6 +88,15 @@ class ConflictingDuplicate(ValueError):
             f"{first.earlier_points} points, not {first.event.points}"
         )
         self.conflicts = list(conflicts)
+
+
+class CountsOnNoBoard(ValueError):
+    """Events that count on no open board and are no retry of a first try that does; nothing was claimed
+    or published. `reasons`: event id -> why (shared.domain.events.counts_on_no_board)."""
+
+    def __init__(self, reasons: Mapping[str, str]) -> None:
+        self.reasons = dict(reasons)
+        super().__init__(next(iter(self.reasons.values())))
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,13 +129,15 @@ def _as_remembered(event: ScoreEvent, earlier: Submission) -> ScoreEvent:
 
 
 class IngestService:
-    def __init__(self, publisher: Publisher, ledger: Ledger) -> None:
+    def __init__(self, publisher: Publisher, ledger: Ledger, schedule: BoardSchedule) -> None:
         self._publisher = publisher
         self._ledger = ledger
+        self._schedule = schedule
 
     def submit(self, events: Sequence[ScoreEvent]) -> IngestOutcome:
         """Publish every event not acknowledged before; all or nothing."""
         unique = unique_events(events)
+        self._refuse_late_first_tries(unique)
         try:
             earlier = self._ledger.claim(unique)
         except LedgerUnavailable as error:
@@ -146,6 +166,28 @@ class IngestService:
             self._publisher.publish(to_publish)  # on failure the claims stay pending (see the ledger)
             self._confirm(to_publish)
         return IngestOutcome(len(events), len(events) - len(to_publish), True, counted)
+
+    def _refuse_late_first_tries(self, events: list[ScoreEvent]) -> None:
+        """CountsOnNoBoard for the events that count on no board at their own received time, unless the ledger
+        remembers a first try whose times count on one: that is a retry, and counts where its first try does."""
+        late = {
+            event.event_id: reason
+            for event in events
+            if (reason := counts_on_no_board(self._schedule, event.occurred_at_ms, event.received_at_ms))
+        }
+        if not late:
+            return
+        suspects = [event for event in events if event.event_id in late]
+        try:
+            remembered = self._ledger.peek(suspects)
+        except LedgerUnavailable as error:
+            logger.warning("submission ledger unavailable; late events are refused as first tries", error=str(error))
+            remembered = [None] * len(suspects)
+        for event, before in zip(suspects, remembered, strict=True):
+            if before is not None and _as_remembered(event, before).boards(self._schedule):
+                del late[event.event_id]
+        if late:
+            raise CountsOnNoBoard(late)
 
     def _confirm(self, events: list[ScoreEvent]) -> None:
         try:

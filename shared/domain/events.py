@@ -11,7 +11,7 @@ from typing import Annotated, NamedTuple
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StrictInt
 
 from shared.domain.boards import DAY_MS, Board, BoardSchedule, Window
-from shared.domain.timestamps import NotRfc3339, now_ms, rfc3339_to_epoch_ms
+from shared.domain.timestamps import NotRfc3339, rfc3339_to_epoch_ms
 
 MAX_ID_LENGTH = 128
 MAX_EVENTS_PER_BATCH = 500  # the contract's ceiling; a deployment may lower it (ScoreLimits)
@@ -126,7 +126,7 @@ class ScoreLimits:
 
     max_points_per_event: int
     max_future_skew_ms: int
-    board_schedule: BoardSchedule  # an event must count on at least one of its boards
+    board_schedule: BoardSchedule  # a new event must count on at least one of its boards
     max_events_per_batch: int
 
 
@@ -191,15 +191,15 @@ def parse_occurred_at(value: int | str | None, *, field: str, received_at_ms: in
     return epoch_ms
 
 
-def check_counts_somewhere(occurred_at_ms: int, schedule: BoardSchedule, *, field: str, received_at_ms: int) -> None:
-    """Refuse an event that would count on no enabled board.
+def counts_on_no_board(schedule: BoardSchedule, occurred_at_ms: int, received_at_ms: int | None) -> str | None:
+    """Why an event received at `received_at_ms` counts on no enabled board; None when it counts on one.
 
     A board is final once its window's grace has passed: a late win must not reorder a board
     that players have already seen settled. An event that still counts on some board (the
     all-time one never closes) is accepted and left off the closed ones.
     """
     if schedule.boards_for(occurred_at_ms, received_at_ms):
-        return
+        return None
     reasons: list[str] = []
     for window in schedule.windows:
         try:
@@ -210,7 +210,7 @@ def check_counts_somewhere(occurred_at_ms: int, schedule: BoardSchedule, *, fiel
         grace_ms = schedule.grace_of(window)
         after = f"{_duration(grace_ms)} after it ended" if grace_ms else "when it ended"
         reasons.append(f"{window} {board.period} closed to late events {after}")
-    raise InvalidInput(field, f"counts on no open board: {'; '.join(reasons)}")
+    return f"counts on no open board: {'; '.join(reasons)}"
 
 
 def _duration(ms: int) -> str:
@@ -221,21 +221,29 @@ def _duration(ms: int) -> str:
     return f"{ms} ms"
 
 
+def batch_field_prefix(index: int) -> str:
+    """How a field of the batch's event at `index` is named in a refusal (scores.3.points)."""
+    return f"scores.{index}."
+
+
 def to_score_event(
     submission: ScoreSubmission,
     limits: ScoreLimits,
     *,
+    received_at_ms: int,
     field_prefix: str = "",
-    received_at_ms: int | None = None,
+    refuse_late: bool = False,
 ) -> ScoreEvent:
-    received_at_ms = now_ms() if received_at_ms is None else received_at_ms
+    """The event, or InvalidInput. An event that counts on no board is refused only when `refuse_late` asks:
+    ingest decides it, since a retry counts on the boards of its first try (shared.application.ingest)."""
     if submission.points > limits.max_points_per_event:
         raise InvalidInput(f"{field_prefix}points", f"must be at most {limits.max_points_per_event}")
     occurred_field = f"{field_prefix}occurred_at"
     occurred_at_ms = parse_occurred_at(submission.occurred_at, field=occurred_field, received_at_ms=received_at_ms)
     if occurred_at_ms > received_at_ms + limits.max_future_skew_ms:
         raise InvalidInput(occurred_field, f"is more than {limits.max_future_skew_ms // 1000} seconds in the future")
-    check_counts_somewhere(occurred_at_ms, limits.board_schedule, field=occurred_field, received_at_ms=received_at_ms)
+    if refuse_late and (late := counts_on_no_board(limits.board_schedule, occurred_at_ms, received_at_ms)):
+        raise InvalidInput(occurred_field, late)
     return ScoreEvent(
         event_id=event_id_for(submission.match_id, submission.user_id),
         match_id=submission.match_id,
@@ -246,12 +254,19 @@ def to_score_event(
     )
 
 
-def to_score_events(batch: ScoreBatch, limits: ScoreLimits, *, received_at_ms: int | None = None) -> list[ScoreEvent]:
+def to_score_events(
+    batch: ScoreBatch, limits: ScoreLimits, *, received_at_ms: int, refuse_late: bool = False
+) -> list[ScoreEvent]:
     """Every event of a batch, or InvalidInput for the first bad one: a batch is accepted whole or not at all."""
     if len(batch.scores) > limits.max_events_per_batch:
         raise InvalidInput("scores", f"must hold at most {limits.max_events_per_batch} events")
-    received_at_ms = now_ms() if received_at_ms is None else received_at_ms
     return [
-        to_score_event(submission, limits, field_prefix=f"scores.{index}.", received_at_ms=received_at_ms)
+        to_score_event(
+            submission,
+            limits,
+            received_at_ms=received_at_ms,
+            field_prefix=batch_field_prefix(index),
+            refuse_late=refuse_late,
+        )
         for index, submission in enumerate(batch.scores)
     ]

@@ -12,6 +12,7 @@ from shared.adapters.keys import submission_key
 from shared.adapters.redis_client import RedisClient, create_redis_client
 from shared.adapters.submission_ledger import SubmissionLedger
 from shared.application.ingest import Submission, SubmissionState
+from shared.domain.errors import LedgerUnavailable
 from shared.domain.events import ScoreEvent, event_id_for
 
 AT = 1_560_000_000_000
@@ -48,6 +49,20 @@ def test_a_claim_remembers_when_the_event_was_received(client: RedisClient) -> N
     assert ledger.claim([event]) == [Submission(SubmissionState.PENDING, 2, AT, AT + 1500)]
     ledger.confirm([event])
     assert ledger.claim([event]) == [Submission(SubmissionState.ACCEPTED, 2, AT, AT + 1500)]
+
+
+def test_a_peek_reads_what_is_remembered_and_claims_nothing(client: RedisClient) -> None:
+    ledger = SubmissionLedger(client, window_seconds=600)
+    claimed, unseen = fresh_event()._replace(received_at_ms=AT + 1500), fresh_event()
+    ledger.claim([claimed])
+    assert ledger.peek([claimed, unseen]) == [Submission(SubmissionState.PENDING, 2, AT, AT + 1500), None]
+    assert client.exists(submission_key(unseen.event_id)) == 0
+    assert ledger.claim([unseen]) == [None]
+
+
+def test_a_peek_while_redis_is_away_is_ledger_unavailable() -> None:
+    with create_redis_client("redis://127.0.0.1:1/0") as unreachable, pytest.raises(LedgerUnavailable):
+        SubmissionLedger(unreachable, window_seconds=600).peek([fresh_event()])
 
 
 def test_a_claim_written_before_received_at_was_remembered_is_read(client: RedisClient) -> None:

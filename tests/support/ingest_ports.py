@@ -28,6 +28,11 @@ class MemoryLedger:
             self.entries.setdefault(item.event_id, remembered(item, SubmissionState.PENDING))
         return earlier
 
+    def peek(self, events: Sequence[ScoreEvent]) -> list[Submission | None]:
+        if self.down:
+            raise LedgerUnavailable("redis is down")
+        return [self.entries.get(item.event_id) for item in events]
+
     def confirm(self, events: Sequence[ScoreEvent]) -> None:
         if self.confirm_fails:
             raise LedgerUnavailable("redis went away")
@@ -36,13 +41,18 @@ class MemoryLedger:
 
 
 class RecordingPublisher:
-    def __init__(self, failures: int = 0) -> None:
+    """`failures` publishes fail; each is stored by the broker without an acknowledgement (ambiguous), or with
+    `failures_stored` False, not stored at all."""
+
+    def __init__(self, failures: int = 0, *, failures_stored: bool = True) -> None:
         self.published: list[ScoreEvent] = []
         self.failures = failures
+        self.failures_stored = failures_stored
 
     def publish(self, events: Sequence[ScoreEvent]) -> None:
         if self.failures:
             self.failures -= 1
-            self.published.extend(events)  # stored by the broker, but the acknowledgement never came
+            if self.failures_stored:
+                self.published.extend(events)
             raise BrokerUnavailable("no acknowledgement in time")
         self.published.extend(events)

@@ -17,8 +17,8 @@ from typing import Any
 import pytest
 
 from local_runtime.lambda_host import LambdaContext, load_handler
-from shared.application.ingest import IngestService
 from shared.domain.boards import DAY_MS, Window
+from shared.domain.events import event_id_for
 from shared.domain.timestamps import now_ms
 from tests.support.ingest_ports import MemoryLedger, RecordingPublisher
 from tests.support.paths import REPO_ROOT
@@ -39,12 +39,19 @@ THREE_DAYS_AGO = 3 * DAY_MS
 class Ingest:
     handler: Handler
     publisher: RecordingPublisher
+    ledger: MemoryLedger
+    application: dict[str, Any]  # the handler's own copy of shared.application.ingest (each load has one)
 
     def post(self, sample: str, body: object) -> tuple[int, dict[str, Any]]:
         event = load_event(sample)
         event["body"] = json.dumps(body)
         response = self.handler(event, LambdaContext("test"))
         return int(response["statusCode"]), json.loads(response["body"])
+
+    def remember_unanswered_first_try(self, match: str, user: str, occurred_at: int, received_at: int) -> None:
+        """As if a first try, received at `received_at`, had been claimed and its publish had gone unanswered."""
+        submission, state = self.application["Submission"], self.application["SubmissionState"]
+        self.ledger.entries[event_id_for(match, user)] = submission(state.PENDING, 1, occurred_at, received_at)
 
 
 def ingest_with(**environment: str) -> Ingest:
@@ -54,9 +61,10 @@ def ingest_with(**environment: str) -> Ingest:
         environment={**CLOSED, **environment},
     )
     module = sys.modules[handler.__module__]
-    publisher = RecordingPublisher()
-    module.__dict__["ingest"] = IngestService(publisher, MemoryLedger())
-    return Ingest(handler, publisher)
+    publisher, ledger = RecordingPublisher(), MemoryLedger()
+    service = module.IngestService(publisher, ledger, module.schedule)
+    module.__dict__["ingest"] = service
+    return Ingest(handler, publisher, ledger, type(service).submit.__globals__)
 
 
 @pytest.fixture(scope="module")
@@ -67,6 +75,11 @@ def every_window() -> Ingest:
 @pytest.fixture(scope="module")
 def monthly_only() -> Ingest:
     return ingest_with(LEADERBOARD_WINDOWS="monthly")
+
+
+@pytest.fixture(scope="module")
+def daily_only() -> Ingest:
+    return ingest_with(LEADERBOARD_WINDOWS="daily")
 
 
 def fresh_match() -> str:
@@ -148,3 +161,41 @@ def test_a_batch_answer_lists_only_the_enabled_windows(monthly_only: Ingest) -> 
     scores = [{"match_id": fresh_match() + f"-{index}", "user_id": "ann"} for index in range(2)]
     status, answer = monthly_only.post("post_score_batch.json", {"scores": scores})
     assert (status, answer["per_window"]) == (202, {"monthly": 2})
+
+
+def test_a_retry_received_after_its_day_closed_answers_the_day_of_its_first_try(daily_only: Ingest) -> None:
+    match, occurred_at = fresh_match(), now_ms() - THREE_DAYS_AGO
+    daily_only.remember_unanswered_first_try(match, "ann", occurred_at, received_at=occurred_at + 60_000)
+    status, answer = daily_only.post(
+        "post_score.json", {"match_id": match, "user_id": "ann", "occurred_at": occurred_at}
+    )
+    assert (status, answer.get("periods")) == (202, {"daily": Window.DAILY.period_of(occurred_at)})
+    assert daily_only.publisher.published[-1].received_at_ms == occurred_at + 60_000
+
+
+def test_a_batch_retry_with_a_late_event_whose_first_try_counts_is_accepted_whole(daily_only: Ingest) -> None:
+    late_match, fresh = fresh_match(), fresh_match()
+    occurred_at, bob_first_try = now_ms() - THREE_DAYS_AGO, now_ms() - 60_000
+    daily_only.remember_unanswered_first_try(late_match, "alice", occurred_at, received_at=occurred_at + 60_000)
+    daily_only.remember_unanswered_first_try(fresh, "bob", bob_first_try, received_at=bob_first_try)
+    scores = [
+        {"match_id": late_match, "user_id": "alice", "occurred_at": occurred_at},
+        {"match_id": fresh, "user_id": "bob"},
+    ]
+    status, answer = daily_only.post("post_score_batch.json", {"scores": scores})
+    assert (status, answer.get("accepted"), answer.get("per_window")) == (202, 2, {"daily": 2})
+    assert [item.occurred_at_ms for item in daily_only.publisher.published[-2:]] == [occurred_at, bob_first_try]
+
+
+def test_a_late_event_in_a_batch_never_seen_before_is_refused_by_its_index(daily_only: Ingest) -> None:
+    fresh = fresh_match()
+    scores = [
+        {"match_id": fresh, "user_id": "bob"},
+        {"match_id": fresh_match(), "user_id": "alice", "occurred_at": now_ms() - THREE_DAYS_AGO},
+    ]
+    published = len(daily_only.publisher.published)
+    status, answer = daily_only.post("post_score_batch.json", {"scores": scores})
+    assert (status, answer["error"]["field"]) == (400, "scores.1.occurred_at")
+    assert "counts on no open board: daily" in answer["error"]["message"]
+    assert len(daily_only.publisher.published) == published
+    assert event_id_for(fresh, "bob") not in daily_only.ledger.entries, "nothing claimed"

@@ -51,7 +51,7 @@ def periods(occurred_at: object, received_at_ms: int, limits: ScoreLimits = LIMI
 
 def refusal(fields: dict[str, object], received_at_ms: int, limits: ScoreLimits = LIMITS) -> InvalidInput:
     with pytest.raises(InvalidInput) as caught:
-        to_score_event(submission(**fields), limits, received_at_ms=received_at_ms)
+        to_score_event(submission(**fields), limits, received_at_ms=received_at_ms, refuse_late=True)
     return caught.value
 
 
@@ -133,7 +133,15 @@ def test_the_refusal_names_the_closed_month() -> None:
             submission(occurred_at="2026-09-15T10:00:00Z"),
             limits_from(LEADERBOARD_WINDOWS="monthly"),
             received_at_ms=OCTOBER_END,
+            refuse_late=True,
         )
+
+
+def test_unless_asked_to_refuse_a_late_event_validation_leaves_it_to_ingest() -> None:
+    # Ingest accepts it when it retries a first try that counted (shared.application.ingest).
+    monthly = limits_from(LEADERBOARD_WINDOWS="monthly")
+    late = to_score_event(submission(occurred_at="2026-09-15T10:00:00Z"), monthly, received_at_ms=OCTOBER_END)
+    assert late.periods(monthly.board_schedule) == {}
 
 
 def test_zero_grace_closes_each_calendar_board_when_it_ends() -> None:
@@ -205,7 +213,7 @@ def test_the_first_bad_event_of_a_batch_is_named_by_its_index() -> None:
         {"scores": [{"match_id": "a", "user_id": "u"}, {"match_id": "b", "user_id": "u", "occurred_at": 0}]}
     )
     with pytest.raises(InvalidInput) as caught:
-        to_score_events(batch, LIMITS, received_at_ms=OCTOBER_END)
+        to_score_events(batch, LIMITS, received_at_ms=OCTOBER_END, refuse_late=True)
     assert caught.value.field == "scores.1.occurred_at"
 
 
