@@ -109,7 +109,7 @@ class Measured:
         return self.records / self.floor_seconds
 
 
-ApplyCall = tuple[Board, str, list[PendingScore], str]  # board, partition, scores, unscoped partition
+ApplyCall = tuple[Board, str, list[PendingScore], str, int | None]  # board, partition, scores, unscoped, expiry
 
 
 class RecordingWriter:
@@ -119,9 +119,15 @@ class RecordingWriter:
         self.calls: list[ApplyCall] = []
 
     def apply(
-        self, board: Board, partition: str, scores: list[PendingScore], *, unscoped_partition: str = ""
+        self,
+        board: Board,
+        partition: str,
+        scores: list[PendingScore],
+        *,
+        unscoped_partition: str = "",
+        expires_at_ms: int | None = None,
     ) -> ApplyResult:
-        self.calls.append((board, partition, scores, unscoped_partition))
+        self.calls.append((board, partition, scores, unscoped_partition, expires_at_ms))
         return ApplyResult(len(scores))
 
 
@@ -186,11 +192,11 @@ def measure(
             measured.invocations += 1
 
             started = time.perf_counter()
-            for board, partition, scores, unscoped in calls:
-                floor.apply(board, partition, scores, unscoped_partition=unscoped)
+            for board, partition, scores, unscoped, expires_at in calls:
+                floor.apply(board, partition, scores, unscoped_partition=unscoped, expires_at_ms=expires_at)
             measured.floor_seconds += time.perf_counter() - started
             measured.floor_calls += len(calls)
-            measured.board_updates += sum(len(scores) for _, _, scores, _ in calls)
+            measured.board_updates += sum(len(scores) for _, _, scores, _, _ in calls)
             if time.monotonic() > deadline and measured.invocations >= 3:
                 break
         measured.gc_share = gc_clock.share_of(measured.handler_seconds)

@@ -57,9 +57,12 @@ def report(batch: ScoreBatchProcessor) -> None:
     metrics.add_metric(name="DuplicateEventsSkipped", unit=MetricUnit.Count, value=tally.duplicates)
     metrics.add_metric(name="RecordsSkippedUnverified", unit=MetricUnit.Count, value=tally.unverified)
     metrics.add_metric(name="RecordsOnNoBoard", unit=MetricUnit.Count, value=tally.on_no_board)
+    metrics.add_metric(name="RecordsPastRetention", unit=MetricUnit.Count, value=tally.past_retention)
     metrics.add_metric(name="PartitionOffsetResets", unit=MetricUnit.Count, value=len(tally.reset_partitions))
     metrics.add_metric(name="RecordsDeadLettered", unit=MetricUnit.Count, value=tally.dead_lettered)
     metrics.add_metric(name="RecordsFailed", unit=MetricUnit.Count, value=tally.failed)
+    capped = sum(updates.capped for updates in tally.board_updates.values())
+    metrics.add_metric(name="PointsCapped", unit=MetricUnit.Count, value=capped)
     for window, updates in tally.board_updates.items():
         suffix = window.value.capitalize()
         metrics.add_metric(name=f"BoardUpdatesApplied{suffix}", unit=MetricUnit.Count, value=updates.applied)
@@ -76,5 +79,13 @@ def report(batch: ScoreBatchProcessor) -> None:
             "records below the applied watermark were too old to verify and were skipped as redelivered",
             records=tally.unverified,
         )
+    if tally.past_retention:
+        logger.warning(
+            "records reached boards whose retention had ended and were not applied there: a replay older "
+            "than BOARD_RETENTION_<WINDOW>_DAYS; see docs/BOARDS.md, 'Retention'",
+            records=tally.past_retention,
+        )
+    if capped:
+        logger.info("board updates were held at the board's largest total", updates=capped)
     if tally.failed:
         logger.warning("batch partly failed; Lambda will redeliver", failed=tally.failed)

@@ -46,10 +46,19 @@ class RedisBoardWriter:
         self._apply = client.register_script(self._apply_source)
 
     def apply(
-        self, board: Board, partition: str, scores: Iterable[PendingScore], *, unscoped_partition: str = ""
+        self,
+        board: Board,
+        partition: str,
+        scores: Iterable[PendingScore],
+        *,
+        unscoped_partition: str = "",
+        expires_at_ms: int | None = None,
     ) -> ApplyResult:
         """Apply one partition's scores (in offset order, each with its tick on this board) to the
         board, each event at most once; a player's total stops at the board codec's largest.
+
+        The board and its watermarks expire together at `expires_at_ms` (None: kept); from then on,
+        by this process' clock, the call writes nothing and reports every record as past retention.
 
         `partition` names the partition within its Kafka cluster; `unscoped_partition` is its name in
         watermarks written before they were scoped by cluster (taken over on first use). Records at or
@@ -69,6 +78,7 @@ class RedisBoardWriter:
             self.clock_margin_ms,
             time.time_ns() // 1_000_000,
             self.keep_events_ms,
+            0 if expires_at_ms is None else expires_at_ms,
         ]
         for score in scores:
             args += score
@@ -76,13 +86,15 @@ class RedisBoardWriter:
             reply = self._apply(keys=keys, args=args) if self.wait_replicas <= 0 else self._apply_and_wait(keys, args)
         except REDIS_FAILURES as error:
             raise StoreUnavailable(f"board {board.key}: {error}") from error
-        applied, resets, redelivered, duplicates, unverified = reply
+        applied, resets, redelivered, duplicates, unverified, capped, past_retention = reply
         return ApplyResult(
             int(applied),
             int(resets),
             redelivered=tuple(map(int, redelivered)),
             duplicates=tuple(map(int, duplicates)),
             unverified=tuple(map(int, unverified)),
+            capped=int(capped),
+            past_retention=tuple(map(int, past_retention)),
         )
 
     def _apply_and_wait(self, keys: list[str], args: list[str | int | bytes]) -> list[Any]:

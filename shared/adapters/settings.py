@@ -3,11 +3,22 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from shared.adapters.redis_client import RedisTimeouts
-from shared.domain.boards import DEFAULT_GRACE_MS, DEFAULT_WINDOWS, BoardSchedule, Window, parse_windows
+from shared.domain.boards import (
+    DAY_MS,
+    DEFAULT_GRACE_MS,
+    DEFAULT_RETENTION_MS,
+    DEFAULT_WINDOWS,
+    MAX_GRACE_MS,
+    MAX_RETENTION_MS,
+    BoardSchedule,
+    Window,
+    parse_windows,
+)
 from shared.domain.events import MAX_EVENTS_PER_BATCH, ScoreLimits
 
 # Time budgets. Every wait a request can make is bounded, and the bounds nest:
@@ -18,16 +29,18 @@ from shared.domain.events import MAX_EVENTS_PER_BATCH, ScoreLimits
 API_GATEWAY_TIMEOUT_SECONDS = 29.0  # REST API integration limit
 ANSWER_MARGIN_SECONDS = 1.0  # time left after the last wait to build and send the answer
 LEDGER_CALLS_PER_WRITE = 2
+# ASCII only: int() and float() would also take other scripts' digits and underscores ('٣_000').
+_INTEGER = re.compile(r"-?[0-9]{1,18}")
+_DECIMAL = re.compile(r"[0-9]{1,9}(\.[0-9]{1,9})?")
 
 
 def _int(env: Mapping[str, str], name: str, default: int, low: int = 0, high: int | None = None) -> int:
     raw = env.get(name, "").strip()
     if not raw:
         return default
-    try:
-        value = int(raw)
-    except ValueError as error:
-        raise ValueError(f"environment variable {name} must be an integer, got {raw!r}") from error
+    if not _INTEGER.fullmatch(raw):
+        raise ValueError(f"environment variable {name} must be an integer in ASCII digits, got {raw!r}")
+    value = int(raw)
     if value < low or (high is not None and value > high):
         bounds = f"{low}..{high}" if high is not None else f">= {low}"
         raise ValueError(f"environment variable {name} must be {bounds}, got {value}")
@@ -38,10 +51,9 @@ def _seconds(env: Mapping[str, str], name: str, default: float, low: float, high
     raw = env.get(name, "").strip()
     if not raw:
         return default
-    try:
-        value = float(raw)
-    except ValueError as error:
-        raise ValueError(f"environment variable {name} must be a number of seconds, got {raw!r}") from error
+    if not _DECIMAL.fullmatch(raw):
+        raise ValueError(f"environment variable {name} must be a number of seconds in ASCII digits, got {raw!r}")
+    value = float(raw)
     if not low <= value <= high:
         raise ValueError(f"environment variable {name} must be {low:g}..{high:g} seconds, got {value:g}")
     return value
@@ -49,13 +61,25 @@ def _seconds(env: Mapping[str, str], name: str, default: float, low: float, high
 
 def _grace_by_window(env: Mapping[str, str]) -> dict[Window, int]:
     fallback_seconds = env.get("LATE_EVENT_GRACE_SECONDS", "").strip()
+    most = MAX_GRACE_MS // 1000
     grace: dict[Window, int] = {}
     for window, default_ms in DEFAULT_GRACE_MS.items():
         default_seconds = (
-            _int(env, "LATE_EVENT_GRACE_SECONDS", default_ms // 1000) if fallback_seconds else default_ms // 1000
+            _int(env, "LATE_EVENT_GRACE_SECONDS", default_ms // 1000, 0, most)
+            if fallback_seconds
+            else default_ms // 1000
         )
-        grace[window] = _int(env, f"LATE_EVENT_GRACE_{window.upper()}_SECONDS", default_seconds) * 1000
+        grace[window] = _int(env, f"LATE_EVENT_GRACE_{window.upper()}_SECONDS", default_seconds, 0, most) * 1000
     return grace
+
+
+def _retention_by_window(env: Mapping[str, str]) -> dict[Window, int]:
+    """BOARD_RETENTION_<WINDOW>_DAYS per calendar window; 0 keeps closed boards."""
+    return {
+        window: _int(env, f"BOARD_RETENTION_{window.upper()}_DAYS", default_ms // DAY_MS, 0, MAX_RETENTION_MS // DAY_MS)
+        * DAY_MS
+        for window, default_ms in DEFAULT_RETENTION_MS.items()
+    }
 
 
 def _max_points_per_event(env: Mapping[str, str], default: int, windows: tuple[Window, ...]) -> int:
@@ -93,6 +117,8 @@ class Settings:
     # Per calendar window: LATE_EVENT_GRACE_<WINDOW>_SECONDS, else LATE_EVENT_GRACE_SECONDS when set, else
     # the window's default (daily 2 h, weekly 1 day, monthly 3 days).
     late_event_grace_ms_by_window: dict[Window, int] = field(default_factory=lambda: dict(DEFAULT_GRACE_MS))
+    # How long a closed board stays in Redis: BOARD_RETENTION_<WINDOW>_DAYS (daily 14, weekly 56, monthly 0: kept).
+    board_retention_ms_by_window: dict[Window, int] = field(default_factory=lambda: dict(DEFAULT_RETENTION_MS))
     idempotency_window_seconds: int = 3600
     redis_wait_replicas: int = 0
     redis_wait_timeout_ms: int = 1000
@@ -131,6 +157,7 @@ class Settings:
             max_future_skew_seconds=_int(env, "MAX_FUTURE_SKEW_SECONDS", defaults.max_future_skew_seconds),
             windows=windows,
             late_event_grace_ms_by_window=_grace_by_window(env),
+            board_retention_ms_by_window=_retention_by_window(env),
             idempotency_window_seconds=_int(env, "IDEMPOTENCY_WINDOW_SECONDS", defaults.idempotency_window_seconds),
             redis_wait_replicas=_int(env, "REDIS_WAIT_REPLICAS", defaults.redis_wait_replicas),
             redis_wait_timeout_ms=_int(env, "REDIS_WAIT_TIMEOUT_MS", defaults.redis_wait_timeout_ms),
@@ -150,7 +177,9 @@ class Settings:
         )
 
     def board_schedule(self) -> BoardSchedule:
-        return BoardSchedule(self.windows, dict(self.late_event_grace_ms_by_window))
+        return BoardSchedule(
+            self.windows, dict(self.late_event_grace_ms_by_window), dict(self.board_retention_ms_by_window)
+        )
 
     def redis_timeouts(self) -> RedisTimeouts:
         return RedisTimeouts(socket_seconds=self.redis_socket_timeout_seconds, retries=self.redis_retries)

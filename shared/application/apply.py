@@ -21,7 +21,7 @@ import binascii
 import bisect
 import hashlib
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from operator import itemgetter
@@ -72,10 +72,12 @@ class ApplyResult:
     redelivered: tuple[int, ...] = ()  # the same record again: at or below the watermark, event remembered
     duplicates: tuple[int, ...] = ()  # the same event in another record, e.g. a retried POST
     unverified: tuple[int, ...] = ()  # below the watermark, too old to verify: skipped as redelivered
+    capped: int = 0  # of the applied: those whose points were cut at the board's largest total
+    past_retention: tuple[int, ...] = ()  # the board had expired: nothing written, so none comes back partial
 
     @property
     def skipped(self) -> int:
-        return len(self.redelivered) + len(self.duplicates) + len(self.unverified)
+        return len(self.redelivered) + len(self.duplicates) + len(self.unverified) + len(self.past_retention)
 
 
 MAX_INLINE_VALUE_CHARS = 200_000  # keeps a letter under SQS's 256 KiB message limit
@@ -125,8 +127,16 @@ class DeadLetterSink(Protocol):
 
 class BoardWriter(Protocol):
     def apply(
-        self, board: Board, partition: str, scores: list[PendingScore], *, unscoped_partition: str = ""
-    ) -> ApplyResult: ...
+        self,
+        board: Board,
+        partition: str,
+        scores: list[PendingScore],
+        *,
+        unscoped_partition: str = "",
+        expires_at_ms: int | None = None,
+    ) -> ApplyResult:
+        """`expires_at_ms`: when the board leaves the store (BoardSchedule.expires_at_ms); None: kept."""
+        ...
 
 
 class DeadLetterUnavailable(RuntimeError):
@@ -242,6 +252,7 @@ class BoardUpdates:
 
     applied: int = 0
     skipped: int = 0
+    capped: int = 0  # of the applied: points cut at the board's largest total
 
 
 @dataclass(slots=True)
@@ -254,6 +265,7 @@ class BatchTally:
     duplicates: int = 0  # applied to none: a board had applied its event from another record (a retried POST)
     unverified: int = 0  # skipped by at least one board as too old to verify (possibly applied to others)
     on_no_board: int = 0  # a valid event no enabled board takes: every one closed to it, or out of range
+    past_retention: int = 0  # skipped by at least one board that had expired (possibly applied to others)
     dead_lettered: int = 0
     failed: int = 0
     reset_partitions: set[str] = field(default_factory=set)
@@ -262,7 +274,10 @@ class BatchTally:
     def add_board(self, window: Window, outcome: BoardSliceOutcome, partition: str) -> None:
         updates = self.board_updates.setdefault(window, BoardUpdates())
         updates.applied += outcome.applied
-        updates.skipped += len(outcome.redelivered) + len(outcome.duplicates) + len(outcome.unverified)
+        updates.skipped += (
+            len(outcome.redelivered) + len(outcome.duplicates) + len(outcome.unverified) + len(outcome.past_retention)
+        )
+        updates.capped += outcome.capped
         if outcome.resets:
             self.reset_partitions.add(partition)
 
@@ -276,6 +291,7 @@ class BatchTally:
                 ("redelivered", outcome.redelivered),
                 ("duplicate", outcome.duplicates),
                 ("unverified", outcome.unverified),
+                ("past_retention", outcome.past_retention),
             ):
                 for offset in offsets:
                     skips[offset].append(reason)
@@ -290,10 +306,12 @@ class BatchTally:
                 self.applied += 1
             elif "duplicate" in reasons and not unverified:
                 self.duplicates += 1
-            elif not unverified:
+            elif "redelivered" in reasons and not unverified:
                 self.redelivered += 1
             if unverified:
                 self.unverified += 1
+            if "past_retention" in reasons:
+                self.past_retention += 1
 
 
 @dataclass(slots=True)
@@ -305,6 +323,8 @@ class BoardSliceOutcome:
     redelivered: list[int] = field(default_factory=list)
     duplicates: list[int] = field(default_factory=list)
     unverified: list[int] = field(default_factory=list)
+    capped: int = 0
+    past_retention: list[int] = field(default_factory=list)
     failed_from: int | None = None
     error: BaseException | None = None
 
@@ -314,6 +334,8 @@ class BoardSliceOutcome:
         self.redelivered += result.redelivered
         self.duplicates += result.duplicates
         self.unverified += result.unverified
+        self.capped += result.capped
+        self.past_retention += result.past_retention
 
 
 class ApplyQueue:
@@ -325,9 +347,15 @@ class ApplyQueue:
     applying them would move the watermark past records that still need applying.
     """
 
-    def __init__(self, store: BoardWriter, workers: Sequence[ThreadPoolExecutor]) -> None:
+    def __init__(
+        self,
+        store: BoardWriter,
+        workers: Sequence[ThreadPoolExecutor],
+        expires_at_ms: Callable[[Board], int | None] = lambda board: None,
+    ) -> None:
         self._store = store
         self._workers = workers
+        self._expires_at_ms = expires_at_ms
         self._pending: list[Future[None]] = []
         self._outcomes: dict[str, dict[Board, BoardSliceOutcome]] = defaultdict(dict)
         self._worker_of: dict[tuple[str, Board], ThreadPoolExecutor] = {}
@@ -347,7 +375,9 @@ class ApplyQueue:
         if outcome.error is not None:
             return
         try:
-            result = self._store.apply(board, watermark, scores, unscoped_partition=partition)
+            result = self._store.apply(
+                board, watermark, scores, unscoped_partition=partition, expires_at_ms=self._expires_at_ms(board)
+            )
         # Any failure (Redis, a cluster slot left uncovered, a lagging replica, or a bug) stops this
         # (board, partition): no later slice may move the watermark past it. The batch is retried from there.
         except Exception as error:
@@ -398,7 +428,7 @@ class ScoreBatchProcessor(BatchProcessor):
         for record in self.records:
             by_partition[partition_name(record)].append(record)
 
-        queue = ApplyQueue(self._store, self._workers)
+        queue = ApplyQueue(self._store, self._workers, self._router.schedule.expires_at_ms)
         decoded: dict[str, DecodedPartition] = {}
         for partition, records in by_partition.items():
             records.sort(key=itemgetter("offset"))

@@ -305,6 +305,18 @@ DEFAULT_GRACE_MS = {
     Window.WEEKLY: DAY_MS,
     Window.MONTHLY: 3 * DAY_MS,
 }
+# A grace longer than this is a typo, not a policy. Replays of history into past periods (and the
+# tests, which write into months up to 19 years back) set long graces, hence 20 years, not one.
+MAX_GRACE_MS = 7_300 * DAY_MS
+
+# How long a closed board stays in Redis before it expires (0: kept). A daily or weekly board lives
+# as long as GET /v1/leaderboards/{window}/periods lists it, so every period listed can be read.
+DEFAULT_RETENTION_MS = {
+    Window.DAILY: PERIODS_LISTED[Window.DAILY] * DAY_MS,
+    Window.WEEKLY: PERIODS_LISTED[Window.WEEKLY] * WEEK_MS,
+    Window.MONTHLY: 0,
+}
+MAX_RETENTION_MS = 3_650 * DAY_MS
 
 
 @dataclass(frozen=True, slots=True)
@@ -318,9 +330,19 @@ class BoardSchedule:
 
     windows: tuple[Window, ...]
     grace_ms: Mapping[Window, int] = field(default_factory=lambda: dict(DEFAULT_GRACE_MS))
+    retention_ms: Mapping[Window, int] = field(default_factory=lambda: dict(DEFAULT_RETENTION_MS))
 
     def grace_of(self, window: Window) -> int:
         return 0 if window is Window.ALLTIME else self.grace_ms.get(window, DEFAULT_GRACE_MS[window])
+
+    def expires_at_ms(self, board: Board) -> int | None:
+        """When the board (with its watermarks) leaves Redis: its retention after it closed to late
+        events. None: kept, for a window whose retention is 0 and for the all-time board."""
+        closes = board.closes_at_ms(self.grace_of(board.window))
+        if closes is None:
+            return None
+        retention = self.retention_ms.get(board.window, DEFAULT_RETENTION_MS[board.window])
+        return closes + retention if retention > 0 else None
 
     def boards_for(self, occurred_at_ms: int, received_at_ms: int | None) -> list[Board]:
         """The boards an event counts on; `received_at_ms` None: when it was received is unknown, so

@@ -1,6 +1,6 @@
 """Every window end to end on real servers: one POST, four boards, through Kafka and the updater.
 
-The instants are fixed and in the past (the stack accepts late events for a century), chosen so one
+The instants are fixed and in the past (the stack accepts late events for 20 years), chosen so one
 batch crosses a day boundary inside an ISO week that spans two months: 2024-W05 runs from Monday
 2024-01-29 to Sunday 2024-02-04.
 """
@@ -20,12 +20,14 @@ from shared.domain.boards import DAY_MS, Window
 from shared.domain.timestamps import now_ms, rfc3339_to_epoch_ms
 from tests.support.http_api import Api
 from tests.support.local_stack import own_servers_environ, start_stack
+from tests.support.past_months import reserve_months
 from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.integration
 
 LAST_MINUTE_OF_JANUARY = rfc3339_to_epoch_ms("2024-01-31T23:59:30Z")
 FIRST_MINUTE_OF_FEBRUARY = rfc3339_to_epoch_ms("2024-02-01T00:00:30Z")
+reserve_months("2024-01", "2024-02")
 
 
 def unique(prefix: str) -> str:

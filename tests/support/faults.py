@@ -41,8 +41,8 @@ FAULT_WINDOWS = tuple(Window)
 
 
 def fault_environ(**extra: str) -> dict[str, str]:
-    """The environment of a fault stack: every window enabled (each open to late events for a
-    century, as in every integration stack), on the servers `extra` names."""
+    """The environment of a fault stack: every window enabled (each open to late events for the
+    longest grace allowed, as in every integration stack), on the servers `extra` names."""
     return own_servers_environ(LEADERBOARD_WINDOWS=",".join(FAULT_WINDOWS), **extra)
 
 

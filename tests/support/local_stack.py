@@ -9,12 +9,12 @@ from typing import Any
 
 from local_runtime.servers import LocalServers
 from local_runtime.stack import LocalStack, RunningStack
+from shared.domain.boards import MAX_GRACE_MS
 
 SERVER_VARIABLES = ("REDIS_URL", "KAFKA_BOOTSTRAP_SERVERS", "AWS_ENDPOINT_URL", "LOCALSTACK_HOST")
-# Tests write to past months (tests.support.past_months), which ingest would refuse as late with the default grace.
-# Tests write to past months (see `month`), whose boards would be closed to late events with the
-# default graces: every window's grace is set to a century.
-HISTORY_GRACE_SECONDS = 100 * 366 * 86_400
+# Tests write to past months (tests.support.past_months), whose boards would be closed to late events
+# with the default graces: every window's grace is set to the longest allowed.
+HISTORY_GRACE_SECONDS = MAX_GRACE_MS // 1000
 GRACE_VARIABLES = (
     "LATE_EVENT_GRACE_SECONDS",
     "LATE_EVENT_GRACE_DAILY_SECONDS",
@@ -26,7 +26,7 @@ GRACE_VARIABLES = (
 def own_servers_environ(**extra: str) -> dict[str, str]:
     """os.environ without the variables that would point a stack at someone else's servers.
 
-    Late events are accepted for a century unless the environment or `extra` says otherwise.
+    Late events are accepted for the longest grace allowed unless the environment or `extra` says otherwise.
     """
     environ = {name: value for name, value in os.environ.items() if name not in SERVER_VARIABLES}
     for name in GRACE_VARIABLES:

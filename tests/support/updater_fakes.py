@@ -41,14 +41,17 @@ def board(window: Window, period: str) -> Board:
 
 class InMemoryBoards:
     """Applies as the apply script does: per (board, partition), records at or below the watermark
-    are redelivered and remembered events are duplicates; each board keeps points and the latest tick."""
+    are redelivered and remembered events are duplicates; each board keeps points and the latest tick.
+    With `now_ms`, a board whose expiry has come takes nothing (its records are past retention)."""
 
     def __init__(
         self,
         failing_boards: Iterable[Board] = (),
         failing_calls: Iterable[int] = (),
         failing_from: Mapping[Board, int] | None = None,
+        now_ms: int | None = None,
     ) -> None:
+        self.now_ms = now_ms
         self.failing_boards = set(failing_boards)
         self.failing_calls = set(failing_calls)
         self.failing_from = dict(failing_from or {})  # board -> calls starting at or above this offset fail
@@ -57,11 +60,19 @@ class InMemoryBoards:
         self.remembered: dict[tuple[Board, str], set[bytes]] = {}
         self.points: dict[Board, dict[str, int]] = {}
         self.ticks: dict[Board, dict[str, int]] = {}
+        self.expiries: dict[Board, int | None] = {}  # the expiry each board was last written with
 
     def apply(
-        self, board: Board, partition: str, scores: list[PendingScore], *, unscoped_partition: str = ""
+        self,
+        board: Board,
+        partition: str,
+        scores: list[PendingScore],
+        *,
+        unscoped_partition: str = "",
+        expires_at_ms: int | None = None,
     ) -> ApplyResult:
         self.calls.append((board, partition, [score.offset for score in scores]))
+        self.expiries[board] = expires_at_ms
         failing_from = self.failing_from.get(board)
         if (
             board in self.failing_boards
@@ -69,6 +80,8 @@ class InMemoryBoards:
             or (failing_from is not None and scores[0].offset >= failing_from)
         ):
             raise RedisConnectionError("redis is down")
+        if self.now_ms is not None and expires_at_ms is not None and self.now_ms >= expires_at_ms:
+            return ApplyResult(0, past_retention=tuple(score.offset for score in scores))
         applied, redelivered, duplicates = 0, [], []
         remembered = self.remembered.setdefault((board, partition), set())
         for score in scores:

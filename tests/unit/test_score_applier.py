@@ -196,9 +196,15 @@ class UnreplicatedBoards(InMemoryBoards):
     """Applies on the primary, but no replica confirms the weekly board's write in time."""
 
     def apply(
-        self, board: Board, partition: str, scores: list[PendingScore], *, unscoped_partition: str = ""
+        self,
+        board: Board,
+        partition: str,
+        scores: list[PendingScore],
+        *,
+        unscoped_partition: str = "",
+        expires_at_ms: int | None = None,
     ) -> ApplyResult:
-        result = super().apply(board, partition, scores)
+        result = super().apply(board, partition, scores, expires_at_ms=expires_at_ms)
         if board.window is Window.WEEKLY and partition == "score-events-0":
             raise ReplicationLagging("0 of 1 replicas confirmed within 1000 ms")
         return result
@@ -277,3 +283,31 @@ def test_each_record_is_tallied_once_by_what_its_boards_did_with_it() -> None:
     mixed = BatchTally()
     mixed.add_records({9: 2}, [BoardSliceOutcome(applied=1), BoardSliceOutcome(unverified=[9])], failed_from=None)
     assert (mixed.applied, mixed.unverified) == (1, 1), "applied to one board, and may need a replay on the other"
+
+
+class CappingBoards(InMemoryBoards):
+    """Reports every applied record of the monthly board as held at the cap."""
+
+    def apply(
+        self,
+        board: Board,
+        partition: str,
+        scores: list[PendingScore],
+        *,
+        unscoped_partition: str = "",
+        expires_at_ms: int | None = None,
+    ) -> ApplyResult:
+        result = super().apply(board, partition, scores)
+        return ApplyResult(result.applied, capped=result.applied if board.window is Window.MONTHLY else 0)
+
+
+def test_updates_held_at_the_cap_are_counted_per_window() -> None:
+    event = kafka_event(record(0, 1, score("a", "m1")), record(0, 2, score("a", "m2")))
+    failures, tally = process(CappingBoards(), RecordingDeadLetters(), event)
+    assert failures == []
+    assert {window: updates.capped for window, updates in tally.board_updates.items()} == {
+        Window.DAILY: 0,
+        Window.WEEKLY: 0,
+        Window.MONTHLY: 2,
+        Window.ALLTIME: 0,
+    }

@@ -9,7 +9,7 @@ import pytest
 
 from local_runtime.template import load_template
 from shared.adapters.settings import Settings
-from shared.domain.boards import DAY_MS, Window, parse_windows
+from shared.domain.boards import DAY_MS, MAX_GRACE_MS, MAX_RETENTION_MS, Window, parse_windows
 from tests.support.deployed_template import FUNCTIONS, TEMPLATE
 from tests.support.paths import REPO_ROOT
 
@@ -82,7 +82,45 @@ def test_the_windows_parameter_refuses_what_the_functions_would_refuse_at_cold_s
 
 
 @pytest.mark.parametrize("parameter", GRACE_PARAMETERS)
-def test_the_grace_parameters_take_whole_seconds_or_nothing(parameter: str) -> None:
+def test_the_grace_parameters_take_whole_seconds_up_to_the_longest_grace_or_nothing(parameter: str) -> None:
     pattern = re.compile(PARAMETERS[parameter]["AllowedPattern"])
-    assert all(pattern.fullmatch(text) for text in ("", "0", "7200", "9999999"))
-    assert not any(pattern.fullmatch(text) for text in ("-1", "2h", "1.5", " 60", "10000000"))
+    most = MAX_GRACE_MS // 1000
+    allowed = ("", "0", "7200", "99999999", str(most - 1), str(most), "599999999", "630699999", "630719999")
+    assert all(pattern.fullmatch(text) for text in allowed)
+    too_long = (str(most + 1), "630720001", "630800000", "631000000", "700000000", "999999999", "99999999999")
+    assert not any(pattern.fullmatch(text) for text in ("-1", "2h", "1.5", " 60", "٣", "1_000", *too_long))
+
+
+def test_every_grace_bound_is_the_one_the_functions_check() -> None:
+    most = MAX_GRACE_MS // 1000
+    assert PARAMETERS["LateEventGraceSeconds"]["MaxValue"] == most
+    longest = function_settings(
+        "ScoreUpdaterFunction",
+        LateEventGraceSeconds=str(most),
+        LateEventGraceDailySeconds=str(most),
+        LateEventGraceWeeklySeconds="",
+    )
+    assert set(longest.late_event_grace_ms_by_window.values()) == {MAX_GRACE_MS}
+    with pytest.raises(ValueError, match=r"LATE_EVENT_GRACE_SECONDS must be 0\.\.630720000"):
+        Settings.from_env({"LATE_EVENT_GRACE_SECONDS": str(most + 1)})
+
+
+@pytest.mark.parametrize("logical_id", FUNCTIONS)
+def test_the_retention_parameters_reach_every_function_with_the_documented_defaults(logical_id: str) -> None:
+    assert function_settings(logical_id).board_retention_ms_by_window == {
+        Window.DAILY: 14 * DAY_MS,
+        Window.WEEKLY: 56 * DAY_MS,
+        Window.MONTHLY: 0,
+    }
+    changed = function_settings(logical_id, BoardRetentionDailyDays="0", BoardRetentionMonthlyDays="400")
+    assert changed.board_retention_ms_by_window == {
+        Window.DAILY: 0,
+        Window.WEEKLY: 56 * DAY_MS,
+        Window.MONTHLY: 400 * DAY_MS,
+    }
+
+
+def test_the_retention_parameters_bound_what_the_functions_accept() -> None:
+    for window in ("Daily", "Weekly", "Monthly"):
+        parameter = PARAMETERS[f"BoardRetention{window}Days"]
+        assert (parameter["MinValue"], parameter["MaxValue"]) == (0, MAX_RETENTION_MS // DAY_MS)

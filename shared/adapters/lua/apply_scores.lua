@@ -11,16 +11,20 @@
 -- ARGV[6]  clock margin (ms) allowed between producers' clocks, and between them and the caller's
 -- ARGV[7]  now (ms), the caller's clock
 -- ARGV[8]  how long (ms) the event ids outlive the last write from this partition
--- ARGV[9..] groups of six, in offset order:
+-- ARGV[9]  when (epoch ms) the board and its watermarks expire, the end of its retention; 0: kept
+-- ARGV[10..] groups of six, in offset order:
 --          offset, event id, user id, points, tick reached on this board, record timestamp ms (-1: none)
--- Returns {applied, resets, redelivered, duplicates, unverified}: two counts, then the offsets of the
--- records skipped for each reason (usually none):
+-- Returns {applied, resets, redelivered, duplicates, unverified, capped, expired}: two counts, the
+-- offsets of the records skipped for three reasons (usually none), a count, and more offsets:
 --   resets       at or below the watermark but never applied, and produced too recently to have been
 --                forgotten (or well after the newest record applied): the partition's offsets restarted
 --                (topic recreated, broker without storage). Applied; the watermark starts again.
 --   redelivered  at or below the watermark, event remembered: the same record again
 --   duplicates   event remembered, offset above the watermark: the same event in another record (a retried POST)
 --   unverified   at or below the watermark, not remembered, too old to tell: skipped as redelivered
+--   capped       applied records whose points were cut at the board's largest total
+--   expired      every record of the call when the board's retention has ended (by the caller's
+--                clock): nothing is written, so no partial board or watermark comes back to life
 local board, watermarks, remembered = KEYS[1], KEYS[2], KEYS[3]
 local slots = tonumber(ARGV[1])
 local max_points = tonumber(ARGV[2])
@@ -29,7 +33,15 @@ local window_ms = tonumber(ARGV[5])
 local margin_ms = tonumber(ARGV[6])
 local now_ms = tonumber(ARGV[7])
 local keep_ms = tonumber(ARGV[8])
+local expires_at = ARGV[9]
 local timestamp_field = partition .. '@ts'
+local first_score = 10
+
+if expires_at ~= '0' and now_ms >= tonumber(expires_at) then
+  local expired = {}
+  for i = first_score, #ARGV, 6 do expired[#expired + 1] = tonumber(ARGV[i]) end
+  return {0, 0, {}, {}, {}, 0, expired}
+end
 
 -- Redis keeps a script's earlier writes when a later command fails, so a key of the wrong type is
 -- refused before anything is written: the call then applies nothing, and its redelivery everything.
@@ -53,22 +65,31 @@ if newest >= 0 then
   redis.call('ZREMRANGEBYSCORE', remembered, '-inf', '(' .. string.format('%.0f', newest - window_ms - margin_ms))
 end
 
-local applied, resets = 0, 0
+local applied, resets, capped = 0, 0, 0
 local redelivered, duplicates, unverified = {}, {}, {}
 local highest_offset, highest_time = -1, -1
 
 local function add_to_board(member, points, tick)
   local old = redis.call('ZSCORE', board, member)
+  local total, old_points, old_tick = points, nil, nil
   if old then
     local old_score = tonumber(old)
-    local old_points = math.floor(old_score / slots)
-    local old_tick = slots - 1 - (old_score - old_points * slots)
-    points = points + old_points
+    old_points = math.floor(old_score / slots)
+    old_tick = slots - 1 - (old_score - old_points * slots)
+    total = old_points + points
+  end
+  if total > max_points then
+    total = max_points
+    capped = capped + 1
+  end
+  if old then
+    -- The tick records when the total was reached, so it moves only with the total: a player held
+    -- at the cap keeps the instant they got there.
+    if total == old_points then return end
     if old_tick > tick then tick = old_tick end
   end
-  if points > max_points then points = max_points end
   -- %.0f keeps all 53 bits; Lua's default number formatting would round to 14 digits.
-  redis.call('ZADD', board, string.format('%.0f', points * slots + (slots - 1 - tick)), member)
+  redis.call('ZADD', board, string.format('%.0f', total * slots + (slots - 1 - tick)), member)
 end
 
 local function never_applied_here(produced_at)
@@ -77,7 +98,7 @@ local function never_applied_here(produced_at)
   return memory_intact and produced_at > newest - window_ms + margin_ms
 end
 
-for i = 9, #ARGV, 6 do
+for i = first_score, #ARGV, 6 do
   local offset = tonumber(ARGV[i])
   local event_id = ARGV[i + 1]
   local produced_at = tonumber(ARGV[i + 5])
@@ -115,4 +136,9 @@ end
 redis.call('HSET', watermarks, partition, string.format('%.0f', highest_offset),
   timestamp_field, string.format('%.0f', highest_time))
 if redis.call('EXISTS', remembered) == 1 then redis.call('PEXPIRE', remembered, keep_ms) end
-return {applied, resets, redelivered, duplicates, unverified}
+-- The board and its watermarks go together: watermarks without their board would skip its records
+-- as applied, and a board without its watermarks would take them again.
+for _, key in ipairs({board, watermarks}) do
+  if expires_at == '0' then redis.call('PERSIST', key) else redis.call('PEXPIREAT', key, expires_at) end
+end
+return {applied, resets, redelivered, duplicates, unverified, capped, {}}
