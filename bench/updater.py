@@ -46,15 +46,10 @@ from bench.scale import UPDATER_BATCH_SIZES, Scale, scale_from_env
 from bench.workload import KafkaEventFactory, short_id
 from local_runtime.processes import redis_binary_environ
 from shared.adapters.board_writer import RedisBoardWriter
+from shared.adapters.msk_batch import ScoreBatchProcessor, decode_score_record
 from shared.adapters.redis_client import create_redis_client
 from shared.adapters.settings import Settings
-from shared.application.apply import (
-    ApplyResult,
-    DeadLetter,
-    PendingScore,
-    ScoreBatchProcessor,
-    decode_score_record,
-)
+from shared.application.apply import ApplyResult, DeadLetter, PendingScore
 from shared.domain.boards import Board, BoardSchedule, Window
 
 TOPIC = "score-events"

@@ -10,9 +10,9 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from shared.adapters.board_writer import RedisBoardWriter
 from shared.adapters.dead_letters import OnceOnlyDeadLetters, SqsDeadLetterQueue
+from shared.adapters.msk_batch import ScoreBatchProcessor, decode_score_record
 from shared.adapters.redis_client import create_redis_client
 from shared.adapters.settings import Settings
-from shared.application.apply import ScoreBatchProcessor, decode_score_record
 
 settings = Settings.from_env()
 redis_client = create_redis_client(

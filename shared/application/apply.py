@@ -1,43 +1,41 @@
-"""Applying a Kafka batch to the boards: exactly-once effect over at-least-once delivery.
+"""Applying score records to the boards: exactly-once effect over at-least-once delivery.
 
 Each record counts on the boards BoardSchedule.boards_for names (one per enabled window whose
-period holds its `occurred_at` and was still open when it was received). Powertools' Kafka
-BatchProcessor supplies the record handling and the partial-batch response; this subclass
-replaces its one-record-at-a-time loop with atomic Lua calls per slice of a (board, partition),
-each of which also advances that board's watermark for the partition and remembers the event
-ids it applied. A record whose offset is at or below a board's watermark was applied to it
-before and is skipped there; so is an event the board remembers (a retried POST that reached
-Kafka twice). Watermarks are kept per Kafka cluster, and a partition whose offsets restarted
-within one cluster (a recreated topic) is detected by the apply script and reported.
+period holds its `occurred_at` and was still open when it was received). ScoreApplier takes each
+partition's decoded records in offset order and sends them as atomic Lua calls per slice of a
+(board, partition), each of which also advances that board's watermark for the partition and
+remembers the event ids it applied. A record whose offset is at or below a board's watermark was
+applied to it before and is skipped there; so is an event the board remembers (a retried POST that
+reached Kafka twice). Watermarks are named by the caller per Kafka cluster, and a partition whose
+offsets restarted within one cluster (a recreated topic) is detected by the apply script and reported.
 
 Within a partition, everything from the first record that could not be applied to one of its
-boards (or dead-lettered) onwards is reported in batchItemFailures, so Lambda redelivers from
-there; the boards that had applied those records skip them by watermark.
+boards (or dead-lettered) onwards is settled as failed, so the transport redelivers it; the boards
+that had applied those records skip them by watermark. Reading the transport's batches is
+shared/adapters/msk_batch.py's job.
 """
 
 from __future__ import annotations
 
-import binascii
 import bisect
 import hashlib
 from collections import defaultdict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from operator import itemgetter
-from types import TracebackType
 from typing import Any, NamedTuple, Protocol
 
 import orjson
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType
-from aws_lambda_powertools.utilities.data_classes.kafka_event import KafkaEventRecord
 
 from shared.domain.boards import DAY_MS, Board, BoardSchedule, Window
 from shared.domain.events import ScoreEvent
-from shared.domain.record_codec import PoisonRecord, decode_record
+from shared.domain.record_codec import PoisonRecord
 
-ExceptionInfo = tuple[type[BaseException], BaseException, TracebackType | None]
-RawRecord = dict[str, Any]
+# One record of a partition as ScoreApplier takes it: (offset, the event it carries or why it
+# carries none, the record's timestamp or -1 when it has none). A plain tuple: one is built per record.
+DecodedRecord = tuple[int, ScoreEvent | PoisonRecord, int]
+# Builds the dead letter of a partition's poison record: (partition, offset, why it is poison).
+LetterFor = Callable[[str, int, PoisonRecord], "DeadLetter"]
 
 # Records per Lua call: enough to amortise the round trip, few enough that decoding the next
 # slice overlaps with Redis running this one.
@@ -85,7 +83,7 @@ MAX_INLINE_VALUE_CHARS = 200_000  # keeps a letter under SQS's 256 KiB message l
 
 @dataclass(frozen=True, slots=True)
 class DeadLetter:
-    cluster: str  # the Kafka cluster (see score_applier.kafka_cluster_of); "" when unknown
+    cluster: str  # the Kafka cluster (see msk_batch.kafka_cluster_of); "" when unknown
     topic: str
     partition: int
     offset: int
@@ -143,32 +141,6 @@ class DeadLetterUnavailable(RuntimeError):
     """A poison record could not be dead-lettered; it is retried instead of being dropped."""
 
 
-def decode_score_record(record: Mapping[str, Any]) -> ScoreEvent:
-    """The record handler: a raw `aws:kafka` record (as Lambda sends it) to a score event, or PoisonRecord."""
-    value = record.get("value")
-    if value is None:
-        raise PoisonRecord("record has no value")
-    try:
-        decoded = binascii.a2b_base64(value)
-    except (binascii.Error, ValueError, TypeError) as error:
-        raise PoisonRecord(f"value is not base64: {error}") from None
-    return decode_record(decoded)
-
-
-def partition_name(record: Mapping[str, Any]) -> str:
-    return f"{record['topic']}-{record['partition']}"
-
-
-def kafka_cluster_of(event: Mapping[str, Any]) -> str:
-    """The Kafka cluster a batch came from: the resource part of an MSK event's source ARN
-    (`<cluster name>/<cluster uuid>`), which changes when the cluster is recreated; "" when the
-    event does not say (self-managed Kafka)."""
-    arn = event.get("eventSourceArn")
-    if not isinstance(arn, str) or ":cluster/" not in arn:
-        return ""
-    return arn.split(":cluster/", 1)[1]
-
-
 def binary_event_id(event: ScoreEvent) -> bytes:
     try:
         event_id = bytes.fromhex(event.event_id)
@@ -177,10 +149,6 @@ def binary_event_id(event: ScoreEvent) -> bytes:
     if len(event_id) != _EVENT_ID_BYTES:
         raise PoisonRecord(f"field 'event_id' must be {2 * _EVENT_ID_BYTES} hex characters")
     return event_id
-
-
-def _info(error: BaseException) -> ExceptionInfo:
-    return type(error), error, error.__traceback__
 
 
 class BoardLane(NamedTuple):
@@ -393,70 +361,76 @@ class ApplyQueue:
 
 @dataclass(slots=True)
 class DecodedPartition:
-    """One partition's records after decoding: the poison among them, and for every other record
-    (by offset, in offset order) the number of boards it was sent to."""
+    """One partition's records after decoding: the watermark naming it, the poison among them, and for
+    every other record (by offset, in offset order) the number of boards it was sent to."""
 
-    poison: list[tuple[RawRecord, PoisonRecord]] = field(default_factory=list)
+    watermark: str
+    poison: list[tuple[int, PoisonRecord]] = field(default_factory=list)
     boards_per_record: dict[int, int] = field(default_factory=dict)
 
+    def records_from(self, offset: int) -> int:
+        return sum(1 for record in self.boards_per_record if record >= offset) + sum(
+            1 for record, _ in self.poison if record >= offset
+        )
 
-class ScoreBatchProcessor(BatchProcessor):
+
+class PartitionSettlement(NamedTuple):
+    """How a partition's records ended: all applied or dead-lettered (failed_from None), or the offset
+    from which every record is to be redelivered, and why."""
+
+    failed_from: int | None
+    failure: BaseException | None
+
+
+class ScoreApplier:
+    """The boards' side of the updater: owns the threads that send apply calls, and the board router
+    that outlives batches. Each batch goes through a BatchApplication from `begin`."""
+
     def __init__(self, store: BoardWriter, dead_letters: DeadLetterSink, schedule: BoardSchedule) -> None:
-        super().__init__(event_type=EventType.Kafka)
         self._store = store
         self._dead_letters = dead_letters
         self._router = BoardRouter(schedule)
         self._workers = [
             ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"board-apply-{n}") for n in range(APPLY_THREADS)
         ]
-        self._cluster = ""
-        self.tally = BatchTally()
 
-    def for_event(self, event: Mapping[str, Any]) -> ScoreBatchProcessor:
-        """This processor, set up for the Kafka cluster `event` came from (its watermarks are that cluster's)."""
-        self._cluster = kafka_cluster_of(event)
-        return self
+    def begin(self) -> BatchApplication:
+        return BatchApplication(self._store, self._dead_letters, self._router, self._workers)
 
-    def _watermark_name(self, partition: str) -> str:
-        return f"{self._cluster}/{partition}" if self._cluster else partition
 
-    def process(self) -> list[tuple[object, ...]]:
-        # Records stay the raw dicts Lambda sent: wrapping 10 000 of them in Powertools' data class
-        # cost more than the Redis work. Only a failed record is wrapped, for the failure report.
-        self.tally = BatchTally(board_updates={window: BoardUpdates() for window in self._router.schedule.windows})
-        by_partition: dict[str, list[RawRecord]] = defaultdict(list)
-        for record in self.records:
-            by_partition[partition_name(record)].append(record)
+class BatchApplication:
+    """One batch: `submit` each partition's records (their calls start at once), then `settle` them all."""
 
-        queue = ApplyQueue(self._store, self._workers, self._router.schedule.expires_at_ms)
-        decoded: dict[str, DecodedPartition] = {}
-        for partition, records in by_partition.items():
-            records.sort(key=itemgetter("offset"))
-            decoded[partition] = self._decode_and_submit(partition, records, queue)
-        boards = queue.finish()
+    def __init__(
+        self,
+        store: BoardWriter,
+        dead_letters: DeadLetterSink,
+        router: BoardRouter,
+        workers: Sequence[ThreadPoolExecutor],
+    ) -> None:
+        self._dead_letters = dead_letters
+        self._router = router
+        self._queue = ApplyQueue(store, workers, router.schedule.expires_at_ms)
+        self._decoded: dict[str, DecodedPartition] = {}
+        self.tally = BatchTally(board_updates={window: BoardUpdates() for window in router.schedule.windows})
 
-        outcomes: list[tuple[object, ...]] = []
-        for partition, records in by_partition.items():
-            outcomes += self._settle(partition, records, decoded[partition], boards[partition])
-        return outcomes
-
-    def _decode_and_submit(self, partition: str, records: list[RawRecord], queue: ApplyQueue) -> DecodedPartition:
-        decoded = DecodedPartition()
+    def submit(self, partition: str, watermark: str, records: Iterable[DecodedRecord]) -> None:
+        """Fan one partition's records (in offset order) out to their boards; `watermark` names the
+        partition within its Kafka cluster."""
+        decoded = self._decoded[partition] = DecodedPartition(watermark)
         boards: dict[str, Board] = {}
         by_board: dict[str, list[PendingScore]] = {}  # by board key
-        watermark = self._watermark_name(partition)
+        queue = self._queue
         lanes_for = self._router.lanes_for
-        for record in records:
+        for offset, event, produced_at in records:
+            if isinstance(event, PoisonRecord):
+                decoded.poison.append((offset, event))
+                continue
             try:
-                event = self.handler(record)
                 event_id = binary_event_id(event)
             except PoisonRecord as error:
-                decoded.poison.append((record, error))
+                decoded.poison.append((offset, error))
                 continue
-            offset = record["offset"]
-            produced_at = record.get("timestamp")
-            if type(produced_at) is not int or produced_at < 0:
-                produced_at = -1
             # Records from before ingest stamped received_at: their Kafka timestamp is the best estimate.
             received_at = event.received_at_ms
             if received_at is None and produced_at >= 0:
@@ -480,54 +454,43 @@ class ScoreBatchProcessor(BatchProcessor):
         for key, scores in by_board.items():
             if scores:
                 queue.submit(partition, watermark, boards[key], scores)
-        return decoded
+
+    def settle(self, letter_for: LetterFor) -> dict[str, PartitionSettlement]:
+        """Wait for every apply call, dead-letter the poison below each partition's first failure, and
+        say for each submitted partition from which offset (if any) it is to be redelivered."""
+        boards = self._queue.finish()
+        return {
+            partition: self._settle(partition, decoded, boards[partition], letter_for)
+            for partition, decoded in self._decoded.items()
+        }
 
     def _settle(
         self,
         partition: str,
-        records: list[RawRecord],
         decoded: DecodedPartition,
         boards: dict[Board, BoardSliceOutcome],
-    ) -> list[tuple[object, ...]]:
+        letter_for: LetterFor,
+    ) -> PartitionSettlement:
         failed_from: int | None = None
         failure: BaseException | None = None
         for board, outcome in boards.items():
-            self.tally.add_board(board.window, outcome, self._watermark_name(partition))
+            self.tally.add_board(board.window, outcome, decoded.watermark)
             if outcome.failed_from is not None and (failed_from is None or outcome.failed_from < failed_from):
                 failed_from, failure = outcome.failed_from, outcome.error
 
         letters = [
-            (record, self._letter(record, error))
-            for record, error in decoded.poison
-            if failed_from is None or record["offset"] < failed_from
+            letter_for(partition, offset, error)
+            for offset, error in decoded.poison
+            if failed_from is None or offset < failed_from
         ]
-        unsent = {letter.offset for letter in self._dead_letters.send([letter for _, letter in letters])}
+        unsent = {letter.offset for letter in self._dead_letters.send(letters)}
         if unsent:
             first_unsent = min(unsent)
             if failed_from is None or first_unsent < failed_from:
                 failed_from = first_unsent
                 failure = DeadLetterUnavailable(f"could not dead-letter {partition} offset {first_unsent}")
-        self.tally.dead_lettered += sum(1 for record, _ in letters if record["offset"] not in unsent)
+        self.tally.dead_lettered += sum(1 for letter in letters if letter.offset not in unsent)
         self.tally.add_records(decoded.boards_per_record, list(boards.values()), failed_from)
-
-        outcomes: list[tuple[object, ...]] = []
-        for record in records:
-            if failed_from is not None and record["offset"] >= failed_from:
-                assert failure is not None
-                self.tally.failed += 1
-                outcomes.append(self.failure_handler(KafkaEventRecord(record), _info(failure)))
-            else:
-                outcomes.append(self.success_handler(record, None))
-        return outcomes
-
-    def _letter(self, record: RawRecord, error: PoisonRecord) -> DeadLetter:
-        return DeadLetter(
-            cluster=self._cluster,
-            topic=record["topic"],
-            partition=record["partition"],
-            offset=record["offset"],
-            timestamp=record.get("timestamp"),
-            key=record.get("key"),
-            value=record.get("value"),
-            reason=str(error),
-        )
+        if failed_from is not None:
+            self.tally.failed += decoded.records_from(failed_from)
+        return PartitionSettlement(failed_from, failure)

@@ -12,14 +12,8 @@ from typing import Any
 from aws_lambda_powertools.utilities.batch import process_partial_response
 from redis.exceptions import ConnectionError as RedisConnectionError
 
-from shared.application.apply import (
-    ApplyResult,
-    BatchTally,
-    DeadLetter,
-    PendingScore,
-    ScoreBatchProcessor,
-    decode_score_record,
-)
+from shared.adapters.msk_batch import ScoreBatchProcessor, decode_score_record
+from shared.application.apply import ApplyResult, BatchTally, DeadLetter, PendingScore
 from shared.domain.boards import Board, BoardSchedule, Window, parse_windows
 from shared.domain.events import ScoreEvent, event_id_for
 from shared.domain.record_codec import encode_record
