@@ -34,6 +34,8 @@ pytestmark = [pytest.mark.security, pytest.mark.timeout(180)]
 schema = schemathesis.openapi.from_path(REPO_ROOT / "docs" / "openapi.json")
 EXAMPLES_PER_OPERATION = 150
 SECONDS_PER_OPERATION = 12.0
+# Fewer requests than this for a documented operation means the time bound cut its fuzzing short.
+MIN_REQUESTS_PER_OPERATION = 50
 CHECKS = [
     not_a_server_error,
     negative_data_rejection,
@@ -53,6 +55,25 @@ def _report() -> Iterator[None]:
     print(f"\nfuzz: {sum(answered.values())} requests in {time.monotonic() - began:.1f} s (stack start included)")
     for line, count in sorted(answered.items()):
         print(f"fuzz:   {line}: {count}")
+    sent = Counter({label: 0 for label in started if label in documented_operations()})
+    for line, count in answered.items():
+        label = line.rsplit(" -> ", 1)[0]
+        if label in sent:
+            sent[label] += count
+    starved = {label: count for label, count in sent.items() if count < MIN_REQUESTS_PER_OPERATION}
+    if starved:
+        pytest.fail(
+            f"fuzzing was cut short by its {SECONDS_PER_OPERATION:g} s bound: fewer than "
+            f"{MIN_REQUESTS_PER_OPERATION} requests for {starved}"
+        )
+
+
+def documented_operations() -> set[str]:
+    return {
+        f"{result.ok().method.upper()} {result.ok().path}"
+        for result in schema.get_all_operations()
+        if isinstance(result, Ok)
+    }
 
 
 @schema.parametrize()
