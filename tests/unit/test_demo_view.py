@@ -106,5 +106,7 @@ def test_waiting_ends_when_the_demo_stops(terminal: tuple[int, TextIO]) -> None:
 
 
 def test_no_key_comes_from_a_stream_that_is_not_a_terminal() -> None:
+    stopped = threading.Event()
+    stopped.set()  # no timed wait: it would never end under a clock-shifting LD_PRELOAD that fakes the monotonic clock
     with KeyPresses(io.StringIO("w")) as keys:
-        assert keys.wait(0.01, threading.Event()) is None
+        assert keys.wait(0.01, stopped) is None
