@@ -44,6 +44,11 @@ DEFAULT_WORKDIR = REPO_ROOT / ".run" / "local"
 logger = logging.getLogger("local_runtime")
 
 
+# The period closer's schedule under `make run` (the template's is 15 minutes): a daily board closes
+# by itself within a minute of its grace on a machine left running.
+CLOSE_PERIODS_EVERY_SECONDS = 60.0
+
+
 def _bounded(low: int, high: int) -> Callable[[str], int]:
     def parse(text: str) -> int:
         value = int(text)
@@ -151,6 +156,7 @@ def _serve(args: argparse.Namespace) -> int:
             workdir=args.workdir,
             api_port=args.port,
             quiet=args.verbose == 0,
+            close_periods_every_seconds=CLOSE_PERIODS_EVERY_SECONDS,
         ).start()
     except ApiPortInUse as taken:
         print(f"local_runtime: {taken}", file=sys.stderr)

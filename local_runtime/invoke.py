@@ -28,8 +28,11 @@ from local_runtime.running_stack import find_running
 from local_runtime.servers import LocalServers
 from local_runtime.stack import (
     DEFAULT_API_KEY,
+    DEFAULT_ARCHIVE_BUCKET,
     DEFAULT_DLQ_NAME,
     REGION,
+    UPDATER_FUNCTION,
+    _create_bucket,
     _create_queue,
     _load_function,
     local_environment,
@@ -107,8 +110,11 @@ def invoke(
         else:
             ensure_topic(servers.kafka_bootstrap, topic, template.score_topic_partitions)
         dlq_url = _create_queue(servers.aws_endpoint_url, DEFAULT_DLQ_NAME, environ)
+        _create_bucket(servers.aws_endpoint_url, DEFAULT_ARCHIVE_BUCKET, environ)
         api_key = environ.get("INGEST_API_KEY") or DEFAULT_API_KEY
-        function_env = {**local_environment(environ, servers, dlq_url, api_key, quiet=quiet), **env_vars.values}
+        group = template.kafka_trigger_for(UPDATER_FUNCTION).consumer_group_id
+        local_env = local_environment(environ, servers, dlq_url, api_key, quiet=quiet, consumer_group=group)
+        function_env = {**local_env, **env_vars.values}
         with environment_overlay({**spec.environment, **function_env}), contextlib.redirect_stdout(sys.stderr):
             function = _load_function(template, spec.logical_id, function_env)
             return function.invoke(event)

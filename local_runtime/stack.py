@@ -15,6 +15,7 @@ import dataclasses
 import logging
 import os
 import tempfile
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,7 +37,10 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_API_KEY = "local-dev-key"  # INGEST_API_KEY unless the environment sets one
 DEFAULT_API_PORT = 3000
 DEFAULT_DLQ_NAME = "leaderboard-dlq"
+DEFAULT_ARCHIVE_BUCKET = "leaderboard-archive"
 UPDATER_FUNCTION = "ScoreUpdaterFunction"
+CLOSER_FUNCTION = "PeriodCloserFunction"
+SCHEDULED_CLOSE_EVENT = {"close": "due"}  # the template's schedule Input, as events/scheduled_close.json
 REGION = "us-east-1"
 # Containers per function at most: the template's ReservedConcurrentExecutions, capped here (and
 # this many when the template reserves none). Enough for cross-container races, few enough for
@@ -124,6 +128,7 @@ class LocalStack:
     )
     assignment_timeout_seconds: float = 30.0
     trigger_settings: Mapping[str, Any] = field(default_factory=dict)  # e.g. backoff, consumer overrides
+    close_periods_every_seconds: float | None = None  # run the period closer's schedule (make run: every minute)
 
     def start(self) -> RunningStack:
         environ = dict(os.environ if self.environ is None else self.environ)
@@ -143,8 +148,17 @@ class LocalStack:
             else:
                 ensure_topic(servers.kafka_bootstrap, trigger_spec.topic, partitions)
             dlq_url = _create_queue(servers.aws_endpoint_url, self.dlq_name, environ)
+            _create_bucket(servers.aws_endpoint_url, DEFAULT_ARCHIVE_BUCKET, environ)
 
-            local_env = local_environment(environ, servers, dlq_url, api_key, topic=self.topic, quiet=self.quiet)
+            local_env = local_environment(
+                environ,
+                servers,
+                dlq_url,
+                api_key,
+                topic=self.topic,
+                quiet=self.quiet,
+                consumer_group=trigger_spec.consumer_group_id,
+            )
             process_env = {**_union_of_function_environments(template), **local_env}
             cleanup.enter_context(environment_overlay(process_env))
             functions = {
@@ -168,6 +182,9 @@ class LocalStack:
 
             api = ApiGateway(template.routes, functions, api_key=api_key, port=self.api_port).start()
             cleanup.callback(api.stop)
+            if self.close_periods_every_seconds is not None and CLOSER_FUNCTION in functions:
+                schedule = LocalSchedule(functions[CLOSER_FUNCTION], self.close_periods_every_seconds).start()
+                cleanup.callback(schedule.stop)
         except BaseException:
             cleanup.close()
             raise
@@ -198,6 +215,7 @@ def local_environment(
     *,
     topic: str | None = None,
     quiet: bool = True,
+    consumer_group: str | None = None,
 ) -> dict[str, str]:
     """What differs from AWS: where the servers are, dummy credentials, no X-Ray."""
     local = {
@@ -212,7 +230,10 @@ def local_environment(
         "POWERTOOLS_TRACE_DISABLED": "true",
         "DEAD_LETTER_QUEUE_URL": dlq_url,
         "INGEST_API_KEY": api_key,
+        "ARCHIVE_BUCKET": DEFAULT_ARCHIVE_BUCKET,
     }
+    if consumer_group:
+        local["UPDATER_CONSUMER_GROUP"] = consumer_group
     if topic:
         local["KAFKA_TOPIC"] = topic
     # The caller's environment wins over the template for these; quiet mode only sets defaults.
@@ -255,6 +276,49 @@ def _union_of_function_environments(template: LocalTemplate) -> dict[str, str]:
     for spec in template.functions.values():
         merged.update(spec.environment)
     return merged
+
+
+class LocalSchedule:
+    """EventBridge Scheduler for the period closer: its scheduled event every `interval` seconds, on a
+    thread. A failed run is logged and the next tick tries again (the scheduler's retries, in short)."""
+
+    def __init__(self, closer: LocalFunction, interval_seconds: float) -> None:
+        self._closer = closer
+        self._interval = interval_seconds
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="period-closer-schedule", daemon=True)
+
+    def start(self) -> LocalSchedule:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._thread.join(timeout=60)
+
+    def _run(self) -> None:
+        while not self._stopping.wait(self._interval):
+            try:
+                answer = self._closer.invoke(dict(SCHEDULED_CLOSE_EVENT))
+            except Exception:  # reported; the next tick runs anyway
+                logger.exception("the period closer failed; the next tick retries")
+                continue
+            for board in (answer or {}).get("boards", []):
+                logger.info("period closer: %s", board)
+
+
+def _create_bucket(endpoint_url: str, name: str, environ: Mapping[str, str]) -> None:
+    s3 = boto3.client(
+        "s3",
+        endpoint_url=endpoint_url,
+        region_name=REGION,
+        aws_access_key_id=environ.get("AWS_ACCESS_KEY_ID", "test"),
+        aws_secret_access_key=environ.get("AWS_SECRET_ACCESS_KEY", "test"),
+    )
+    try:
+        s3.create_bucket(Bucket=name)
+    except s3.exceptions.BucketAlreadyOwnedByYou:
+        pass
 
 
 def _create_queue(endpoint_url: str, name: str, environ: Mapping[str, str]) -> str:

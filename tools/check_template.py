@@ -42,7 +42,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_TEMPLATE = REPO_ROOT / "template.yaml"
 DUMMY_BUCKET = "offline-check-artifacts"
 MAX_MESSAGE_CHARS = 400
-FUNCTIONS = ("MatchIngestFunction", "LeaderboardQueryFunction", "ScoreUpdaterFunction")
+FUNCTIONS = ("MatchIngestFunction", "LeaderboardQueryFunction", "ScoreUpdaterFunction", "PeriodCloserFunction")
 
 # Properties holding a local path that `sam build` / `sam package` would upload.
 _LOCAL_URI_PROPERTIES: dict[str, tuple[str, ...]] = {

@@ -33,6 +33,7 @@ LAYER_FUNCTIONS = {
     "IngestLayer": "match_ingest",
     "QueryLayer": "leaderboard_query",
     "UpdaterLayer": "score_updater",
+    "CloserLayer": "period_closer",
 }
 # The module a requirement is for, where it is not the requirement's own name with "_" for "-".
 # crc32c is never imported by us: kafka-python uses it, when installed, to checksum record batches.

@@ -9,6 +9,7 @@ from http import HTTPStatus
 from typing import Annotated, Any
 from urllib.parse import unquote
 
+import boto3
 from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
@@ -16,10 +17,12 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, Field
 
+from shared.adapters.archive_store import S3ArchiveStore
 from shared.adapters.board_reader import RedisBoardReader
 from shared.adapters.redis_client import create_redis_client
 from shared.adapters.settings import Settings
-from shared.application.queries import LeaderboardQueries, Standing, Ties
+from shared.application.archive_reads import ArchiveBoardReader, TieredBoardReader
+from shared.application.queries import Freshness, LeaderboardQueries, Standing, Ties
 from shared.application.queries import PlayerStanding as FoundStanding
 from shared.application.queries import TopPage as FoundPage
 from shared.application.queries import WindowPeriods as FoundPeriods
@@ -30,15 +33,29 @@ from shared.http.api import api_resolver, documented_responses, error_response
 
 settings = Settings.from_env()
 settings.check_request_budget(writes=False)
+hot_reader = RedisBoardReader(
+    create_redis_client(
+        settings.redis_url, secret_reference=settings.redis_secret_arn, timeouts=settings.redis_timeouts()
+    )
+)
+archive = (
+    ArchiveBoardReader(S3ArchiveStore(boto3.client("s3", region_name=settings.aws_region), settings.archive_bucket))
+    if settings.archive_bucket
+    else None
+)
 queries = LeaderboardQueries(
-    RedisBoardReader(
-        create_redis_client(
-            settings.redis_url, secret_reference=settings.redis_secret_arn, timeouts=settings.redis_timeouts()
-        )
-    ),
+    hot_reader if archive is None else TieredBoardReader(hot_reader, archive, settings.board_schedule(), now_ms),
     settings.windows,
     clock=now_ms,
+    schedule=settings.board_schedule(),
+    catalog=archive,
 )
+# What a cache in front of the API may do with an answer, by how settled its board is.
+CACHE_CONTROL = {
+    Freshness.LIVE: "no-store",
+    Freshness.CLOSED: "public, max-age=60",  # the updater may still be applying what came before the close
+    Freshness.FINAL: "public, max-age=31536000, immutable",
+}
 
 logger = Logger()
 tracer = Tracer()
@@ -110,7 +127,8 @@ class WindowPeriods(BaseModel):
     periods: list[str] = Field(
         description="Periods to read, newest first: the current one, then the earlier ones that hold players "
         f"among the last {PERIODS_LISTED[Window.DAILY]} days, {PERIODS_LISTED[Window.WEEKLY]} weeks or "
-        f"{PERIODS_LISTED[Window.MONTHLY]} months (the current one included). Any period can be read by its id."
+        f"{PERIODS_LISTED[Window.MONTHLY]} months (the current one included), and every archived one. Any period "
+        "can be read by its id."
     )
 
 
@@ -118,8 +136,18 @@ def _entries(standings: list[Standing]) -> list[dict[str, Any]]:
     return [{"rank": s.rank, "user_id": s.user_id, "points": s.points} for s in standings]
 
 
-def _top(board: Board, page: FoundPage) -> dict[str, Any]:
-    return {"period": board.period, "total": page.total, "entries": _entries(page.entries)}
+def _top(board: Board, page: FoundPage) -> Response[dict[str, Any]]:
+    body = {"period": board.period, "total": page.total, "entries": _entries(page.entries)}
+    return _answer(body, page.freshness)
+
+
+def _answer(body: dict[str, Any], freshness: Freshness) -> Response[dict[str, Any]]:
+    return Response(
+        status_code=HTTPStatus.OK,
+        content_type="application/json",
+        body=body,
+        headers={"Cache-Control": CACHE_CONTROL[freshness]},
+    )
 
 
 def _standing(board: Board, found: FoundStanding) -> dict[str, Any]:
@@ -155,13 +183,14 @@ def _periods(found: FoundPeriods) -> dict[str, Any]:
         HTTPStatus.BAD_REQUEST,
         HTTPStatus.NOT_FOUND,
         HTTPStatus.SERVICE_UNAVAILABLE,
-        NOT_FOUND="The deployment does not enable the monthly window (unknown_window)",
+        NOT_FOUND="The deployment does not enable the monthly window (unknown_window); or a past month nobody "
+        "scored in (period_not_found)",
     ),
 )
 @tracer.capture_method
 def get_top(
     period: MonthlyPeriod = None, limit: Limit = 10, offset: Offset = 0, ties: TieRule = Ties.FIRST_REACHED
-) -> dict[str, Any]:
+) -> Response[dict[str, Any]]:
     board = queries.board(Window.MONTHLY, period)
     return _top(board, queries.top(board, offset=offset, limit=limit, ties=ties))
 
@@ -197,7 +226,8 @@ def get_player(
         HTTPStatus.BAD_REQUEST,
         HTTPStatus.NOT_FOUND,
         HTTPStatus.SERVICE_UNAVAILABLE,
-        NOT_FOUND="No such window, or not enabled (unknown_window)",
+        NOT_FOUND="No such window, or not enabled (unknown_window); or a past period nobody scored in "
+        "(period_not_found)",
     ),
 )
 @tracer.capture_method
@@ -207,7 +237,7 @@ def get_board_top(
     limit: Limit = 10,
     offset: Offset = 0,
     ties: TieRule = Ties.FIRST_REACHED,
-) -> dict[str, Any]:
+) -> Response[dict[str, Any]]:
     board = queries.board(window, period)
     return _top(board, queries.top(board, offset=offset, limit=limit, ties=ties))
 
@@ -223,7 +253,7 @@ def get_board_top(
         HTTPStatus.NOT_FOUND,
         HTTPStatus.SERVICE_UNAVAILABLE,
         NOT_FOUND="No such window, or not enabled (unknown_window); or the player has no score in the period "
-        "(player_not_found)",
+        "(player_not_found); or a past period nobody scored in (period_not_found)",
     ),
 )
 @tracer.capture_method
@@ -272,7 +302,7 @@ def _player_answer(board: Board, raw_user_id: str, around: int, ties: Ties) -> R
             f"user {user_id!r} has no score in {board.period}",
             period=board.period,
         )
-    return Response(status_code=HTTPStatus.OK, content_type="application/json", body=_standing(board, found))
+    return _answer(_standing(board, found), found.freshness)
 
 
 def _invalid_user_id(problem: str) -> Response[dict[str, Any]]:

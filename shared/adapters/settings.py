@@ -125,6 +125,11 @@ class Settings:
     redis_socket_timeout_seconds: float = 2.0
     redis_retries: int = 3
     metrics_namespace: str = "Leaderboard"  # the template sets POWERTOOLS_METRICS_NAMESPACE to the same
+    # Closed boards' archive (docs/ARCHIVE.md): the S3 bucket ("" = no archive), the updater's consumer
+    # group whose progress the closer waits for, and how many periods an archived board stays in Redis.
+    archive_bucket: str = ""
+    updater_consumer_group: str = ""
+    archive_hot_periods: int = 2
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -166,6 +171,9 @@ class Settings:
             ),
             redis_retries=_int(env, "REDIS_RETRIES", defaults.redis_retries, 0, 10),
             metrics_namespace=env.get("POWERTOOLS_METRICS_NAMESPACE") or defaults.metrics_namespace,
+            archive_bucket=env.get("ARCHIVE_BUCKET", "").strip(),
+            updater_consumer_group=env.get("UPDATER_CONSUMER_GROUP", "").strip(),
+            archive_hot_periods=_int(env, "ARCHIVE_HOT_PERIODS", defaults.archive_hot_periods, 0, 1000),
         )
 
     def score_limits(self) -> ScoreLimits:

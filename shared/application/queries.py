@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol
 
-from shared.domain.boards import PERIODS_LISTED, Board, Window, enabled_window
+from shared.domain.boards import PERIODS_LISTED, Board, BoardSchedule, Window, enabled_window
 
 
 class Ties(StrEnum):
@@ -39,6 +39,8 @@ class BoardSlice:
     entries: tuple[Entry, ...]
     players_ahead: int | None = None
     """Players with strictly more points than `entries[0]`; None when not asked for (or no entries)."""
+    final: bool = False
+    """Read from the board's archive: it will never change."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +48,31 @@ class PlayerSlice:
     index: int
     """The player's 0-based position; `neighbourhood` holds the player."""
     neighbourhood: BoardSlice
+
+
+class Freshness(StrEnum):
+    """How long an answer about a board stays true, for caches."""
+
+    LIVE = "live"
+    """The period still takes scores."""
+    CLOSED = "closed"
+    """Closed to late events; the updater may still be applying what came before the close."""
+    FINAL = "final"
+    """Read from the archive: never changes."""
+
+
+class PeriodNotFound(LookupError):
+    """A past period with no board, in Redis or in the archive."""
+
+    def __init__(self, board: Board) -> None:
+        self.board = board
+        super().__init__(f"no {board.window} board for period {board.period}: nobody scored in it")
+
+
+class ArchiveCatalog(Protocol):
+    def archived(self, window: Window) -> list[str]:
+        """The window's archived periods."""
+        ...
 
 
 class BoardReader(Protocol):
@@ -74,6 +101,7 @@ class Standing:
 class TopPage:
     total: int
     entries: list[Standing]
+    freshness: Freshness = Freshness.LIVE
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +110,7 @@ class PlayerStanding:
     total: int
     percentile: float
     around: list[Standing]
+    freshness: Freshness = Freshness.LIVE
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,7 +119,8 @@ class WindowPeriods:
     current: Board
     next_reset_ms: int | None
     periods: list[str]
-    """The current period, then the earlier ones within PERIODS_LISTED that hold players, newest first."""
+    """The current period, then the earlier ones within PERIODS_LISTED that hold players and every archived
+    one, newest first."""
 
 
 def percentile(rank: int, total: int) -> float:
@@ -117,10 +147,20 @@ class LeaderboardQueries:
     """The read side of the API: boards of the enabled windows only (UnknownWindow otherwise), periods
     in their window's format (InvalidPeriod otherwise), the current period by default."""
 
-    def __init__(self, reader: BoardReader, windows: tuple[Window, ...], clock: Callable[[], int]) -> None:
+    def __init__(
+        self,
+        reader: BoardReader,
+        windows: tuple[Window, ...],
+        clock: Callable[[], int],
+        *,
+        schedule: BoardSchedule | None = None,
+        catalog: ArchiveCatalog | None = None,
+    ) -> None:
         self._reader = reader
         self._windows = windows
         self._clock = clock
+        self._schedule = schedule or BoardSchedule(windows)
+        self._catalog = catalog
 
     def board(self, window_name: str, period: str | None = None) -> Board:
         window = enabled_window(window_name, self._windows)
@@ -128,7 +168,9 @@ class LeaderboardQueries:
 
     def top(self, board: Board, *, offset: int, limit: int, ties: Ties = Ties.FIRST_REACHED) -> TopPage:
         page = self._reader.page(board, offset, limit, count_ahead=ties is Ties.SHARED)
-        return TopPage(total=page.total, entries=ranked(page, ties))
+        if page.total == 0 and self._is_past(board):
+            raise PeriodNotFound(board)
+        return TopPage(total=page.total, entries=ranked(page, ties), freshness=self._freshness(board, page))
 
     def player(
         self, board: Board, user_id: str, *, around: int, ties: Ties = Ties.FIRST_REACHED
@@ -136,11 +178,19 @@ class LeaderboardQueries:
         """The player's standing with up to `around` neighbours on each side; None: no score on the board."""
         found = self._reader.around(board, user_id, around, count_ahead=ties is Ties.SHARED)
         if found is None:
+            if self._is_past(board) and not self._reader.existing([board]):
+                raise PeriodNotFound(board)
             return None
         standings = ranked(found.neighbourhood, ties)
         me = standings[found.index - found.neighbourhood.first_index]
         total = found.neighbourhood.total
-        return PlayerStanding(standing=me, total=total, percentile=percentile(me.rank, total), around=standings)
+        return PlayerStanding(
+            standing=me,
+            total=total,
+            percentile=percentile(me.rank, total),
+            around=standings,
+            freshness=self._freshness(board, found.neighbourhood),
+        )
 
     def periods(self, window_name: str) -> WindowPeriods:
         window = enabled_window(window_name, self._windows)
@@ -148,9 +198,25 @@ class LeaderboardQueries:
         current = window.current(now)
         earlier = [Board(window, period) for period in window.recent_periods(now, PERIODS_LISTED[window])[1:]]
         held = self._reader.existing(earlier) if earlier else set()
+        listed = {board for board in earlier if board in held}
+        if self._catalog is not None:
+            listed.update(Board(window, period) for period in self._catalog.archived(window))
+        listed.discard(current)
+        newest_first = sorted(listed, key=lambda board: board.start_ms, reverse=True)
         return WindowPeriods(
             window=window,
             current=current,
             next_reset_ms=window.next_reset_ms(now),
-            periods=[current.period, *(board.period for board in earlier if board in held)],
+            periods=[current.period, *(board.period for board in newest_first if board.start_ms < current.start_ms)],
         )
+
+    def _is_past(self, board: Board) -> bool:
+        """Ended before the current period began."""
+        return board.end_ms is not None and board.end_ms <= board.window.current(self._clock()).start_ms
+
+    def _freshness(self, board: Board, read: BoardSlice) -> Freshness:
+        if read.final:
+            return Freshness.FINAL
+        if board.is_open_at(self._clock(), self._schedule.grace_of(board.window)):
+            return Freshness.LIVE
+        return Freshness.CLOSED

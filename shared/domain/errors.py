@@ -21,3 +21,7 @@ class LedgerUnavailable(DependencyUnavailable):
 
 class BrokerUnavailable(DependencyUnavailable):
     """The broker did not acknowledge the records; nothing may be reported as accepted."""
+
+
+class ArchiveUnavailable(DependencyUnavailable):
+    """The archive of closed boards (S3) could not be read or written."""

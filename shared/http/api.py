@@ -20,8 +20,9 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import RequestUnsupp
 from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from pydantic import BaseModel, ConfigDict, Field
 
+from shared.application.queries import PeriodNotFound
 from shared.domain.boards import InvalidPeriod, UnknownWindow
-from shared.domain.errors import StoreUnavailable
+from shared.domain.errors import ArchiveUnavailable, StoreUnavailable
 from shared.domain.events import InvalidInput
 
 logger = Logger(child=True)
@@ -257,6 +258,21 @@ def install_error_handlers(app: APIGatewayRestResolver) -> None:
             HTTPStatus.SERVICE_UNAVAILABLE,
             "redis_unavailable",
             "the leaderboard store is unavailable; retry shortly",
+        )
+
+    @app.exception_handler(ArchiveUnavailable)
+    def _archive_unavailable(error: ArchiveUnavailable) -> Response[dict[str, Any]]:
+        logger.warning("archive unavailable", error=str(error))
+        return error_response(
+            HTTPStatus.SERVICE_UNAVAILABLE,
+            "archive_unavailable",
+            "the archive of closed periods is unavailable; retry shortly",
+        )
+
+    @app.exception_handler(PeriodNotFound)
+    def _period_not_found(error: PeriodNotFound) -> Response[dict[str, Any]]:
+        return error_response(
+            HTTPStatus.NOT_FOUND, "period_not_found", str(error), field="period", period=error.board.period
         )
 
     @app.not_found

@@ -1,0 +1,59 @@
+"""The archive in S3: objects by key in one bucket. Client errors become ArchiveUnavailable."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from shared.domain.errors import ArchiveUnavailable
+
+# An immutable object: a cache in front of the bucket may keep it.
+OBJECT_CACHE_CONTROL = "public, max-age=31536000, immutable"
+
+
+class S3ArchiveStore:
+    def __init__(self, s3_client: Any, bucket: str) -> None:
+        self._s3 = s3_client
+        self.bucket = bucket
+
+    def get(self, key: str) -> bytes | None:
+        try:
+            reply = self._s3.get_object(Bucket=self.bucket, Key=key)
+            data: bytes = reply["Body"].read()
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+                return None
+            raise ArchiveUnavailable(f"s3://{self.bucket}/{key}: {error}") from error
+        except BotoCoreError as error:
+            raise ArchiveUnavailable(f"s3://{self.bucket}/{key}: {error}") from error
+        return data
+
+    def put(self, key: str, data: bytes, *, content_type: str) -> None:
+        try:
+            self._s3.put_object(
+                Bucket=self.bucket, Key=key, Body=data, ContentType=content_type, CacheControl=OBJECT_CACHE_CONTROL
+            )
+        except (ClientError, BotoCoreError) as error:
+            raise ArchiveUnavailable(f"s3://{self.bucket}/{key}: {error}") from error
+
+    def keys(self, prefix: str) -> Iterator[str]:
+        try:
+            for page in self._s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix):
+                for item in page.get("Contents", []):
+                    yield str(item["Key"])
+        except (ClientError, BotoCoreError) as error:
+            raise ArchiveUnavailable(f"s3://{self.bucket}/{prefix}*: {error}") from error
+
+    def delete(self, keys: Sequence[str]) -> None:
+        if not keys:
+            return
+        try:
+            reply = self._s3.delete_objects(
+                Bucket=self.bucket, Delete={"Objects": [{"Key": key} for key in keys], "Quiet": True}
+            )
+        except (ClientError, BotoCoreError) as error:
+            raise ArchiveUnavailable(f"s3://{self.bucket}: deleting {len(keys)} objects: {error}") from error
+        if reply.get("Errors"):
+            raise ArchiveUnavailable(f"s3://{self.bucket}: {len(reply['Errors'])} objects not deleted")

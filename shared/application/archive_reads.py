@@ -1,0 +1,134 @@
+"""Reading archived boards, and one reader over Redis and the archive.
+
+`ArchiveBoardReader` answers from a board's archive as `RedisBoardReader` answers from Redis: a
+page is one or two page GETs, a player one bucket GET plus one or two page GETs, after the
+manifest (read once per process: a manifest never changes). `TieredBoardReader` serves a board
+from Redis while Redis holds it, and a closed one from its archive after, so `LeaderboardQueries`
+reads every period the same way.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from typing import NoReturn
+
+from shared.application.archive import ArchiveStore, archived_periods
+from shared.application.queries import BoardReader, BoardSlice, Entry, PlayerSlice
+from shared.domain.archive import ArchivedEntry, Manifest, decode_bucket, decode_page, manifest_key, pages_spanning
+from shared.domain.boards import Board, BoardSchedule, Window
+
+MANIFESTS_CACHED = 1_024
+
+
+class ArchiveBoardReader:
+    def __init__(self, store: ArchiveStore) -> None:
+        self._store = store
+        self._manifests: OrderedDict[Board, Manifest] = OrderedDict()
+
+    def manifest(self, board: Board) -> Manifest | None:
+        cached = self._manifests.get(board)
+        if cached is not None:
+            self._manifests.move_to_end(board)
+            return cached
+        data = self._store.get(manifest_key(board))
+        if data is None:
+            return None  # not cached: the closer may write it any moment
+        manifest = Manifest.from_json(data)
+        self._manifests[board] = manifest
+        if len(self._manifests) > MANIFESTS_CACHED:
+            self._manifests.popitem(last=False)
+        return manifest
+
+    def page(self, board: Board, offset: int, limit: int, *, count_ahead: bool) -> BoardSlice:
+        manifest = self.manifest(board)
+        if manifest is None:
+            return BoardSlice(total=0, first_index=offset, entries=())
+        last = min(offset + limit, manifest.total) - 1
+        entries = self._entries(manifest, offset, last) if offset <= last else []
+        return _slice(manifest, offset, entries, count_ahead)
+
+    def around(self, board: Board, user_id: str, neighbours: int, *, count_ahead: bool) -> PlayerSlice | None:
+        manifest = self.manifest(board)
+        if manifest is None:
+            return None
+        bucket = self._store.get(manifest.bucket_key(manifest.bucket_of(user_id)))
+        if bucket is None:
+            raise_missing(manifest, manifest.bucket_key(manifest.bucket_of(user_id)))
+        player = decode_bucket(bucket).get(user_id)
+        if player is None:
+            return None
+        first = max(0, player.position - neighbours)
+        last = min(manifest.total - 1, player.position + neighbours)
+        neighbourhood = _slice(manifest, first, self._entries(manifest, first, last), count_ahead)
+        return PlayerSlice(index=player.position, neighbourhood=neighbourhood)
+
+    def existing(self, boards: Sequence[Board]) -> set[Board]:
+        return {board for board in boards if self.manifest(board) is not None}
+
+    def archived(self, window: Window) -> list[str]:
+        return archived_periods(self._store, window)
+
+    def _entries(self, manifest: Manifest, first: int, last: int) -> list[ArchivedEntry]:
+        found: list[ArchivedEntry] = []
+        for page in pages_spanning(first, last, manifest.page_size):
+            key = manifest.page_key(page)
+            data = self._store.get(key)
+            if data is None:
+                raise_missing(manifest, key)
+            start = page * manifest.page_size
+            found.extend(decode_page(data)[max(first - start, 0) : last - start + 1])
+        return found
+
+
+class ArchiveDamaged(RuntimeError):
+    """A manifest names an object the archive does not hold."""
+
+
+def raise_missing(manifest: Manifest, key: str) -> NoReturn:
+    raise ArchiveDamaged(f"the archive of {manifest.window} {manifest.period} misses {key}")
+
+
+def _slice(manifest: Manifest, first: int, entries: list[ArchivedEntry], count_ahead: bool) -> BoardSlice:
+    return BoardSlice(
+        total=manifest.total,
+        first_index=first,
+        entries=tuple(Entry(entry.user_id, entry.points) for entry in entries),
+        players_ahead=entries[0].shared_rank - 1 if count_ahead and entries else None,
+        final=True,
+    )
+
+
+class TieredBoardReader:
+    """Redis first; a board that has closed and that Redis no longer holds, from the archive."""
+
+    def __init__(
+        self, hot: BoardReader, archive: ArchiveBoardReader, schedule: BoardSchedule, clock: Callable[[], int]
+    ) -> None:
+        self._hot = hot
+        self._archive = archive
+        self._schedule = schedule
+        self._clock = clock
+
+    def page(self, board: Board, offset: int, limit: int, *, count_ahead: bool) -> BoardSlice:
+        found = self._hot.page(board, offset, limit, count_ahead=count_ahead)
+        if found.total > 0 or not self._closed(board):
+            return found
+        archived = self._archive.page(board, offset, limit, count_ahead=count_ahead)
+        return archived if archived.total > 0 else found
+
+    def around(self, board: Board, user_id: str, neighbours: int, *, count_ahead: bool) -> PlayerSlice | None:
+        found = self._hot.around(board, user_id, neighbours, count_ahead=count_ahead)
+        if found is not None or not self._closed(board):
+            return found
+        return self._archive.around(board, user_id, neighbours, count_ahead=count_ahead)
+
+    def existing(self, boards: Sequence[Board]) -> set[Board]:
+        hot = self._hot.existing(boards)
+        return hot | self._archive.existing([board for board in boards if board not in hot and self._closed(board)])
+
+    def archived(self, window: Window) -> list[str]:
+        return self._archive.archived(window)
+
+    def _closed(self, board: Board) -> bool:
+        return not board.is_open_at(self._clock(), self._schedule.grace_of(board.window))

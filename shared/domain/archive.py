@@ -1,0 +1,213 @@
+"""The archive of a closed board: what its objects hold and where they live. No I/O.
+
+A board is archived as objects under one run's prefix, then a manifest naming that run:
+
+    manifests/<window>/<period>.json                         the manifest: its presence is the archive
+    boards/<window>/<period>/<run>/pages/<n>.json.gz         rank pages, PAGE_SIZE entries each, best first
+    boards/<window>/<period>/<run>/index/<b>.json.gz         per-player buckets: user -> position, points, shared rank
+
+An entry in a page is `[user_id, points, shared_rank]`; a bucket maps `user_id` to
+`[position, points, shared_rank]` (position 0-based). Pages and buckets are gzip'd compact JSON.
+The checksum is SHA-256 over every entry's canonical line in rank order, so a restore can be
+checked against the manifest without trusting the pages' compression.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from shared.domain.boards import Board, Window
+
+FORMAT_VERSION = 1
+# Chosen by bench/archive_sizes.py (docs/ARCHIVE.md): a top page or a neighbourhood (at most 100 + 1
+# entries) spans at most two pages, and a page stays a small GET.
+PAGE_SIZE = 1_000
+# Players per index bucket, on average: one bucket is one GET of a few tens of kB.
+PLAYERS_PER_BUCKET = 1_000
+MANIFESTS_PREFIX = "manifests"
+BOARDS_PREFIX = "boards"
+
+
+class ArchiveFormatError(ValueError):
+    """An archive object that this code cannot read: another format version, or a damaged object."""
+
+
+@dataclass(frozen=True, slots=True)
+class ArchivedEntry:
+    user_id: str
+    points: int
+    shared_rank: int
+    """1 + the players with strictly more points."""
+
+
+@dataclass(frozen=True, slots=True)
+class Manifest:
+    window: Window
+    period: str
+    total: int
+    checksum: str
+    created_at_ms: int
+    run_id: str
+    page_size: int = PAGE_SIZE
+    bucket_count: int = 1
+    format_version: int = FORMAT_VERSION
+
+    @property
+    def board(self) -> Board:
+        return Board(self.window, self.period)
+
+    @property
+    def page_count(self) -> int:
+        return -(-self.total // self.page_size)
+
+    def page_key(self, page: int) -> str:
+        return f"{run_prefix(self.board, self.run_id)}pages/{page:06d}.json.gz"
+
+    def bucket_key(self, bucket: int) -> str:
+        return f"{run_prefix(self.board, self.run_id)}index/{bucket:06d}.json.gz"
+
+    def bucket_of(self, user_id: str) -> int:
+        return bucket_of(user_id, self.bucket_count)
+
+    def to_json(self) -> bytes:
+        return json.dumps(
+            {
+                "format_version": self.format_version,
+                "window": self.window.value,
+                "period": self.period,
+                "total": self.total,
+                "checksum": self.checksum,
+                "created_at_ms": self.created_at_ms,
+                "run_id": self.run_id,
+                "page_size": self.page_size,
+                "bucket_count": self.bucket_count,
+                "page_count": self.page_count,
+            },
+            sort_keys=True,
+        ).encode()
+
+    @classmethod
+    def from_json(cls, data: bytes) -> Manifest:
+        try:
+            fields = json.loads(data)
+            version = int(fields["format_version"])
+            if version != FORMAT_VERSION:
+                raise ArchiveFormatError(f"archive format version {version}; this code reads {FORMAT_VERSION}")
+            return cls(
+                window=Window(fields["window"]),
+                period=str(fields["period"]),
+                total=int(fields["total"]),
+                checksum=str(fields["checksum"]),
+                created_at_ms=int(fields["created_at_ms"]),
+                run_id=str(fields["run_id"]),
+                page_size=int(fields["page_size"]),
+                bucket_count=int(fields["bucket_count"]),
+                format_version=version,
+            )
+        except (ValueError, KeyError, TypeError) as problem:
+            if isinstance(problem, ArchiveFormatError):
+                raise
+            raise ArchiveFormatError(f"unreadable manifest: {problem}") from None
+
+
+def manifest_key(board: Board) -> str:
+    return f"{MANIFESTS_PREFIX}/{board.window}/{board.period}.json"
+
+
+def manifests_prefix(window: Window) -> str:
+    return f"{MANIFESTS_PREFIX}/{window}/"
+
+
+def period_of_manifest_key(window: Window, key: str) -> str | None:
+    """The period a manifest key names, or None for a key that is not one of the window's manifests."""
+    prefix = manifests_prefix(window)
+    if not key.startswith(prefix) or not key.endswith(".json"):
+        return None
+    return key[len(prefix) : -len(".json")]
+
+
+def board_prefix(board: Board) -> str:
+    return f"{BOARDS_PREFIX}/{board.window}/{board.period}/"
+
+
+def run_prefix(board: Board, run_id: str) -> str:
+    return f"{board_prefix(board)}{run_id}/"
+
+
+def bucket_count_for(total: int, players_per_bucket: int = PLAYERS_PER_BUCKET) -> int:
+    return max(1, -(-total // players_per_bucket))
+
+
+def bucket_of(user_id: str, bucket_count: int) -> int:
+    """A stable hash (not Python's per-process one) of the id, into 0..bucket_count - 1."""
+    digest = hashlib.blake2b(user_id.encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big") % bucket_count
+
+
+class Checksum:
+    """SHA-256 over entries in rank order, one canonical line each."""
+
+    def __init__(self) -> None:
+        self._hash = hashlib.sha256()
+
+    def add(self, entries: Iterable[ArchivedEntry]) -> None:
+        for entry in entries:
+            self._hash.update(json.dumps([entry.user_id, entry.points, entry.shared_rank]).encode() + b"\n")
+
+    def hexdigest(self) -> str:
+        return self._hash.hexdigest()
+
+
+def checksum_of(entries: Iterable[ArchivedEntry]) -> str:
+    checksum = Checksum()
+    checksum.add(entries)
+    return checksum.hexdigest()
+
+
+def _pack(document: Any) -> bytes:
+    # mtime=0: the same content always gives the same bytes.
+    return gzip.compress(json.dumps(document, separators=(",", ":"), ensure_ascii=False).encode(), mtime=0)
+
+
+def _unpack(data: bytes, what: str) -> Any:
+    try:
+        return json.loads(gzip.decompress(data))
+    except (OSError, EOFError, ValueError) as problem:
+        raise ArchiveFormatError(f"unreadable {what}: {problem}") from None
+
+
+def encode_page(entries: Iterable[ArchivedEntry]) -> bytes:
+    return _pack([[entry.user_id, entry.points, entry.shared_rank] for entry in entries])
+
+
+def decode_page(data: bytes) -> list[ArchivedEntry]:
+    return [ArchivedEntry(str(user), int(points), int(rank)) for user, points, rank in _unpack(data, "rank page")]
+
+
+@dataclass(frozen=True, slots=True)
+class IndexedPlayer:
+    position: int
+    """0-based, in the board's order."""
+    points: int
+    shared_rank: int
+
+
+def encode_bucket(players: dict[str, IndexedPlayer]) -> bytes:
+    return _pack({user: [player.position, player.points, player.shared_rank] for user, player in players.items()})
+
+
+def decode_bucket(data: bytes) -> dict[str, IndexedPlayer]:
+    return {
+        str(user): IndexedPlayer(int(position), int(points), int(rank))
+        for user, (position, points, rank) in _unpack(data, "index bucket").items()
+    }
+
+
+def pages_spanning(first: int, last: int, page_size: int) -> range:
+    """The pages holding positions first..last (0-based, inclusive)."""
+    return range(first // page_size, last // page_size + 1)
