@@ -1,0 +1,25 @@
+"""Past days and weeks for tests that archive boards: each test gets a period no other test writes to,
+chosen relative to the clock, so the tests hold whatever today is."""
+
+from __future__ import annotations
+
+import random
+
+from shared.domain.boards import DAY_MS, Board, Window
+from shared.domain.timestamps import now_ms
+
+# From a month back (so the default graces have long passed) to 19 years back.
+NEWEST_DAYS_BACK = 31
+OLDEST_DAYS_BACK = 19 * 365
+
+_used: set[Board] = set()
+
+
+def unused_past_board(window: Window = Window.DAILY) -> Board:
+    """A daily or weekly board that closed at least a month ago and that no other test was given."""
+    for _ in range(1000):
+        board = window.board_at(now_ms() - random.randint(NEWEST_DAYS_BACK, OLDEST_DAYS_BACK) * DAY_MS)
+        if board not in _used:
+            _used.add(board)
+            return board
+    raise RuntimeError(f"no unused past {window} period left after 1000 draws")
