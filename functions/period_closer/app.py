@@ -25,8 +25,14 @@ from shared.domain.boards import enabled_window
 from shared.domain.timestamps import now_ms
 
 settings = Settings.from_env()
-if not settings.archive_bucket or not settings.updater_consumer_group:
-    raise ValueError("the period closer needs ARCHIVE_BUCKET and UPDATER_CONSUMER_GROUP")
+MISSING = [
+    name
+    for name, value in [
+        ("ARCHIVE_BUCKET", settings.archive_bucket),
+        ("UPDATER_CONSUMER_GROUP", settings.updater_consumer_group),
+    ]
+    if not value
+]
 closer = PeriodCloser(
     export=RedisBoardExport(
         create_redis_client(
@@ -55,6 +61,8 @@ metrics = EphemeralMetrics(namespace=settings.metrics_namespace)
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    if MISSING:
+        raise ValueError(f"the period closer needs {' and '.join(MISSING)} (template.yaml sets them)")
     if isinstance(event, dict) and "window" in event:
         board = enabled_window(str(event["window"]), settings.windows).parse_period(str(event.get("period", "")))
         outcomes = [closer.close(board)]

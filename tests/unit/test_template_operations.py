@@ -140,7 +140,7 @@ def test_an_alarm_when_a_function_is_throttled(function_id: str) -> None:
 def test_alarms_notify_the_topic_when_one_is_given() -> None:
     assert all("AlarmActions" not in alarm for alarm in alarms(deployed()).values())
     with_topic = alarms(deployed(AlarmTopicArn=ALARM_TOPIC))
-    assert len(with_topic) == 8
+    assert len(with_topic) == 9
     for alarm in with_topic.values():
         assert alarm["AlarmActions"] == [ALARM_TOPIC]
         assert alarm["OKActions"] == [ALARM_TOPIC]

@@ -84,7 +84,7 @@ def test_each_function_may_do_only_what_it_does() -> None:
         "kafka-cluster:DescribeTopic",
         "kafka-cluster:WriteData",
     }
-    assert inline_actions("LeaderboardQueryFunction") == set()
+    assert inline_actions("LeaderboardQueryFunction") == {"S3ReadPolicy"}  # the archive of closed periods
     assert inline_actions("ScoreUpdaterFunction") == {
         "SQSSendMessagePolicy",
         "kafka-cluster:Connect",
@@ -93,6 +93,14 @@ def test_each_function_may_do_only_what_it_does() -> None:
         "kafka-cluster:ReadData",
         "kafka-cluster:DescribeGroup",
         "kafka-cluster:AlterGroup",
+    }
+    # Reads the topic and the updater group's committed offsets, never joins or alters the group.
+    assert inline_actions("PeriodCloserFunction") == {
+        "S3CrudPolicy",
+        "kafka-cluster:Connect",
+        "kafka-cluster:DescribeTopic",
+        "kafka-cluster:ReadData",
+        "kafka-cluster:DescribeGroup",
     }
 
 
