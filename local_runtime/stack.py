@@ -315,10 +315,8 @@ def _create_bucket(endpoint_url: str, name: str, environ: Mapping[str, str]) -> 
         aws_access_key_id=environ.get("AWS_ACCESS_KEY_ID", "test"),
         aws_secret_access_key=environ.get("AWS_SECRET_ACCESS_KEY", "test"),
     )
-    try:
+    with contextlib.suppress(s3.exceptions.BucketAlreadyOwnedByYou):
         s3.create_bucket(Bucket=name)
-    except s3.exceptions.BucketAlreadyOwnedByYou:
-        pass
 
 
 def _create_queue(endpoint_url: str, name: str, environ: Mapping[str, str]) -> str:

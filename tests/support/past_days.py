@@ -15,6 +15,11 @@ OLDEST_DAYS_BACK = 19 * 365
 _used: set[Board] = set()
 
 
+def reserve_boards(*boards: Board) -> None:
+    """Keep boards that a test uses at fixed periods from being handed out."""
+    _used.update(boards)
+
+
 def unused_past_board(window: Window = Window.DAILY) -> Board:
     """A daily or weekly board that closed at least a month ago and that no other test was given."""
     for _ in range(1000):

@@ -1,0 +1,289 @@
+"""Closing periods on real servers: scores through Kafka and the updater into a past day, the closer
+(the function, and the service with a crash injected) archiving to moto's S3, and the query routes
+answering the same JSON from S3 once Redis let the board go.
+
+The stack runs with the default late-event graces, so every past day has closed; records are
+produced straight to the topic with a `received_at` inside their day (as ingest would have
+stamped them then), which the updater applies to that day's board. Days are drawn relative to
+the clock (tests.support.past_days), so nothing depends on the date.
+"""
+
+from __future__ import annotations
+
+import random
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pytest
+import redis
+import requests
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka.structs import OffsetAndMetadata
+
+from local_runtime.invoke import invoke
+from local_runtime.kafka_admin import ensure_topic
+from local_runtime.servers import LocalServers
+from local_runtime.stack import DEFAULT_ARCHIVE_BUCKET, RunningStack
+from shared.adapters.archive_store import S3ArchiveStore
+from shared.adapters.board_export import RedisBoardExport
+from shared.adapters.keys import applied_offsets_key
+from shared.adapters.updater_progress import KafkaUpdaterProgress
+from shared.application.archive import CloseStatus, PeriodCloser
+from shared.domain.archive import ArchivedEntry, Manifest, board_prefix, checksum_of, decode_page, manifest_key
+from shared.domain.boards import Board, BoardSchedule, Window
+from shared.domain.events import ScoreEvent, event_id_for
+from shared.domain.record_codec import encode_record, record_key
+from shared.domain.timestamps import now_ms
+from tests.support.archive_fakes import CrashingStore, InjectedCrash
+from tests.support.local_stack import GRACE_VARIABLES, own_servers_environ, start_stack
+from tests.support.past_days import reserve_boards, unused_past_board
+from tests.support.paths import REPO_ROOT
+from tests.support.sample_events import load_event
+from tests.support.waiting import wait_for
+
+pytestmark = [pytest.mark.integration, pytest.mark.archive]
+
+SAMPLE_CLOSE = load_event("close_period.json")
+reserve_boards(Board(Window(SAMPLE_CLOSE["window"]), SAMPLE_CLOSE["period"]))
+
+
+@pytest.fixture(scope="module")
+def stack(servers: LocalServers, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
+    environ = own_servers_environ(
+        REDIS_URL=servers.redis_url,
+        KAFKA_BOOTSTRAP_SERVERS=servers.kafka_bootstrap,
+        AWS_ENDPOINT_URL=servers.aws_endpoint_url,
+        LEADERBOARD_WINDOWS="daily,weekly",
+        BOARD_RETENTION_DAILY_DAYS="0",  # past days stay writable; the closer expires them
+        BOARD_RETENTION_WEEKLY_DAYS="0",
+        **dict.fromkeys(GRACE_VARIABLES, ""),  # the default graces: every past day has closed
+    )
+    with start_stack(environ, tmp_path_factory.mktemp("archive-stack")) as running:
+        yield running
+
+
+@pytest.fixture
+def store(stack: RunningStack) -> Iterator[redis.Redis]:
+    client = redis.Redis.from_url(stack.redis_url, decode_responses=True)
+    yield client
+    client.close()
+
+
+def s3(stack: RunningStack) -> Any:
+    return boto3.client(
+        "s3",
+        endpoint_url=stack.aws_endpoint_url,
+        region_name="us-east-1",
+        aws_access_key_id="test",
+        aws_secret_access_key="test",
+    )
+
+
+def produce_day(stack: RunningStack, board: Board, players: int, seed: int, topic: str = "") -> dict[str, int]:
+    """Two matches per player inside the day, received a second after each; the truth: user -> points."""
+    rng = random.Random(seed)
+    truth: dict[str, int] = {}
+    producer = KafkaProducer(bootstrap_servers=stack.kafka_bootstrap, acks="all", linger_ms=5)
+    try:
+        for number in range(players):
+            user = f"p{number:04d}-{uuid.uuid4().hex[:4]}"
+            for match in range(2):
+                occurred = board.start_ms + rng.randrange(0, 86_000) * 1000
+                points = rng.randint(1, 6)
+                event = ScoreEvent(
+                    event_id_for(f"m{match}", user), f"m{match}", user, points, occurred, occurred + 1000
+                )
+                producer.send(topic or stack.topic, key=record_key(event), value=encode_record(event))
+                truth[user] = truth.get(user, 0) + points
+        producer.flush(timeout=30)
+    finally:
+        producer.close()
+    return truth
+
+
+def wait_until_applied(store: redis.Redis, board: Board, players: int) -> None:
+    wait_for(lambda: store.zcard(board.key) == players, timeout=60, what=f"{players} players on {board.key}")
+
+
+def get(stack: RunningStack, path: str, **params: str | int) -> tuple[int, dict[str, Any], str]:
+    response = requests.get(f"{stack.api_url}{path}", params=params, timeout=10)
+    return response.status_code, response.json(), response.headers.get("Cache-Control", "")
+
+
+def snapshot(stack: RunningStack, board: Board, users: list[str]) -> list[tuple[int, dict[str, Any]]]:
+    base = f"/v1/leaderboards/{board.window}"
+    answers = []
+    top_queries: list[dict[str, str | int]] = [
+        {"limit": 100},
+        {"limit": 100, "offset": 90},
+        {"limit": 7, "offset": 3, "ties": "shared"},
+        {"limit": 100, "offset": 500},
+    ]
+    for params in top_queries:
+        status, body, _ = get(stack, f"{base}/top", period=board.period, **params)
+        answers.append((status, body))
+    for user in [*users, "nobody-here"]:
+        player_queries: list[dict[str, str | int]] = [{"around": 5}, {"around": 2, "ties": "shared"}]
+        for params in player_queries:
+            status, body, _ = get(stack, f"{base}/users/{user}", period=board.period, **params)
+            answers.append((status, body))
+    return answers
+
+
+def close(stack: RunningStack, board: Board) -> dict[str, Any]:
+    answer = stack.functions["PeriodCloserFunction"].invoke({"window": board.window.value, "period": board.period})
+    (outcome,) = answer["boards"]
+    return dict(outcome)
+
+
+def test_a_closed_day_is_archived_and_answers_the_same_json_from_s3_once_redis_let_it_go(
+    stack: RunningStack, store: redis.Redis
+) -> None:
+    board = unused_past_board(Window.DAILY)
+    truth = produce_day(stack, board, 130, seed=1)
+    wait_until_applied(store, board, len(truth))
+    users = random.Random(2).sample(sorted(truth), 4)
+    before = snapshot(stack, board, users)
+    top = before[0][1]
+    assert sum(entry["points"] for entry in top["entries"]) == sum(sorted(truth.values(), reverse=True)[:100])
+    assert get(stack, "/v1/leaderboards/daily/top", period=board.period)[2] == "public, max-age=60"
+
+    outcome = close(stack, board)
+    assert (outcome["status"], outcome["total"]) == ("archived", len(truth))
+    # Archived long after it closed: its two more periods in Redis are long over, so it is gone already.
+    assert store.exists(board.key, applied_offsets_key(board)) == 0
+
+    assert snapshot(stack, board, users) == before
+    status, answer, cache = get(stack, "/v1/leaderboards/daily/top", period=board.period, limit=3)
+    assert (status, cache) == (200, "public, max-age=31536000, immutable")
+    assert answer["entries"] == top["entries"][:3]
+    status, periods, _ = get(stack, "/v1/leaderboards/daily/periods")
+    assert status == 200 and board.period in periods["periods"]
+
+    objects = sorted(item["Key"] for item in s3(stack).list_objects_v2(Bucket=DEFAULT_ARCHIVE_BUCKET)["Contents"])
+    assert close(stack, board)["status"] == "already_archived"
+    again = sorted(item["Key"] for item in s3(stack).list_objects_v2(Bucket=DEFAULT_ARCHIVE_BUCKET)["Contents"])
+    assert again == objects
+
+
+def test_a_close_killed_halfway_is_finished_by_the_next_run_with_one_manifest(
+    stack: RunningStack, store: redis.Redis
+) -> None:
+    board = unused_past_board(Window.DAILY)
+    truth = produce_day(stack, board, 75, seed=3)
+    wait_until_applied(store, board, len(truth))
+    redis_order: list[tuple[str, float]] = store.zrevrange(board.key, 0, -1, withscores=True)  # type: ignore[assignment]
+    points = [board.codec.points_of(score) for _, score in redis_order]
+    expected = [
+        ArchivedEntry(user, value, 1 + sum(other > value for other in points))
+        for (user, _), value in zip(redis_order, points, strict=True)
+    ]
+    archive = S3ArchiveStore(s3(stack), DEFAULT_ARCHIVE_BUCKET)
+    crashing = PeriodCloser(
+        export=RedisBoardExport(redis.Redis.from_url(stack.redis_url)),
+        store=CrashingStore(archive, writes=2),
+        progress=KafkaUpdaterProgress(stack.kafka_bootstrap, stack.topic, stack.consumer_group),
+        schedule=BoardSchedule((Window.DAILY,)),
+        clock=now_ms,
+        new_run_id=lambda: "crashed-run",
+        page_size=20,
+    )
+    with pytest.raises(InjectedCrash):
+        crashing.close(board)
+    assert archive.get(manifest_key(board)) is None
+    assert store.zcard(board.key) == len(truth) and store.pttl(board.key) == -1  # untouched in Redis
+    assert list(archive.keys(board_prefix(board)))  # what the dead run left
+
+    assert close(stack, board)["status"] == "archived"
+    manifest = Manifest.from_json(archive.get(manifest_key(board)) or b"")
+    assert manifest.run_id != "crashed-run" and manifest.checksum == checksum_of(expected)
+    left = list(archive.keys(board_prefix(board)))
+    assert left and all(key.startswith(f"{board_prefix(board)}{manifest.run_id}/") for key in left)
+    pages = [decode_page(archive.get(manifest.page_key(page)) or b"") for page in range(manifest.page_count)]
+    assert [entry for page in pages for entry in page] == expected
+    assert [key for key in archive.keys(f"manifests/{board.window}/{board.period}")] == [manifest_key(board)]
+
+
+def test_closing_is_refused_while_the_updater_has_not_applied_the_day(stack: RunningStack, store: redis.Redis) -> None:
+    """The board is on Redis (the stack's updater applied it); the progress asked about is that of
+    an updater of a topic of its own that holds the same day: behind until its group has
+    committed past the day's records."""
+    board = unused_past_board(Window.DAILY)
+    truth = produce_day(stack, board, 10, seed=4)
+    wait_until_applied(store, board, len(truth))
+    lagging_topic = f"lagging-{uuid.uuid4().hex[:8]}"
+    ensure_topic(stack.kafka_bootstrap, lagging_topic, 2)
+    produce_day(stack, board, 10, seed=4, topic=lagging_topic)
+    group = f"lagging-updater-{uuid.uuid4().hex[:6]}"
+    archive = S3ArchiveStore(s3(stack), DEFAULT_ARCHIVE_BUCKET)
+    closer = PeriodCloser(
+        export=RedisBoardExport(redis.Redis.from_url(stack.redis_url)),
+        store=archive,
+        progress=KafkaUpdaterProgress(stack.kafka_bootstrap, lagging_topic, group),
+        schedule=BoardSchedule((Window.DAILY,)),
+        clock=now_ms,
+        new_run_id=lambda: uuid.uuid4().hex,
+    )
+
+    outcome = closer.close(board)
+    assert outcome.status is CloseStatus.UPDATER_BEHIND and len(outcome.behind) == 2
+    assert archive.get(manifest_key(board)) is None and list(archive.keys(board_prefix(board))) == []
+    assert store.zcard(board.key) == len(truth) and store.pttl(board.key) == -1
+
+    consume_everything(stack.kafka_bootstrap, lagging_topic, group, records=20)
+    assert closer.close(board).status is CloseStatus.ARCHIVED
+
+
+def consume_everything(bootstrap: str, topic: str, group: str, *, records: int) -> None:
+    """Read the topic as the updater would and commit each partition past its last record."""
+    consumer = KafkaConsumer(
+        topic, bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False, auto_offset_reset="earliest"
+    )
+    seen: list[Any] = []
+
+    def read_more() -> bool:
+        seen.extend(record for batch in consumer.poll(timeout_ms=500).values() for record in batch)
+        return len(seen) >= records
+
+    try:
+        wait_for(
+            read_more,
+            timeout=60,
+            what=f"{records} records of {topic}",
+        )
+        last: dict[TopicPartition, int] = {}
+        for record in seen:
+            partition = TopicPartition(record.topic, record.partition)
+            last[partition] = max(last.get(partition, -1), record.offset)
+        consumer.commit({partition: OffsetAndMetadata(offset + 1, "", -1) for partition, offset in last.items()})
+    finally:
+        consumer.close(autocommit=False)
+
+
+def test_a_past_period_nobody_scored_in_is_a_404_naming_it(stack: RunningStack) -> None:
+    board = unused_past_board(Window.WEEKLY)
+    for path in ("/v1/leaderboards/weekly/top", "/v1/leaderboards/weekly/users/someone"):
+        status, answer, _ = get(stack, path, period=board.period)
+        assert status == 404
+        assert answer["error"]["code"] == "period_not_found" and board.period in answer["error"]["message"]
+
+
+def test_the_sample_close_event_runs_through_local_invoke(servers: LocalServers, tmp_path: Any) -> None:
+    answer = invoke(
+        "PeriodCloserFunction",
+        SAMPLE_CLOSE,
+        template_path=REPO_ROOT / "template.yaml",
+        stack_workdir=tmp_path,
+        environ=own_servers_environ(
+            REDIS_URL=servers.redis_url,
+            KAFKA_BOOTSTRAP_SERVERS=servers.kafka_bootstrap,
+            AWS_ENDPOINT_URL=servers.aws_endpoint_url,
+        ),
+    )
+    assert answer == {
+        "boards": [
+            {"window": SAMPLE_CLOSE["window"], "period": SAMPLE_CLOSE["period"], "status": "not_in_redis", "total": 0}
+        ]
+    }
