@@ -19,6 +19,7 @@ from typing import Protocol
 from shared.application.queries import Entry
 from shared.domain.archive import (
     PAGE_SIZE,
+    PLAYERS_PER_BUCKET,
     ArchivedEntry,
     Checksum,
     IndexedPlayer,
@@ -124,6 +125,7 @@ class PeriodCloser:
     clock: Callable[[], int]
     new_run_id: Callable[[], str]
     page_size: int = PAGE_SIZE
+    players_per_bucket: int = PLAYERS_PER_BUCKET
     export_chunk: int = EXPORT_CHUNK
     index_entries_in_memory: int = INDEX_ENTRIES_IN_MEMORY
     boards_per_run: int = BOARDS_PER_RUN
@@ -214,7 +216,7 @@ class PeriodCloser:
             created_at_ms=self.clock(),
             run_id=self.new_run_id(),
             page_size=self.page_size,
-            bucket_count=bucket_count_for(total),
+            bucket_count=bucket_count_for(total, self.players_per_bucket),
         )
         passes = -(-total // self.index_entries_in_memory)
         checksum = Checksum()
