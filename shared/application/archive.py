@@ -168,7 +168,7 @@ class PeriodCloser:
 
     def close_due(self) -> list[CloseOutcome]:
         """Every enabled calendar window's closed periods not archived yet, oldest first, at most
-        `boards_per_run` archived; the updater's progress is asked once per closing instant."""
+        `boards_per_run` archived. Boards archived already or absent from Redis are left out of the answer."""
         outcomes: list[CloseOutcome] = []
         archived = 0
         for board in self._closed_boards():

@@ -45,6 +45,10 @@ from tests.support.waiting import wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.archive]
 
+# The closer's schedule in this stack, as under `make run` but faster. Its ticks look about two weeks
+# back; the other tests use periods at least a month back (tests.support.past_days), so ticks leave them alone.
+SCHEDULE_SECONDS = 2.0
+
 SAMPLE_CLOSE = load_event("close_period.json")
 reserve_boards(Board(Window(SAMPLE_CLOSE["window"]), SAMPLE_CLOSE["period"]))
 
@@ -60,7 +64,9 @@ def stack(servers: LocalServers, tmp_path_factory: pytest.TempPathFactory) -> It
         BOARD_RETENTION_WEEKLY_DAYS="0",
         **dict.fromkeys(GRACE_VARIABLES, ""),  # the default graces: every past day has closed
     )
-    with start_stack(environ, tmp_path_factory.mktemp("archive-stack")) as running:
+    with start_stack(
+        environ, tmp_path_factory.mktemp("archive-stack"), close_periods_every_seconds=SCHEDULE_SECONDS
+    ) as running:
         yield running
 
 
@@ -260,6 +266,18 @@ def consume_everything(bootstrap: str, topic: str, group: str, *, records: int) 
         consumer.commit({partition: OffsetAndMetadata(offset + 1, "", -1) for partition, offset in last.items()})
     finally:
         consumer.close(autocommit=False)
+
+
+def test_the_local_schedule_closes_a_recent_day_by_itself(stack: RunningStack, store: redis.Redis) -> None:
+    # Five days back or more: the two days after it have closed too, so Redis lets it go once archived.
+    board = unused_past_board(Window.DAILY, newest_days_back=5, oldest_days_back=12)
+    truth = produce_day(stack, board, 40, seed=5)
+    archive = S3ArchiveStore(s3(stack), DEFAULT_ARCHIVE_BUCKET)
+    data = wait_for(lambda: archive.get(manifest_key(board)), timeout=120, what=f"the manifest of {board.period}")
+    assert Manifest.from_json(data).total == len(truth)  # archived only once the updater had applied all of it
+    status, top, cache = get(stack, "/v1/leaderboards/daily/top", period=board.period, limit=100)
+    assert (status, top["total"], cache) == (200, len(truth), "public, max-age=31536000, immutable")
+    assert sorted(entry["points"] for entry in top["entries"]) == sorted(truth.values())
 
 
 def test_a_past_period_nobody_scored_in_is_a_404_naming_it(stack: RunningStack) -> None:

@@ -1,0 +1,101 @@
+"""Archive object counts and sizes by page and bucket size, measured on a modest board and scaled.
+
+    .venv/bin/python -m bench.archive_sizes [--players 200000] [--out bench/results/archive_sizes.json]
+
+The board is built in memory (15-character user ids, Zipf-like points with many ties), closed by
+the real PeriodCloser into an in-memory store, and every object is measured. Sizes per entry are
+flat in the board size (a page is the same whatever the board), so the 1 M and 25 M figures are
+the measured bytes per page / per bucket times the object counts at that size.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import time
+from pathlib import Path
+from statistics import mean
+
+from shared.application.archive import PeriodCloser
+from shared.application.queries import Entry
+from shared.domain.boards import Board, BoardSchedule, Window
+from tests.support.archive_fakes import FixedProgress, ListedBoards, MemoryArchiveStore
+
+PAGE_SIZES = (250, 500, 1_000, 2_000)
+BUCKET_SIZES = (500, 1_000, 2_000)
+TARGETS = (1_000_000, 25_000_000)
+BOARD = Board(Window.MONTHLY, "2026-01")
+MAX_PLAYERS = 2_000_000
+
+
+def board_of(players: int, seed: int = 1) -> list[Entry]:
+    rng = random.Random(seed)
+    points = sorted((int(rng.paretovariate(1.2) * 10) for _ in range(players)), reverse=True)
+    return [Entry(f"u{rng.randrange(10**14):014d}", value) for value in points]
+
+
+def measure(entries: list[Entry], page_size: int, players_per_bucket: int) -> dict[str, float]:
+    store = MemoryArchiveStore()
+    closer = PeriodCloser(
+        export=ListedBoards({BOARD: entries}),
+        store=store,
+        progress=FixedProgress(),
+        schedule=BoardSchedule((Window.MONTHLY,)),
+        clock=lambda: BOARD.end_ms + 10 * 86_400_000,  # type: ignore[operator]
+        new_run_id=lambda: "bench",
+        page_size=page_size,
+        players_per_bucket=players_per_bucket,
+    )
+    started = time.perf_counter()
+    closer.close(BOARD)
+    seconds = time.perf_counter() - started
+    pages = [len(data) for key, data in store.objects.items() if "/pages/" in key]
+    buckets = [len(data) for key, data in store.objects.items() if "/index/" in key]
+    return {
+        "page_size": page_size,
+        "players_per_bucket": players_per_bucket,
+        "pages": len(pages),
+        "page_bytes_mean": round(mean(pages)),
+        "page_bytes_max": max(pages),
+        "buckets": len(buckets),
+        "bucket_bytes_mean": round(mean(buckets)),
+        "bucket_bytes_max": max(buckets),
+        "bytes_per_player": round((sum(pages) + sum(buckets)) / len(entries), 1),
+        "close_seconds": round(seconds, 2),
+    }
+
+
+def scaled(row: dict[str, float], players: int) -> dict[str, float]:
+    pages = -(-players // int(row["page_size"]))
+    buckets = -(-players // int(row["players_per_bucket"]))
+    total = pages * row["page_bytes_mean"] + buckets * row["bucket_bytes_mean"]
+    return {
+        "players": players,
+        "objects": pages + buckets + 1,
+        "pages": pages,
+        "buckets": buckets,
+        "mb": round(total / 1e6),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--players", type=int, default=200_000)
+    parser.add_argument("--out", type=Path, default=None)
+    args = parser.parse_args()
+    players = min(max(args.players, 1_000), MAX_PLAYERS)
+    entries = board_of(players)
+    rows = []
+    for page_size in PAGE_SIZES:
+        for per_bucket in BUCKET_SIZES:
+            row = measure(entries, page_size, per_bucket)
+            row["at"] = [scaled(row, target) for target in TARGETS]  # type: ignore[assignment]
+            rows.append(row)
+            print(json.dumps(row), flush=True)
+    if args.out:
+        args.out.write_text(json.dumps({"measured_players": players, "rows": rows}, indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    main()
