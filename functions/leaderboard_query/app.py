@@ -183,7 +183,7 @@ def _periods(found: FoundPeriods) -> dict[str, Any]:
         HTTPStatus.BAD_REQUEST,
         HTTPStatus.NOT_FOUND,
         HTTPStatus.SERVICE_UNAVAILABLE,
-        NOT_FOUND="The deployment does not enable the monthly window (unknown_window); or a past month nobody "
+        NOT_FOUND="The deployment does not enable the monthly window (unknown_window); or a closed month nobody "
         "scored in (period_not_found)",
     ),
 )
@@ -226,7 +226,7 @@ def get_player(
         HTTPStatus.BAD_REQUEST,
         HTTPStatus.NOT_FOUND,
         HTTPStatus.SERVICE_UNAVAILABLE,
-        NOT_FOUND="No such window, or not enabled (unknown_window); or a past period nobody scored in "
+        NOT_FOUND="No such window, or not enabled (unknown_window); or a closed period nobody scored in "
         "(period_not_found)",
     ),
 )
@@ -253,7 +253,7 @@ def get_board_top(
         HTTPStatus.NOT_FOUND,
         HTTPStatus.SERVICE_UNAVAILABLE,
         NOT_FOUND="No such window, or not enabled (unknown_window); or the player has no score in the period "
-        "(player_not_found); or a past period nobody scored in (period_not_found)",
+        "(player_not_found); or a closed period nobody scored in (period_not_found)",
     ),
 )
 @tracer.capture_method

@@ -62,7 +62,7 @@ class Freshness(StrEnum):
 
 
 class PeriodNotFound(LookupError):
-    """A past period with no board, in Redis or in the archive."""
+    """A closed period with no board, in Redis or in the archive: nobody scored in it."""
 
     def __init__(self, board: Board) -> None:
         self.board = board
@@ -168,7 +168,7 @@ class LeaderboardQueries:
 
     def top(self, board: Board, *, offset: int, limit: int, ties: Ties = Ties.FIRST_REACHED) -> TopPage:
         page = self._reader.page(board, offset, limit, count_ahead=ties is Ties.SHARED)
-        if page.total == 0 and self._is_past(board):
+        if page.total == 0 and self._is_closed(board):
             raise PeriodNotFound(board)
         return TopPage(total=page.total, entries=ranked(page, ties), freshness=self._freshness(board, page))
 
@@ -178,7 +178,7 @@ class LeaderboardQueries:
         """The player's standing with up to `around` neighbours on each side; None: no score on the board."""
         found = self._reader.around(board, user_id, around, count_ahead=ties is Ties.SHARED)
         if found is None:
-            if self._is_past(board) and not self._reader.existing([board]):
+            if self._is_closed(board) and not self._reader.existing([board]):
                 raise PeriodNotFound(board)
             return None
         standings = ranked(found.neighbourhood, ties)
@@ -210,9 +210,10 @@ class LeaderboardQueries:
             periods=[current.period, *(board.period for board in newest_first if board.start_ms < current.start_ms)],
         )
 
-    def _is_past(self, board: Board) -> bool:
-        """Ended before the current period began."""
-        return board.end_ms is not None and board.end_ms <= board.window.current(self._clock()).start_ms
+    def _is_closed(self, board: Board) -> bool:
+        """Closed to late events: nothing can come to a board of it any more. (An open period with nobody
+        on it yet is an empty board, not a missing one.)"""
+        return not board.is_open_at(self._clock(), self._schedule.grace_of(board.window))
 
     def _freshness(self, board: Board, read: BoardSlice) -> Freshness:
         if read.final:
