@@ -15,6 +15,7 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from botocore.config import Config
 from pydantic import BaseModel, Field
 
 from shared.adapters.archive_store import S3ArchiveStore
@@ -38,8 +39,12 @@ hot_reader = RedisBoardReader(
         settings.redis_url, secret_reference=settings.redis_secret_arn, timeouts=settings.redis_timeouts()
     )
 )
+# An archived read is a few GETs of a few kB: short timeouts, so a stalled S3 is a 503 within the Timeout.
+S3_READS = Config(connect_timeout=0.5, read_timeout=1.0, retries={"mode": "standard", "total_max_attempts": 2})
 archive = (
-    ArchiveBoardReader(S3ArchiveStore(boto3.client("s3", region_name=settings.aws_region), settings.archive_bucket))
+    ArchiveBoardReader(
+        S3ArchiveStore(boto3.client("s3", region_name=settings.aws_region, config=S3_READS), settings.archive_bucket)
+    )
     if settings.archive_bucket
     else None
 )
