@@ -32,7 +32,7 @@ from shared.adapters.keys import applied_offsets_key
 from shared.adapters.updater_progress import KafkaUpdaterProgress
 from shared.application.archive import CloseStatus, PeriodCloser
 from shared.domain.archive import ArchivedEntry, Manifest, board_prefix, checksum_of, decode_page, manifest_key
-from shared.domain.boards import Board, BoardSchedule, Window
+from shared.domain.boards import DAY_MS, Board, BoardSchedule, Window
 from shared.domain.events import ScoreEvent, event_id_for
 from shared.domain.record_codec import encode_record, record_key
 from shared.domain.timestamps import now_ms
@@ -138,6 +138,24 @@ def snapshot(stack: RunningStack, board: Board, users: list[str]) -> list[tuple[
     return answers
 
 
+def two_days_after_close(board: Board) -> int:
+    """When the day after next closes: its end (3 days after the board's start) plus the daily grace, 2 h."""
+    return board.start_ms + 3 * DAY_MS + 2 * 3_600_000
+
+
+def expiry_set(store: redis.Redis, board: Board) -> bool:
+    """The closer gave the board and its watermarks their expiry. Redis has dropped them already if
+    its clock is past it (-2), or still holds them until then (a clock moved by faketime)."""
+    expiries = {store.pexpiretime(board.key), store.pexpiretime(applied_offsets_key(board))}
+    return expiries in ({-2}, {two_days_after_close(board)})
+
+
+def let_redis_expire(store: redis.Redis, board: Board) -> None:
+    """What Redis does at the expiry instant, done now: the test must not depend on redis-server's clock."""
+    assert expiry_set(store, board)
+    store.delete(board.key, applied_offsets_key(board))
+
+
 def close(stack: RunningStack, board: Board) -> dict[str, Any]:
     answer = stack.functions["PeriodCloserFunction"].invoke({"window": board.window.value, "period": board.period})
     (outcome,) = answer["boards"]
@@ -158,8 +176,9 @@ def test_a_closed_day_is_archived_and_answers_the_same_json_from_s3_once_redis_l
 
     outcome = close(stack, board)
     assert (outcome["status"], outcome["total"]) == ("archived", len(truth))
-    # Archived long after it closed: its two more periods in Redis are long over, so it is gone already.
-    assert store.exists(board.key, applied_offsets_key(board)) == 0
+    # Redis keeps it until the two days after it have closed too, then lets it go.
+    assert outcome["redis_expires_at_ms"] == two_days_after_close(board)
+    let_redis_expire(store, board)
 
     assert snapshot(stack, board, users) == before
     status, answer, cache = get(stack, "/v1/leaderboards/daily/top", period=board.period, limit=3)
@@ -274,6 +293,9 @@ def test_the_local_schedule_closes_a_recent_day_by_itself(stack: RunningStack, s
     truth = produce_day(stack, board, 40, seed=5)
     archive = S3ArchiveStore(s3(stack), DEFAULT_ARCHIVE_BUCKET)
     data = wait_for(lambda: archive.get(manifest_key(board)), timeout=120, what=f"the manifest of {board.period}")
+    # The expiry is set just after the manifest is written.
+    wait_for(lambda: expiry_set(store, board), timeout=30, what=f"the expiry of {board.key}")
+    let_redis_expire(store, board)
     assert Manifest.from_json(data).total == len(truth)  # archived only once the updater had applied all of it
     status, top, cache = get(stack, "/v1/leaderboards/daily/top", period=board.period, limit=100)
     assert (status, top["total"], cache) == (200, len(truth), "public, max-age=31536000, immutable")
