@@ -29,7 +29,6 @@ from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from websockets.datastructures import Headers
 from websockets.frames import Frame, Opcode
 from websockets.http11 import Request
 from websockets.protocol import State
@@ -175,8 +174,15 @@ class LiveGateway:
         handler.close_connection = True
         sock: socket.socket = handler.connection
         protocol = ServerProtocol(max_size=MAX_MESSAGE_BYTES)
-        request = Request(handler.path, Headers(handler.headers.items()))
-        response = protocol.accept(request)
+        # http.server has read the request already; the protocol parses it again from its bytes,
+        # which also moves its parser on to frames.
+        head = "".join(f"{name}: {value}\r\n" for name, value in handler.headers.items())
+        protocol.receive_data(f"{handler.requestline}\r\n{head}\r\n".encode("latin-1"))
+        requests = [event for event in protocol.events_received() if isinstance(event, Request)]
+        if not requests:
+            _answer(handler, 400, {"message": "not a WebSocket upgrade request"}, close=True)
+            return
+        response = protocol.accept(requests[0])
         if response.status_code != 101:  # not a WebSocket handshake: websockets' own refusal
             protocol.send_response(response)
             _write_all(sock, protocol)
