@@ -239,9 +239,9 @@ class LiveGateway:
                 if not isinstance(event, Frame):
                     continue
                 if event.opcode in (Opcode.TEXT, Opcode.BINARY):
-                    fragments, fragment_opcode = [event.data], event.opcode
+                    fragments, fragment_opcode = [bytes(event.data)], event.opcode
                 elif event.opcode is Opcode.CONT and fragment_opcode is not None:
-                    fragments.append(event.data)
+                    fragments.append(bytes(event.data))
                 else:
                     continue
                 if sum(len(part) for part in fragments) > MAX_MESSAGE_BYTES:

@@ -43,7 +43,8 @@ class SqsTrigger:
         )
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
-        self.invocations = 0
+        self.invocations = 0  # started
+        self.handled = 0  # finished, failed or not
         self.failures = 0
 
     def start(self) -> SqsTrigger:
@@ -58,6 +59,12 @@ class SqsTrigger:
         if self._thread is not None:
             self._thread.join(timeout)
             self._thread = None
+
+    def pending_messages(self) -> int:
+        """Messages in the queue, visible or in flight (moto counts exactly)."""
+        names = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
+        found = self._sqs.get_queue_attributes(QueueUrl=self.queue_url, AttributeNames=names)["Attributes"]
+        return sum(int(found.get(name, 0)) for name in names)
 
     def _run(self) -> None:
         while not self._stopping.is_set():
@@ -84,6 +91,8 @@ class SqsTrigger:
             self.failures += 1
             logger.warning("%s failed on an SQS batch: %s", self.function.function_name, failure)
             return
+        finally:
+            self.handled += 1
         entries = [{"Id": str(n), "ReceiptHandle": m["ReceiptHandle"]} for n, m in enumerate(messages)]
         try:
             self._sqs.delete_message_batch(QueueUrl=self.queue_url, Entries=entries)

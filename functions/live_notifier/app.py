@@ -3,14 +3,13 @@
 import time
 from typing import Any
 
-import boto3
 from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.metrics import EphemeralMetrics, MetricUnit
 from aws_lambda_powertools.utilities.data_classes import SQSEvent, event_source
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from shared.adapters.board_reader import RedisBoardReader
-from shared.adapters.live_push import ApiGatewayPush
+from shared.adapters.live_push import api_gateway_push
 from shared.adapters.live_state import RedisConnectionRegistry, RedisPushMemory
 from shared.adapters.redis_client import create_redis_client
 from shared.adapters.settings import Settings
@@ -29,11 +28,7 @@ notifier = LiveNotifier(
         ttl_seconds=settings.live_connection_ttl_seconds,
         max_connections_per_ip=settings.live_connections_per_ip,
     ),
-    ApiGatewayPush(
-        boto3.client(
-            "apigatewaymanagementapi", endpoint_url=settings.live_endpoint_url, region_name=settings.aws_region
-        )
-    ),
+    api_gateway_push(settings.live_endpoint_url, settings.aws_region),
     RedisPushMemory(redis_client),
     LeaderboardQueries(RedisBoardReader(redis_client), settings.windows, clock=now_ms),
     sleep=time.sleep,

@@ -145,7 +145,7 @@ class RedisPushMemory:
             before = self._client.set(live_top_digest_key(board), digest, ex=PUSH_MEMORY_SECONDS, get=True)
         except REDIS_FAILURES as error:
             raise StoreUnavailable(f"live push memory: {error}") from error
-        return before is None or _text(before) != digest
+        return not isinstance(before, (bytes, str)) or _text(before) != digest
 
     def changed_standings(self, board: Board, standings: dict[str, str]) -> set[str]:
         key = live_standings_key(board)

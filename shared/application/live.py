@@ -270,12 +270,15 @@ class LiveNotifier:
         return tally
 
     def _push(self, board: Board, tally: NotifyTally) -> None:
+        # The digest follows the board even while nobody watches: a subscriber is answered with
+        # the top of the moment, and the next push must compare with that, not with an older one.
+        page = self._queries.top(board, offset=0, limit=TOP_SIZE)
+        top_changed = self._memory.swap_top_digest(board, top_digest(page))
         subscribers = self._registry.subscribers(board.window)
         if not subscribers:
             return
         pushed = False
-        page = self._queries.top(board, offset=0, limit=TOP_SIZE)
-        if self._memory.swap_top_digest(board, top_digest(page)):
+        if top_changed:
             message = top_message(board, page)
             for subscriber in subscribers:
                 pushed |= self._send(subscriber.connection_id, message, tally, top=True)

@@ -34,7 +34,7 @@ class PointsReader:
         self.points: dict[Board, dict[str, int]] = {}
         self.reads = 0
 
-    def set(self, board: Board, user_id: str, points: int) -> None:
+    def put(self, board: Board, user_id: str, points: int) -> None:
         self.points.setdefault(board, {})[user_id] = points
 
     def _ordered(self, board: Board) -> list[Entry]:
