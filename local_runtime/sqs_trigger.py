@@ -28,6 +28,7 @@ class SqsTrigger:
         aws_endpoint_url: str,
         region: str,
         batch_size: int = 10,
+        pollers: int = 4,
         queue_arn: str = "arn:aws:sqs:us-east-1:123456789012:local",
     ) -> None:
         self.function = function
@@ -42,23 +43,27 @@ class SqsTrigger:
             aws_secret_access_key="test",
         )
         self._stopping = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._threads: list[threading.Thread] = []
+        self._pollers = pollers  # Lambda polls an SQS queue with several concurrent batches
+        self._counts = threading.Lock()
         self.invocations = 0  # started
         self.handled = 0  # finished, failed or not
         self.failures = 0
 
     def start(self) -> SqsTrigger:
-        self._thread = threading.Thread(
-            target=self._run, name=f"sqs-trigger-{self.function.function_name}", daemon=True
-        )
-        self._thread.start()
+        for number in range(self._pollers):
+            thread = threading.Thread(
+                target=self._run, name=f"sqs-trigger-{self.function.function_name}-{number}", daemon=True
+            )
+            thread.start()
+            self._threads.append(thread)
         return self
 
     def stop(self, timeout: float = 10.0) -> None:
         self._stopping.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-            self._thread = None
+        for thread in self._threads:
+            thread.join(timeout)
+        self._threads = []
 
     def pending_messages(self) -> int:
         """Messages in the queue, visible or in flight (moto counts exactly)."""
@@ -84,15 +89,18 @@ class SqsTrigger:
                 self._deliver(messages)
 
     def _deliver(self, messages: list[dict[str, Any]]) -> None:
-        self.invocations += 1
+        with self._counts:
+            self.invocations += 1
         try:
             self.function.invoke({"Records": [self._record(message) for message in messages]})
         except Exception as failure:
-            self.failures += 1
+            with self._counts:
+                self.failures += 1
             logger.warning("%s failed on an SQS batch: %s", self.function.function_name, failure)
             return
         finally:
-            self.handled += 1
+            with self._counts:
+                self.handled += 1
         entries = [{"Id": str(n), "ReceiptHandle": m["ReceiptHandle"]} for n, m in enumerate(messages)]
         try:
             self._sqs.delete_message_batch(QueueUrl=self.queue_url, Entries=entries)

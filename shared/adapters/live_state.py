@@ -134,6 +134,13 @@ class RedisPushMemory:
     def claim_trailing(self, board: Board, hold_ms: int) -> bool:
         return self._set_nx(live_trailing_key(board), hold_ms)
 
+    def push_claim_left_ms(self, board: Board) -> int:
+        try:
+            left = int(self._client.pttl(live_push_claim_key(board)))
+        except REDIS_FAILURES as error:
+            raise StoreUnavailable(f"live push memory: {error}") from error
+        return max(0, left)  # -2: no key, -1: no expiry (never set so)
+
     def release_trailing(self, board: Board) -> None:
         try:
             self._client.delete(live_trailing_key(board))

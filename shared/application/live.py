@@ -72,6 +72,10 @@ class PushMemory(Protocol):
         """True if no trailing push of `board` is pending; makes this one pending."""
         ...
 
+    def push_claim_left_ms(self, board: Board) -> int:
+        """How long the board's current push claim still holds (0: none)."""
+        ...
+
     def release_trailing(self, board: Board) -> None: ...
 
     def swap_top_digest(self, board: Board, digest: str) -> bool:
@@ -259,7 +263,10 @@ class LiveNotifier:
             if self._memory.claim_trailing(board, 3 * self._interval_ms):
                 trailing.append(board)
         if trailing:
-            self._sleep(self._interval_ms / 1000)
+            # Until the interval of the push that throttled them ends, not a full interval more.
+            wait_ms = max(self._memory.push_claim_left_ms(board) for board in trailing)
+            if wait_ms > 0:
+                self._sleep(wait_ms / 1000)
             for board in trailing:
                 # Released before the board is read: a change applied after the read finds no
                 # trailing push pending and schedules its own.

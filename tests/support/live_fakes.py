@@ -105,6 +105,9 @@ class FakeMemory:
     def claim_trailing(self, board: Board, hold_ms: int) -> bool:
         return self._claim("trailing", board, hold_ms)
 
+    def push_claim_left_ms(self, board: Board) -> int:
+        return max(0, self.claims.get(("push", board), 0) - self.clock.now_ms)
+
     def release_trailing(self, board: Board) -> None:
         self.claims.pop(("trailing", board), None)
 
