@@ -27,6 +27,7 @@ from shared.domain.events import InvalidId, canonical_id
 TOP_SIZE = 10
 STANDING_NEIGHBOURS = 2  # players shown on each side of a subscribed player
 PUSH_INTERVAL_MS = 1000  # per board, at most one push in this time
+CLAIM_EXPIRY_MARGIN_MS = 5
 MAX_CLIENT_MESSAGE_BYTES = 4096  # a subscribe message is a few dozen bytes
 
 
@@ -264,9 +265,10 @@ class LiveNotifier:
                 trailing.append(board)
         if trailing:
             # Until the interval of the push that throttled them ends, not a full interval more.
+            # A little more: a claim the store reports 0 ms from its end may outlive it by a few.
             wait_ms = max(self._memory.push_claim_left_ms(board) for board in trailing)
             if wait_ms > 0:
-                self._sleep(wait_ms / 1000)
+                self._sleep((wait_ms + CLAIM_EXPIRY_MARGIN_MS) / 1000)
             for board in trailing:
                 # Released before the board is read: a change applied after the read finds no
                 # trailing push pending and schedules its own.

@@ -18,7 +18,13 @@ from moto.server import ThreadedMotoServer
 from local_runtime.stack import RunningStack
 from shared.adapters.board_reader import RedisBoardReader
 from shared.adapters.change_reports import SqsChangeReporter
-from shared.adapters.keys import live_connection_key, live_standings_key, live_top_digest_key
+from shared.adapters.keys import (
+    live_connection_key,
+    live_push_claim_key,
+    live_standings_key,
+    live_top_digest_key,
+    live_trailing_key,
+)
 from shared.adapters.live_push import api_gateway_push
 from shared.adapters.live_state import RedisConnectionRegistry, RedisPushMemory
 from shared.adapters.redis_client import create_redis_client
@@ -72,15 +78,16 @@ def test_a_reported_change_reaches_a_subscriber_through_moto(
     before = reports_handled(stack)
     post_score(api, "cat", 4)
     wait_until_pushed(stack, api, "cat", 4, handled_before=before)
-    # The stack's own notifier has seen this board: forget what it pushed, as if this one were first.
+    # The stack's own notifier has seen this board: forget what it pushed and its push claims (held
+    # for up to a second), as if this notifier were the first.
     board = Window.MONTHLY.current(now_ms())
-    redis_client.delete(live_top_digest_key(board), live_standings_key(board))
+    for key in (live_top_digest_key, live_standings_key, live_push_claim_key, live_trailing_key):
+        redis_client.delete(key(board))
 
     connection = f"Q29ubi0{time.monotonic_ns()}="
     assert registry.open(connection, "198.51.100.7")
     registry.subscribe(connection, "monthly", "cat")
     assert 0 < redis_client.ttl(live_connection_key(connection)) <= TTL_SECONDS
-    board = Window.MONTHLY.current(now_ms())
     SqsChangeReporter(sqs, queue_url).report({board: {"cat"}}, now_ms())
     (message,) = sqs.receive_message(QueueUrl=queue_url, WaitTimeSeconds=1)["Messages"]
     changes, _ = decode_changes(message["Body"])
