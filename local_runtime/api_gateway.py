@@ -32,6 +32,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 from local_runtime.api_routes import RouteMatch, RouteTable
 from local_runtime.lambda_host import InvocationTimedOut, LocalFunction
+from local_runtime.live_gateway import LiveGateway
 from local_runtime.template import ApiRoute
 from shared.adapters.settings import API_GATEWAY_TIMEOUT_SECONDS
 
@@ -92,6 +93,7 @@ class ApiGateway:
         host: str = "127.0.0.1",
         stage: str = "local",
         integration_timeout_seconds: float = API_GATEWAY_TIMEOUT_SECONDS,
+        live: LiveGateway | None = None,  # the WebSocket API at /v1/live and its management API
     ) -> None:
         missing = {route.function_id for route in routes} - set(functions)
         if missing:
@@ -107,6 +109,7 @@ class ApiGateway:
                 "api_key": api_key,
                 "stage": stage,
                 "integration_timeout": integration_timeout_seconds,
+                "live": live,
             },
         )
         try:
@@ -117,6 +120,7 @@ class ApiGateway:
             raise
         self._server.daemon_threads = True
         self._thread: threading.Thread | None = None
+        self._live = live
 
     @property
     def port(self) -> int:
@@ -134,6 +138,8 @@ class ApiGateway:
         return self
 
     def stop(self) -> None:
+        if self._live is not None:
+            self._live.close_all()
         if self._thread is not None:
             self._server.shutdown()
             self._thread.join(timeout=10)
@@ -153,6 +159,7 @@ class _ProxyRequestHandler(BaseHTTPRequestHandler):
     api_key: str
     stage: str
     integration_timeout: float
+    live: LiveGateway | None
     _body_read = False
 
     def do_GET(self) -> None:
@@ -186,6 +193,8 @@ class _ProxyRequestHandler(BaseHTTPRequestHandler):
 
     def _dispatch(self) -> None:
         self._body_read = False
+        if self.live is not None and self.live.handles(self):
+            return
         framing_problem = self._framing_problem()
         if framing_problem:
             self._refuse(400, "bad_request", framing_problem)

@@ -19,7 +19,7 @@ from pydantic import BaseModel, Field
 from shared.adapters.board_reader import RedisBoardReader
 from shared.adapters.redis_client import create_redis_client
 from shared.adapters.settings import Settings
-from shared.application.queries import LeaderboardQueries, Standing, Ties
+from shared.application.queries import LeaderboardQueries, Ties, entry_documents
 from shared.application.queries import PlayerStanding as FoundStanding
 from shared.application.queries import TopPage as FoundPage
 from shared.application.queries import WindowPeriods as FoundPeriods
@@ -114,12 +114,8 @@ class WindowPeriods(BaseModel):
     )
 
 
-def _entries(standings: list[Standing]) -> list[dict[str, Any]]:
-    return [{"rank": s.rank, "user_id": s.user_id, "points": s.points} for s in standings]
-
-
 def _top(board: Board, page: FoundPage) -> dict[str, Any]:
-    return {"period": board.period, "total": page.total, "entries": _entries(page.entries)}
+    return {"period": board.period, "total": page.total, "entries": entry_documents(page.entries)}
 
 
 def _standing(board: Board, found: FoundStanding) -> dict[str, Any]:
@@ -131,7 +127,7 @@ def _standing(board: Board, found: FoundStanding) -> dict[str, Any]:
         "points": me.points,
         "total": found.total,
         "percentile": found.percentile,
-        "around": _entries(found.around),
+        "around": entry_documents(found.around),
     }
 
 

@@ -125,6 +125,12 @@ class Settings:
     redis_socket_timeout_seconds: float = 2.0
     redis_retries: int = 3
     metrics_namespace: str = "Leaderboard"  # the template sets POWERTOOLS_METRICS_NAMESPACE to the same
+    # Live push (docs/LIVE.md): where the updater reports changed boards ("" reports nothing), the
+    # WebSocket API's management endpoint, and the connection registry's bounds.
+    changes_queue_url: str = ""
+    live_endpoint_url: str = ""
+    live_connections_per_ip: int = 20
+    live_connection_ttl_seconds: int = 7200  # API Gateway closes a WebSocket after 2 h
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -166,6 +172,12 @@ class Settings:
             ),
             redis_retries=_int(env, "REDIS_RETRIES", defaults.redis_retries, 0, 10),
             metrics_namespace=env.get("POWERTOOLS_METRICS_NAMESPACE") or defaults.metrics_namespace,
+            changes_queue_url=env.get("CHANGES_QUEUE_URL", "").strip(),
+            live_endpoint_url=env.get("LIVE_ENDPOINT_URL", "").strip(),
+            live_connections_per_ip=_int(env, "LIVE_CONNECTIONS_PER_IP", defaults.live_connections_per_ip, 1, 100_000),
+            live_connection_ttl_seconds=_int(
+                env, "LIVE_CONNECTION_TTL_SECONDS", defaults.live_connection_ttl_seconds, 60, 86_400
+            ),
         )
 
     def score_limits(self) -> ScoreLimits:

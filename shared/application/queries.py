@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Protocol
+from typing import Any, Protocol
 
 from shared.domain.boards import PERIODS_LISTED, Board, Window, enabled_window
 
@@ -91,6 +91,11 @@ class WindowPeriods:
     next_reset_ms: int | None
     periods: list[str]
     """The current period, then the earlier ones within PERIODS_LISTED that hold players, newest first."""
+
+
+def entry_documents(standings: Sequence[Standing]) -> list[dict[str, Any]]:
+    """Standings as the API and the live push show them."""
+    return [{"rank": s.rank, "user_id": s.user_id, "points": s.points} for s in standings]
 
 
 def percentile(rank: int, total: int) -> float:
