@@ -164,6 +164,7 @@ def _serve(args: argparse.Namespace) -> int:
         shown = stack.api_key if stack.api_key == DEFAULT_API_KEY else "the value of INGEST_API_KEY"
         print(f"leaderboard ready: {stack.api_url}  (x-api-key: {shown})", flush=True)
         print(servers_line(stack), flush=True)
+        print(f"the page: {stack.api_url}/", flush=True)
         if args.command == "demo":
             _demo(stack, stop, args)
         else:

@@ -33,6 +33,7 @@ from urllib.parse import parse_qsl, urlsplit
 from local_runtime.api_routes import RouteMatch, RouteTable
 from local_runtime.lambda_host import InvocationTimedOut, LocalFunction
 from local_runtime.template import ApiRoute
+from local_runtime.web_page import WebPage
 from shared.adapters.settings import API_GATEWAY_TIMEOUT_SECONDS
 
 logger = logging.getLogger(__name__)
@@ -92,6 +93,7 @@ class ApiGateway:
         host: str = "127.0.0.1",
         stage: str = "local",
         integration_timeout_seconds: float = API_GATEWAY_TIMEOUT_SECONDS,
+        page: WebPage | None = None,
     ) -> None:
         missing = {route.function_id for route in routes} - set(functions)
         if missing:
@@ -107,6 +109,7 @@ class ApiGateway:
                 "api_key": api_key,
                 "stage": stage,
                 "integration_timeout": integration_timeout_seconds,
+                "page": page,
             },
         )
         try:
@@ -153,6 +156,7 @@ class _ProxyRequestHandler(BaseHTTPRequestHandler):
     api_key: str
     stage: str
     integration_timeout: float
+    page: WebPage | None
     _body_read = False
 
     def do_GET(self) -> None:
@@ -192,6 +196,12 @@ class _ProxyRequestHandler(BaseHTTPRequestHandler):
             return
         method = self.command
         target = urlsplit(self.path)
+        if self.page is not None:
+            host, port = self.server.server_address[:2]
+            page_answer = self.page.answer(method, target.path, f"http://{host!s}:{port}")
+            if page_answer is not None:
+                self._send(page_answer.status, page_answer.headers, page_answer.body)
+                return
         found = self.table.match(method, target.path)
         if not isinstance(found, RouteMatch):
             if found.status == 404:

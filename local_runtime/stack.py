@@ -29,6 +29,7 @@ from local_runtime.lambda_host import Handler, LocalFunction, environment_overla
 from local_runtime.msk_trigger import MskTrigger
 from local_runtime.servers import LocalServers
 from local_runtime.template import LocalTemplate, load_template
+from local_runtime.web_page import WebPage
 
 logger = logging.getLogger(__name__)
 
@@ -166,7 +167,8 @@ class LocalStack:
             cleanup.callback(trigger.stop)
             trigger.wait_until_assigned(self.assignment_timeout_seconds)
 
-            api = ApiGateway(template.routes, functions, api_key=api_key, port=self.api_port).start()
+            page = WebPage(self.repo_root / "web")
+            api = ApiGateway(template.routes, functions, api_key=api_key, port=self.api_port, page=page).start()
             cleanup.callback(api.stop)
         except BaseException:
             cleanup.close()
