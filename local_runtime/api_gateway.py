@@ -197,7 +197,7 @@ class _ProxyRequestHandler(BaseHTTPRequestHandler):
         method = self.command
         target = urlsplit(self.path)
         if self.page is not None:
-            host, port = self.server.server_address[:2]
+            host, port = self.connection.getsockname()[:2]
             page_answer = self.page.answer(method, target.path, f"http://{host!s}:{port}")
             if page_answer is not None:
                 self._send(page_answer.status, page_answer.headers, page_answer.body)

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Page, Route, WebSocketRoute, expect
+from playwright.sync_api import Dialog, Page, Route, WebSocketRoute, expect
 
 from local_runtime.stack import RunningStack
 from tests.support.browser import DESKTOP, PHONE, board_ids, screenshot_path
@@ -70,7 +70,10 @@ def wait_for_board(page: Page, condition: Callable[[list[str]], bool], what: str
 
 
 def open_page(page: Page, stack: RunningStack) -> None:
-    page.goto(f"{stack.api_url}/")
+    response = page.goto(f"{stack.api_url}/")
+    assert response is not None and response.ok
+    assert response.headers["x-content-type-options"] == "nosniff"
+    assert "script-src 'self';" in response.headers["content-security-policy"]
     expect(page.locator("body")).to_have_attribute("data-ready", "true")
 
 
@@ -85,7 +88,7 @@ def test_the_page_shows_the_posted_players(page: Page, page_stack: RunningStack,
     expected = [user_id for user_id, _ in ROSTER[:10]]
     wait_for(lambda: [entry["user_id"] for entry in api_top(page_api)] == expected or None, what="the roster applied")
     open_page(page, page_stack)
-    assert board_ids(page) == expected
+    wait_for_board(page, lambda ids: ids == expected, "the roster on the page")
     assert page.locator("#top-list .points").first.text_content() == "4,820"
     wait_for(lambda: page.get_attribute("#connection", "data-state") in ("live", "polling") or None, what="connected")
     expect(page.get_by_role("tab", name="Monthly")).to_have_attribute("aria-selected", "true")
@@ -142,7 +145,12 @@ def test_search_shows_rank_points_percentile_and_neighbours(
 
 def test_hostile_player_ids_show_literally_as_text(page: Page, page_stack: RunningStack, page_api: Api) -> None:
     dialogs: list[str] = []
-    page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+
+    def record(dialog: Dialog) -> None:
+        dialogs.append(dialog.message)
+        dialog.dismiss()
+
+    page.on("dialog", record)
     top_points = leader_points(page_api)
     for offset, user_id in enumerate(HOSTILE_IDS):
         post(page_api, user_id, top_points + 100 - offset)
