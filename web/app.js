@@ -41,6 +41,7 @@ const state = {
   total: null,
   leader: null,
   rank: null,
+  pushes: 0, // messages received over the socket
 };
 
 function describePeriod(window, period) {
@@ -228,13 +229,16 @@ function subscribe() {
   feed.subscribe({ window: state.window, period: state.period, userId: state.userId });
 }
 
+// A read that started before a push arrived is older than what the push showed: it is dropped.
 async function poll({ window, period, userId }) {
+  const pushesBefore = state.pushes;
   const top = await feed.api.top(window, period);
-  showTop({ window, period, entries: top.entries, total: top.total });
+  if (state.pushes === pushesBefore) showTop({ window, period, entries: top.entries, total: top.total });
+  else if (typeof top.total === "number") state.total = top.total;
   if (!userId) return;
   try {
     const standing = await feed.api.standing(window, userId, period);
-    showStanding({ ...standing, window, period });
+    if (state.pushes === pushesBefore) showStanding({ ...standing, window, period });
   } catch (error) {
     if (!(error instanceof ApiError) || userId !== state.userId) throw error;
     if (error.status === 404 && error.code !== "unknown_window") {
@@ -260,8 +264,14 @@ async function main() {
     liveUrl: config.liveUrl,
     pollSeconds: config.pollSeconds,
     poll,
-    onTop: showTop,
-    onStanding: showStanding,
+    onTop: (message) => {
+      state.pushes += 1;
+      showTop(message);
+    },
+    onStanding: (message) => {
+      state.pushes += 1;
+      showStanding(message);
+    },
     onState: showConnection,
   });
   ui.periodPicker.addEventListener("change", () => choosePeriod(ui.periodPicker.value));

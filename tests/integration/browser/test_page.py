@@ -82,11 +82,18 @@ def search(page: Page, user_id: str) -> None:
     page.get_by_role("button", name="Search").click()
 
 
-def test_the_page_shows_the_posted_players(page: Page, page_stack: RunningStack, page_api: Api) -> None:
+@pytest.fixture(scope="module")
+def roster(page_api: Api) -> list[str]:
+    """ROSTER posted into the module's empty board; its top 10 ids once applied."""
     for user_id, points in ROSTER:
         post(page_api, user_id, points)
     expected = [user_id for user_id, _ in ROSTER[:10]]
     wait_for(lambda: [entry["user_id"] for entry in api_top(page_api)] == expected or None, what="the roster applied")
+    return expected
+
+
+def test_the_page_shows_the_posted_players(page: Page, page_stack: RunningStack, roster: list[str]) -> None:
+    expected = roster
     open_page(page, page_stack)
     wait_for_board(page, lambda ids: ids == expected, "the roster on the page")
     assert page.locator("#top-list .points").first.text_content() == "4,820"
@@ -94,7 +101,7 @@ def test_the_page_shows_the_posted_players(page: Page, page_stack: RunningStack,
     expect(page.get_by_role("tab", name="Monthly")).to_have_attribute("aria-selected", "true")
 
 
-def test_screenshots_desktop_and_phone(page: Page, page_stack: RunningStack, scratch: Path) -> None:
+def test_screenshots_desktop_and_phone(page: Page, page_stack: RunningStack, roster: list[str], scratch: Path) -> None:
     open_page(page, page_stack)
     search(page, "Zed0")
     expect(page.locator("#standing-rank")).to_have_text("#5")
@@ -105,7 +112,9 @@ def test_screenshots_desktop_and_phone(page: Page, page_stack: RunningStack, scr
     assert screenshot_path("desktop", scratch).stat().st_size > 0
 
 
-def test_a_new_score_moves_the_board_without_a_reload(page: Page, page_stack: RunningStack, page_api: Api) -> None:
+def test_a_new_score_moves_the_board_without_a_reload(
+    page: Page, page_stack: RunningStack, page_api: Api, roster: list[str]
+) -> None:
     open_page(page, page_stack)
     page.evaluate("window.notReloaded = true")
     climber = ROSTER[4][0]
@@ -122,7 +131,7 @@ def test_a_new_score_moves_the_board_without_a_reload(page: Page, page_stack: Ru
 
 
 def test_search_shows_rank_points_percentile_and_neighbours(
-    page: Page, page_stack: RunningStack, page_api: Api
+    page: Page, page_stack: RunningStack, page_api: Api, roster: list[str]
 ) -> None:
     player = "Lobo Rojo"
     status, standing = page_api.get(f"/v1/leaderboards/monthly/users/{player.replace(' ', '%20')}?around=2")
@@ -168,7 +177,7 @@ def test_hostile_player_ids_show_literally_as_text(page: Page, page_stack: Runni
     assert dialogs == []
 
 
-def test_the_tabs_work_from_the_keyboard(page: Page, page_stack: RunningStack) -> None:
+def test_the_tabs_work_from_the_keyboard(page: Page, page_stack: RunningStack, roster: list[str]) -> None:
     open_page(page, page_stack)
     tabs = page.get_by_role("tab")
     expect(tabs).to_have_count(4)
@@ -257,3 +266,61 @@ def test_pushed_messages_update_the_board_and_the_indicator_says_live(page: Page
 
     sockets[-1].close()  # the socket drops: polling takes over
     expect(page.locator("#connection")).to_have_attribute("data-state", "polling")
+
+
+CONTRAST_OF = """elements => elements.map(element => {
+  const rgb = text => text.match(/[\\d.]+/g).slice(0, 4).map(Number);
+  const luminance = ([r, g, b]) => [r, g, b]
+    .map(v => v / 255).map(c => c <= 0.03928 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4)
+    .reduce((sum, c, i) => sum + c * [0.2126, 0.7152, 0.0722][i], 0);
+  let backdrop = element;
+  while (backdrop && rgb(getComputedStyle(backdrop).backgroundColor)[3] === 0) backdrop = backdrop.parentElement;
+  const background = backdrop ? rgb(getComputedStyle(backdrop).backgroundColor) : [13, 18, 32];
+  const [light, dark] = [luminance(rgb(getComputedStyle(element).color)), luminance(background)].sort((a, b) => b - a);
+  return [element.className || element.tagName, (light + 0.05) / (dark + 0.05)];
+})"""
+
+
+def test_text_has_at_least_4_5_to_1_contrast(page: Page, page_stack: RunningStack, roster: list[str]) -> None:
+    open_page(page, page_stack)
+    search(page, "Kestrel")
+    expect(page.locator("#standing-rank")).not_to_be_empty()
+    selectors = (
+        "h1, h2, h3, .tab, label, .meta, .hint, .connection-label, .rank, .player, .points, dt, dd, button, select"
+    )
+    ratios = page.eval_on_selector_all(selectors, CONTRAST_OF)
+    assert len(ratios) > 30
+    assert [(name, round(ratio, 2)) for name, ratio in ratios if ratio < 4.5] == []
+
+
+def test_ranks_move_with_a_flip_animation_unless_motion_is_reduced(page: Page, page_stack: RunningStack) -> None:
+    status, periods = Api(page_stack.api_url, page_stack.api_key).get("/v1/leaderboards/monthly/periods")
+    assert status == 200, periods
+    sockets: list[WebSocketRoute] = []
+    subscriptions: list[str | bytes] = []
+
+    def live_socket(socket: WebSocketRoute) -> None:
+        sockets.append(socket)
+        socket.on_message(lambda message: subscriptions.append(message))
+
+    page.route_web_socket("**/v1/live", live_socket)
+    open_page(page, page_stack)
+    wait_for(lambda: subscriptions or None, what="a subscription")
+
+    def push(order: list[str]) -> None:
+        entries = [{"rank": rank, "user_id": user, "points": 100 - rank} for rank, user in enumerate(order, 1)]
+        message = {"type": "top", "window": "monthly", "period": periods["current"], "entries": entries}
+        sockets[-1].send(json.dumps(message))
+        wait_for_board(page, lambda ids: ids == order, f"the board in the order {order}")
+
+    def animated_rows() -> int:
+        count: int = page.eval_on_selector_all("#top-list .row", "rows => rows.filter(r => r.style.transition).length")
+        return count
+
+    push(["ann", "bob", "cy"])
+    push(["cy", "ann", "bob"])
+    assert animated_rows() == 3  # every row slid from its old place
+    page.emulate_media(reduced_motion="reduce")
+    page.evaluate("document.querySelectorAll('#top-list .row').forEach(row => row.style.transition = '')")
+    push(["bob", "cy", "ann"])
+    assert animated_rows() == 0
