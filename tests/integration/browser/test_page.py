@@ -16,6 +16,8 @@ import pytest
 from playwright.sync_api import Dialog, Page, Route, WebSocketRoute, expect
 
 from local_runtime.stack import RunningStack
+from shared.domain.boards import Window
+from shared.domain.timestamps import now_ms
 from tests.support.browser import DESKTOP, PHONE, board_ids, screenshot_path
 from tests.support.http_api import Api
 from tests.support.waiting import wait_for
@@ -324,3 +326,24 @@ def test_ranks_move_with_a_flip_animation_unless_motion_is_reduced(page: Page, p
     page.evaluate("document.querySelectorAll('#top-list .row').forEach(row => row.style.transition = '')")
     push(["bob", "cy", "ann"])
     assert animated_rows() == 0
+
+
+def test_the_period_picker_shows_last_months_final_board(page: Page, page_stack: RunningStack, page_api: Api) -> None:
+    last_month = Window.MONTHLY.current(now_ms()).previous()
+    assert last_month is not None
+    veteran = f"veteran-{uuid.uuid4().hex[:6]}"
+    match = {"match_id": f"m-{uuid.uuid4().hex}", "user_id": veteran, "points": 7, "occurred_at": last_month.start_ms}
+    status, body = page_api.post("/v1/scores", match)
+    assert status == 202 and body["periods"]["monthly"] == last_month.period, body
+
+    def last_month_listed() -> bool | None:
+        _, periods = page_api.get("/v1/leaderboards/monthly/periods")
+        return last_month.period in periods.get("periods", []) or None
+
+    wait_for(last_month_listed, what=f"{last_month.period} among the periods")
+    open_page(page, page_stack)
+    picker = page.get_by_label("Period")
+    picker.select_option(last_month.period)
+    wait_for_board(page, lambda ids: ids == [veteran], f"{last_month.period}'s board")
+    expect(page.locator("#board-meta")).to_contain_text("final standings")
+    expect(page.get_by_role("tab", name="Monthly")).to_have_attribute("aria-selected", "true")
