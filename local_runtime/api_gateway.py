@@ -33,7 +33,7 @@ from urllib.parse import parse_qsl, urlsplit
 from local_runtime.api_routes import RouteMatch, RouteTable
 from local_runtime.lambda_host import InvocationTimedOut, LocalFunction
 from local_runtime.template import ApiRoute
-from local_runtime.web_page import WebPage
+from local_runtime.web_page import WebPage, page_origin
 from shared.adapters.settings import API_GATEWAY_TIMEOUT_SECONDS
 
 logger = logging.getLogger(__name__)
@@ -197,8 +197,8 @@ class _ProxyRequestHandler(BaseHTTPRequestHandler):
         method = self.command
         target = urlsplit(self.path)
         if self.page is not None:
-            host, port = self.connection.getsockname()[:2]
-            page_answer = self.page.answer(method, target.path, f"http://{host!s}:{port}")
+            origin = page_origin(self.headers.get("Host"), self.connection.getsockname()[1])
+            page_answer = self.page.answer(method, target.path, origin)
             if page_answer is not None:
                 self._send(page_answer.status, page_answer.headers, page_answer.body)
                 return

@@ -28,6 +28,17 @@ LIVE_PATH = "/v1/live"
 _ASSET_NAME = re.compile(r"/([A-Za-z0-9_-][A-Za-z0-9_.-]{0,99})")
 
 
+def page_origin(host_header: str | None, port: int) -> str:
+    """The origin the browser used, when it is this port on a loopback name; else 127.0.0.1's.
+
+    The page then calls its own origin (localhost or 127.0.0.1 alike) and needs no CORS; any other
+    Host is not echoed into the config or the policy.
+    """
+    loopback = {f"127.0.0.1:{port}", f"localhost:{port}"}
+    host = (host_header or "").strip().lower()
+    return f"http://{host}" if host in loopback else f"http://127.0.0.1:{port}"
+
+
 def content_security_policy(connect_sources: str) -> str:
     return (
         "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "

@@ -71,6 +71,17 @@ def wait_for_board(page: Page, condition: Callable[[list[str]], bool], what: str
     return wait_for(shown_when_true, what=what)
 
 
+def wait_for_socket(page: Page, condition: Callable[[], bool], what: str) -> None:
+    """Wait for what a routed WebSocket received: Playwright runs the route's callbacks only while
+    a call of its own is under way, so each check makes one."""
+
+    def checked() -> bool | None:
+        page.evaluate("0")
+        return condition() or None
+
+    wait_for(checked, what=what)
+
+
 def open_page(page: Page, stack: RunningStack) -> None:
     response = page.goto(f"{stack.api_url}/")
     assert response is not None and response.ok
@@ -109,6 +120,7 @@ def test_screenshots_desktop_and_phone(page: Page, page_stack: RunningStack, ros
     expect(page.locator("#standing-rank")).to_have_text("#5")
     page.screenshot(path=screenshot_path("desktop", scratch), full_page=True)
     page.set_viewport_size(PHONE)
+    assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]  # nothing sticks out sideways
     page.screenshot(path=screenshot_path("phone", scratch), full_page=True)
     page.set_viewport_size(DESKTOP)
     assert screenshot_path("desktop", scratch).stat().st_size > 0
@@ -231,7 +243,7 @@ def test_pushed_messages_update_the_board_and_the_indicator_says_live(page: Page
     open_page(page, page_stack)
     expect(page.locator("#connection")).to_have_attribute("data-state", "live")
     expect(page.locator("#connection")).to_contain_text("Live")
-    wait_for(lambda: subscriptions or None, what="a subscribe message")
+    wait_for_socket(page, lambda: bool(subscriptions), "a subscribe message")
     assert subscriptions[-1] == {"action": "subscribe", "window": "monthly"}
 
     pushed = [
@@ -249,7 +261,7 @@ def test_pushed_messages_update_the_board_and_the_indicator_says_live(page: Page
     wait_for_board(page, lambda ids: ids == ["pushed-first", "<b>pushed</b>"], "the pushed top")
 
     search(page, "<b>pushed</b>")
-    wait_for(lambda: subscriptions[-1].get("user_id") or None, what="a subscribe with the player")
+    wait_for_socket(page, lambda: "user_id" in subscriptions[-1], "a subscribe with the player")
     assert subscriptions[-1] == {"action": "subscribe", "window": "monthly", "user_id": "<b>pushed</b>"}
     expect(page.locator("#search-message")).to_have_text("No score for <b>pushed</b> in this period.")  # over HTTP
     standing = {
@@ -307,7 +319,7 @@ def test_ranks_move_with_a_flip_animation_unless_motion_is_reduced(page: Page, p
 
     page.route_web_socket("**/v1/live", live_socket)
     open_page(page, page_stack)
-    wait_for(lambda: subscriptions or None, what="a subscription")
+    wait_for_socket(page, lambda: bool(subscriptions), "a subscription")
 
     def push(order: list[str]) -> None:
         entries = [{"rank": rank, "user_id": user, "points": 100 - rank} for rank, user in enumerate(order, 1)]
@@ -347,3 +359,9 @@ def test_the_period_picker_shows_last_months_final_board(page: Page, page_stack:
     wait_for_board(page, lambda ids: ids == [veteran], f"{last_month.period}'s board")
     expect(page.locator("#board-meta")).to_contain_text("final standings")
     expect(page.get_by_role("tab", name="Monthly")).to_have_attribute("aria-selected", "true")
+
+
+def test_the_page_also_works_as_localhost(page: Page, page_stack: RunningStack, roster: list[str]) -> None:
+    page.goto(page_stack.api_url.replace("127.0.0.1", "localhost") + "/")
+    expect(page.locator("body")).to_have_attribute("data-ready", "true")
+    wait_for_board(page, lambda ids: ids[:1] != [] and set(ids) & set(roster) != set(), "the board as localhost")

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from local_runtime.web_page import CONTENT_TYPES, WebPage
+from local_runtime.web_page import CONTENT_TYPES, WebPage, page_origin
 from tests.support.paths import REPO_ROOT
 
 pytestmark = pytest.mark.security
@@ -91,3 +91,19 @@ def test_the_page_has_no_inline_script_or_style() -> None:
     assert re.findall(r"<script(?![^>]*\bsrc=)", html) == []
     assert "<style" not in html and " style=" not in html
     assert re.findall(r"\son[a-z]+\s*=", html) == []  # no inline event handler: the CSP would refuse it anyway
+
+
+@pytest.mark.parametrize(
+    ("host", "origin"),
+    [
+        ("127.0.0.1:3456", "http://127.0.0.1:3456"),
+        ("localhost:3456", "http://localhost:3456"),
+        ("LOCALHOST:3456", "http://localhost:3456"),
+        ("evil.example:3456", "http://127.0.0.1:3456"),
+        ("localhost:9999", "http://127.0.0.1:3456"),
+        ("127.0.0.1:3456 'unsafe-inline'", "http://127.0.0.1:3456"),
+        (None, "http://127.0.0.1:3456"),
+    ],
+)
+def test_the_config_and_policy_name_the_loopback_origin_the_browser_used(host: str | None, origin: str) -> None:
+    assert page_origin(host, 3456) == origin
