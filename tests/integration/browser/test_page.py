@@ -201,6 +201,7 @@ def test_the_tabs_work_from_the_keyboard(page: Page, page_stack: RunningStack, r
     expect(alltime).to_have_attribute("aria-selected", "true")
     expect(alltime).to_be_focused()
     expect(page.get_by_role("tab", name="Monthly")).to_have_attribute("aria-selected", "false")
+    assert page.eval_on_selector(":focus", "tab => getComputedStyle(tab).outlineStyle") == "solid"  # focus is visible
     expect(page.locator("#board-title")).to_have_text("Top 10 · All time")
     page.keyboard.press("Home")
     daily = page.get_by_role("tab", name="Daily")
@@ -226,6 +227,13 @@ def test_without_the_socket_the_page_polls_and_still_moves(page: Page, page_stac
     late = f"late-bloomer-{uuid.uuid4().hex[:6]}"
     post(page_api, late, leader_points(page_api) + 1)
     wait_for_board(page, lambda ids: ids[:1] == [late], f"{late} first by polling")
+
+    page.context.set_offline(True)
+    try:
+        expect(page.locator("#connection")).to_have_attribute("data-state", "offline")
+    finally:
+        page.context.set_offline(False)
+    expect(page.locator("#connection")).to_have_attribute("data-state", "polling")
 
 
 def test_pushed_messages_update_the_board_and_the_indicator_says_live(page: Page, page_stack: RunningStack) -> None:
