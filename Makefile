@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 
-.PHONY: help venv servers faketime run demo test test-shifted-clock unit lint layers typecheck check-template openapi openapi-check bench clean
+.PHONY: help venv servers faketime browser run demo test test-shifted-clock unit lint layers typecheck check-template openapi openapi-check bench clean
 
 help:
 	@echo "make run    start redis, the Kafka broker, moto, the API and the MSK trigger locally"
@@ -37,6 +37,13 @@ faketime:
 	  { [ "$$(id -u)" = 0 ] && echo "==> installing faketime (apt)" && apt-get update -qq && \
 	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq faketime >/dev/null; } || \
 	  { echo "faketime is needed: apt-get install faketime"; exit 1; }
+
+# Debian's chromium for the browser tests (Playwright drives it; it never downloads a browser).
+browser:
+	@test -x /usr/bin/chromium || \
+	  { [ "$$(id -u)" = 0 ] && echo "==> installing chromium (apt)" && apt-get update -qq && \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } || \
+	  { echo "/usr/bin/chromium is needed for the browser tests: apt-get install chromium"; exit 1; }
 
 run: venv servers
 	$(PY) -m local_runtime run
@@ -71,7 +78,7 @@ openapi-check: venv
 unit: venv
 	$(PY) -m pytest -m unit
 
-test: servers lint layers typecheck check-template openapi-check
+test: servers browser lint layers typecheck check-template openapi-check
 	@echo "==> pytest"
 	$(PY) -m pytest
 

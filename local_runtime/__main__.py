@@ -165,6 +165,7 @@ def _serve(args: argparse.Namespace) -> int:
         print(f"leaderboard ready: {stack.api_url}  (x-api-key: {shown})", flush=True)
         print(f"live push (WebSocket): {stack.live_url}", flush=True)
         print(servers_line(stack), flush=True)
+        print(f"the page: {stack.api_url}/", flush=True)
         if args.command == "demo":
             _demo(stack, stop, args)
         else:

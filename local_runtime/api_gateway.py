@@ -34,6 +34,7 @@ from local_runtime.api_routes import RouteMatch, RouteTable
 from local_runtime.lambda_host import InvocationTimedOut, LocalFunction
 from local_runtime.live_gateway import LiveGateway
 from local_runtime.template import ApiRoute
+from local_runtime.web_page import WebPage, page_origin
 from shared.adapters.settings import API_GATEWAY_TIMEOUT_SECONDS
 
 logger = logging.getLogger(__name__)
@@ -94,6 +95,7 @@ class ApiGateway:
         stage: str = "local",
         integration_timeout_seconds: float = API_GATEWAY_TIMEOUT_SECONDS,
         live: LiveGateway | None = None,  # the WebSocket API at /v1/live and its management API
+        page: WebPage | None = None,
     ) -> None:
         missing = {route.function_id for route in routes} - set(functions)
         if missing:
@@ -110,6 +112,7 @@ class ApiGateway:
                 "stage": stage,
                 "integration_timeout": integration_timeout_seconds,
                 "live": live,
+                "page": page,
             },
         )
         try:
@@ -160,6 +163,7 @@ class _ProxyRequestHandler(BaseHTTPRequestHandler):
     stage: str
     integration_timeout: float
     live: LiveGateway | None
+    page: WebPage | None
     _body_read = False
 
     def do_GET(self) -> None:
@@ -201,6 +205,12 @@ class _ProxyRequestHandler(BaseHTTPRequestHandler):
             return
         method = self.command
         target = urlsplit(self.path)
+        if self.page is not None:
+            origin = page_origin(self.headers.get("Host"), self.connection.getsockname()[1])
+            page_answer = self.page.answer(method, target.path, origin)
+            if page_answer is not None:
+                self._send(page_answer.status, page_answer.headers, page_answer.body)
+                return
         found = self.table.match(method, target.path)
         if not isinstance(found, RouteMatch):
             if found.status == 404:

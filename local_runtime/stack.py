@@ -33,6 +33,7 @@ from local_runtime.msk_trigger import MskTrigger
 from local_runtime.servers import LocalServers
 from local_runtime.sqs_trigger import SqsTrigger
 from local_runtime.template import LocalTemplate, load_template
+from local_runtime.web_page import WebPage
 
 logger = logging.getLogger(__name__)
 
@@ -194,7 +195,8 @@ class LocalStack:
             cleanup.callback(notifier_trigger.stop)
 
             live = LiveGateway(functions[LIVE_FUNCTION])
-            api = ApiGateway(template.routes, functions, api_key=api_key, port=api_port, live=live).start()
+            page = WebPage(self.repo_root / "web")
+            api = ApiGateway(template.routes, functions, api_key=api_key, port=api_port, live=live, page=page).start()
             cleanup.callback(api.stop)
         except BaseException:
             cleanup.close()
