@@ -173,9 +173,13 @@ function showBoardMeta() {
   ui.boardTitle.textContent = state.period ? `Top 10 · ${describePeriod(state.window, state.period)}` : "Top 10";
 }
 
+function showsBoard({ window, period }) {
+  return window === state.window && period === state.period;
+}
+
 // ---- top 10 ---------------------------------------------------------------------------------
 function showTop({ window, period, entries, total }) {
-  if (window !== state.window || period !== state.period) return; // an answer for an earlier choice
+  if (!showsBoard({ window, period })) return; // an answer for an earlier choice
   if (typeof total === "number") state.total = total;
   renderRanking(ui.topList, entries.slice(0, 10), { highlight: state.userId });
   ui.boardEmpty.hidden = entries.length > 0;
@@ -187,7 +191,7 @@ function showTop({ window, period, entries, total }) {
 
 // ---- search ---------------------------------------------------------------------------------
 function showStanding(standing) {
-  if (standing.user_id !== state.userId || standing.window !== state.window || standing.period !== state.period) return;
+  if (standing.user_id !== state.userId || !showsBoard(standing)) return;
   ui.searchMessage.hidden = true;
   ui.standing.hidden = false;
   ui.standingPlayer.textContent = standing.user_id;
@@ -264,12 +268,14 @@ async function main() {
     liveUrl: config.liveUrl,
     pollSeconds: config.pollSeconds,
     poll,
+    // Only a push for the board on screen makes an earlier read stale: a past period's read is never
+    // dropped for the current period's pushes.
     onTop: (message) => {
-      state.pushes += 1;
+      if (showsBoard(message)) state.pushes += 1;
       showTop(message);
     },
     onStanding: (message) => {
-      state.pushes += 1;
+      if (showsBoard(message) && message.user_id === state.userId) state.pushes += 1;
       showStanding(message);
     },
     onState: showConnection,

@@ -144,6 +144,23 @@ def test_a_new_score_moves_the_board_without_a_reload(
     assert page.evaluate("window.notReloaded") is True
 
 
+def test_with_the_real_socket_a_score_arrives_by_push_alone(
+    page: Page, page_stack: RunningStack, page_api: Api, roster: list[str]
+) -> None:
+    """The local /v1/live server end to end: once the page says Live it reads nothing over HTTP, so
+    the new leader can only have come by push."""
+    reads: list[str] = []
+    page.on("request", lambda request: reads.append(request.url) if "/v1/leaderboards/" in request.url else None)
+    open_page(page, page_stack)
+    expect(page.locator("#connection")).to_have_attribute("data-state", "live")
+    wait_for_board(page, lambda ids: len(ids) == 10, "the board")
+    reads.clear()
+    pushed = f"pushed-{uuid.uuid4().hex[:6]}"
+    post(page_api, pushed, leader_points(page_api) + 3)
+    wait_for_board(page, lambda ids: ids[:1] == [pushed], f"{pushed} first on the page")
+    assert reads == [], f"the page read over HTTP while live: {reads}"
+
+
 def test_search_shows_rank_points_percentile_and_neighbours(
     page: Page, page_stack: RunningStack, page_api: Api, roster: list[str]
 ) -> None:
