@@ -18,7 +18,10 @@ in both tie modes, as the brute force does.
 
 Reproducible by construction: `derandomize=True` draws the same examples on every run and no
 example database is read or written, so CI runs exactly what a developer runs and a failure seen
-once is seen again. SCORE_MODEL_EXAMPLES raises the example count for a deeper local run.
+once is seen again. SCORE_MODEL_EXAMPLES raises the example count for a deeper local run. A failure
+is reported as first found (at most STEPS steps, each draw printed), within seconds: shrinking it
+re-runs every check after every step and takes hypothesis' full five minutes, past the suite's
+per-test timeout, so it is asked for with SCORE_MODEL_SHRINK=1 (and `--timeout 900`).
 To add a case: a rule (a new kind of step) or a wider strategy below; the checks after each step
 stay as they are.
 """
@@ -32,7 +35,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, Phase, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_state_machine_as_test
 
@@ -52,6 +55,7 @@ pytestmark = pytest.mark.model
 MODEL_DB = 15  # a logical database of its own on the session's redis-server, flushed before each example
 EXAMPLES = int(os.environ.get("SCORE_MODEL_EXAMPLES", "50"))
 STEPS = 15
+PHASES = (Phase.explicit, Phase.generate, *((Phase.shrink,) if os.environ.get("SCORE_MODEL_SHRINK") == "1" else ()))
 
 BOARDS = (
     Window.DAILY.parse_period("2019-05-17"),
@@ -288,6 +292,7 @@ def test_the_redis_store_follows_the_score_model(model_client: RedisClient, caps
             deadline=None,
             derandomize=True,
             database=None,
+            phases=PHASES,
             suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
         ),
     )
