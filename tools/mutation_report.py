@@ -141,9 +141,9 @@ def changed_lines(diff: str) -> tuple[str, str]:
 def mutmut_mutants() -> list[Mutant]:
     """Every mutant of the last `mutmut run` in this directory, keyed by its function and its change."""
     from mutmut.mutation.data import SourceFileMutationData
-    from mutmut.utils.file_utils import walk_mutatable_files
     from mutmut.mutation.diff_apply import get_diff_for_mutant
     from mutmut.stats import status_by_exit_code
+    from mutmut.utils.file_utils import walk_mutatable_files
 
     mutants: list[Mutant] = []
     for path in walk_mutatable_files():
