@@ -45,7 +45,10 @@ class Script:
         return score // SLOTS, SLOTS - 1 - score % SLOTS
 
     def watermarks(self) -> dict[str, str]:
-        return {k.decode(): v.decode() for k, v in self.client.hgetall(self.keys[1]).items()}
+        def text(value: bytes | str) -> str:
+            return value.decode() if isinstance(value, bytes) else value
+
+        return {text(name): text(value) for name, value in self.client.hgetall(self.keys[1]).items()}
 
     def remembered_at(self, event: str) -> float | None:
         return self.client.zscore(self.keys[2], event)

@@ -1,0 +1,116 @@
+"""shared/application/apply.py where `make mutation` found it untested: the dead letter's body and
+fingerprint, event ids that are not ids, and the tallies that add up a batch's calls."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from shared.application.apply import (
+    MAX_INLINE_VALUE_CHARS,
+    ApplyResult,
+    BatchTally,
+    BoardSliceOutcome,
+    DeadLetter,
+    binary_event_id,
+)
+from shared.domain.boards import Window
+from shared.domain.events import ScoreEvent
+from shared.domain.record_codec import PoisonRecord
+
+
+def letter(**changes: object) -> DeadLetter:
+    fields: dict[str, object] = {
+        "cluster": "local",
+        "topic": "scores",
+        "partition": 3,
+        "offset": 41,
+        "timestamp": 1_700_000_000_000,
+        "key": "a2V5",
+        "value": "dmFsdWU=",
+        "reason": "not JSON",
+    } | changes
+    return DeadLetter(**fields)  # type: ignore[arg-type]
+
+
+def test_a_dead_letter_body_names_every_field_of_the_record() -> None:
+    assert json.loads(letter().body()) == {
+        "reason": "not JSON",
+        "cluster": "local",
+        "topic": "scores",
+        "partition": 3,
+        "offset": 41,
+        "timestamp": 1_700_000_000_000,
+        "key": "a2V5",
+        "value": "dmFsdWU=",
+    }
+
+
+def test_a_dead_letter_value_is_inlined_up_to_its_limit_and_cut_beyond() -> None:
+    at_limit = "v" * MAX_INLINE_VALUE_CHARS
+    assert json.loads(letter(value=at_limit).body())["value"] == at_limit
+    assert "value_truncated" not in json.loads(letter(value=at_limit).body())
+    over = json.loads(letter(value=at_limit + "w").body())
+    assert (over["value"], over["value_truncated"]) == (at_limit, True)
+    assert json.loads(letter(value=None).body())["value"] is None
+
+
+def test_a_dead_letter_fingerprint_is_16_bytes_over_every_identifying_field() -> None:
+    fingerprint = letter().fingerprint()
+    assert len(bytes.fromhex(fingerprint)) == 16
+    assert letter(reason="other", timestamp=None, key=None).fingerprint() == fingerprint
+    others = [
+        letter(cluster="other"),
+        letter(topic="other"),
+        letter(partition=4),
+        letter(offset=42),
+        letter(value="b3RoZXI="),
+        letter(value=None),
+        letter(cluster="local\x00scores", topic=""),  # the separator keeps fields from running together
+    ]
+    assert len({fingerprint} | {other.fingerprint() for other in others}) == len(others) + 1
+
+
+def event_with_id(event_id: str) -> ScoreEvent:
+    return ScoreEvent(event_id=event_id, match_id="m", user_id="u", points=1, occurred_at_ms=0)
+
+
+def test_an_event_id_must_be_32_hexadecimal_characters() -> None:
+    assert binary_event_id(event_with_id("ab" * 16)) == bytes([0xAB] * 16)
+    with pytest.raises(PoisonRecord) as not_hex:
+        binary_event_id(event_with_id("zz" * 16))
+    assert str(not_hex.value) == "field 'event_id' must be hexadecimal"
+    with pytest.raises(PoisonRecord) as too_short:
+        binary_event_id(event_with_id("ab" * 15))
+    assert str(too_short.value) == "field 'event_id' must be 32 hex characters"
+
+
+def test_a_board_slice_adds_up_every_call() -> None:
+    outcome = BoardSliceOutcome()
+    outcome.add(
+        ApplyResult(2, resets=1, redelivered=(1,), duplicates=(2,), unverified=(3,), capped=1, past_retention=(4,))
+    )
+    outcome.add(
+        ApplyResult(3, resets=2, redelivered=(5,), duplicates=(6,), unverified=(7,), capped=2, past_retention=(8,))
+    )
+    assert (outcome.applied, outcome.resets, outcome.capped) == (5, 3, 3)
+    assert (outcome.redelivered, outcome.duplicates, outcome.unverified, outcome.past_retention) == (
+        [1, 5],
+        [2, 6],
+        [3, 7],
+        [4, 8],
+    )
+
+
+def test_a_batch_tally_adds_up_each_window_over_its_boards() -> None:
+    tally = BatchTally()
+    first = BoardSliceOutcome(applied=2, redelivered=[1], duplicates=[2], unverified=[3], past_retention=[4], capped=1)
+    second = BoardSliceOutcome(applied=3, resets=1, duplicates=[5], capped=2)
+    tally.add_board(Window.DAILY, first, "p-0")
+    tally.add_board(Window.DAILY, second, "p-1")
+    tally.add_board(Window.MONTHLY, BoardSliceOutcome(applied=1), "p-2")
+    daily, monthly = tally.board_updates[Window.DAILY], tally.board_updates[Window.MONTHLY]
+    assert (daily.applied, daily.skipped, daily.capped) == (5, 5, 3)
+    assert (monthly.applied, monthly.skipped, monthly.capped) == (1, 0, 0)
+    assert tally.reset_partitions == {"p-1"}

@@ -1,0 +1,27 @@
+"""shared/domain/boards.py where `make mutation` found it untested: how a bad period is quoted back,
+and a retention of a single millisecond."""
+
+from __future__ import annotations
+
+from shared.domain.boards import ECHO_LIMIT, BoardSchedule, InvalidPeriod, Window
+
+
+def test_a_bad_period_is_quoted_whole_up_to_the_limit_and_cut_beyond() -> None:
+    at_limit = "x" * ECHO_LIMIT
+    assert str(InvalidPeriod(Window.DAILY, at_limit)).endswith(f"got {at_limit!r}")
+    assert str(InvalidPeriod(Window.DAILY, at_limit + "y")).endswith(f"got {at_limit!r}… ({ECHO_LIMIT + 1} characters)")
+
+
+def test_a_bad_period_names_its_reason_only_when_there_is_one() -> None:
+    assert str(InvalidPeriod(Window.DAILY, "2026-13-01")) == (
+        f"daily period must look like {Window.DAILY.period_format}, got '2026-13-01'"
+    )
+    assert str(InvalidPeriod(Window.DAILY, "2026-13-01", "no month 13")).endswith("got '2026-13-01' (no month 13)")
+
+
+def test_a_retention_of_one_millisecond_still_expires_the_board() -> None:
+    schedule = BoardSchedule((Window.DAILY,), retention_ms={Window.DAILY: 1})
+    board = Window.DAILY.parse_period("2026-06-01")
+    closes = board.closes_at_ms(schedule.grace_of(Window.DAILY))
+    assert closes is not None
+    assert schedule.expires_at_ms(board) == closes + 1
