@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import json
 
+import orjson
 import pytest
 
 from shared.application.apply import (
+    APPLY_SLICE,
     MAX_INLINE_VALUE_CHARS,
     ApplyResult,
     BatchTally,
@@ -18,6 +20,7 @@ from shared.application.apply import (
 from shared.domain.boards import Window
 from shared.domain.events import ScoreEvent
 from shared.domain.record_codec import PoisonRecord
+from tests.support.updater_fakes import InMemoryBoards, RecordingDeadLetters, kafka_event, process, record, run, score
 
 
 def letter(**changes: object) -> DeadLetter:
@@ -114,3 +117,44 @@ def test_a_batch_tally_adds_up_each_window_over_its_boards() -> None:
     assert (daily.applied, daily.skipped, daily.capped) == (5, 5, 3)
     assert (monthly.applied, monthly.skipped, monthly.capped) == (1, 0, 0)
     assert tally.reset_partitions == {"p-1"}
+
+
+def test_poison_that_cannot_be_dead_lettered_fails_itself_and_what_follows_in_every_partition() -> None:
+    boards, letters = InMemoryBoards(), RecordingDeadLetters(refuse=True)
+    event = kafka_event(
+        record(0, 1, b"garbage"),
+        record(0, 2, score("a", "m1")),
+        record(1, 5, score("b", "m2")),
+        record(1, 6, b"garbage"),
+    )
+    failures, tally = process(boards, letters, event)
+    assert failures == [("score-events-0", 1), ("score-events-0", 2), ("score-events-1", 6)]
+    assert (tally.failed, tally.dead_lettered, tally.applied) == (3, 0, 1)
+
+
+def test_dead_letters_sent_are_counted_over_every_partition() -> None:
+    boards, letters = InMemoryBoards(), RecordingDeadLetters()
+    event = kafka_event(record(0, 1, b"garbage"), record(1, 5, b"{}"), record(1, 6, b"[]"))
+    failures, tally = process(boards, letters, event)
+    assert failures == []
+    assert (tally.dead_lettered, tally.failed) == (3, 0)
+
+
+def test_a_record_whose_event_id_is_not_hexadecimal_is_dead_lettered_and_the_partition_goes_on() -> None:
+    boards, letters = InMemoryBoards(), RecordingDeadLetters()
+    not_hex = orjson.loads(score("a", "m1")) | {"event_id": "zz" * 16}
+    event = kafka_event(record(0, 1, orjson.dumps(not_hex)), record(0, 2, score("b", "m2")))
+    assert run(boards, letters, event) == []
+    assert [(letter.offset, letter.reason) for letter in letters.letters] == [
+        (1, "field 'event_id' must be hexadecimal")
+    ]
+    assert boards.on(Window.MONTHLY, "2026-11") == {"b": 1}
+
+
+def test_a_board_gets_its_records_in_slices_of_at_most_apply_slice() -> None:
+    boards, letters = InMemoryBoards(), RecordingDeadLetters()
+    count = APPLY_SLICE + 3
+    event = kafka_event(*[record(0, offset, score(f"u{offset}", "m")) for offset in range(count)])
+    assert run(boards, letters, event) == []
+    assert [len(offsets) for offsets in boards.offsets_sent(Window.MONTHLY, "2026-11")] == [APPLY_SLICE, 3]
+    assert len(boards.on(Window.MONTHLY, "2026-11")) == count

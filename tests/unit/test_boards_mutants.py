@@ -3,7 +3,9 @@ and a retention of a single millisecond."""
 
 from __future__ import annotations
 
-from shared.domain.boards import ECHO_LIMIT, BoardSchedule, InvalidPeriod, Window
+import pytest
+
+from shared.domain.boards import DEFAULT_GRACE_MS, ECHO_LIMIT, BoardSchedule, InvalidPeriod, Window
 
 
 def test_a_bad_period_is_quoted_whole_up_to_the_limit_and_cut_beyond() -> None:
@@ -25,3 +27,17 @@ def test_a_retention_of_one_millisecond_still_expires_the_board() -> None:
     closes = board.closes_at_ms(schedule.grace_of(Window.DAILY))
     assert closes is not None
     assert schedule.expires_at_ms(board) == closes + 1
+
+
+def test_a_window_left_out_of_the_grace_settings_gets_its_default_grace() -> None:
+    assert BoardSchedule((Window.DAILY,), grace_ms={}).grace_of(Window.DAILY) == DEFAULT_GRACE_MS[Window.DAILY]
+
+
+def test_the_boards_of_an_instant_skip_a_window_whose_range_does_not_hold_it() -> None:
+    assert BoardSchedule((Window.ALLTIME, Window.DAILY)).boards_for(0, None) == [Window.DAILY.board_at(0)]
+
+
+def test_a_year_before_0001_is_refused_saying_so() -> None:
+    with pytest.raises(InvalidPeriod) as refused:
+        Window.MONTHLY.parse_period("0000-01")
+    assert str(refused.value).endswith("got '0000-01' (years start at 0001)")
