@@ -238,9 +238,12 @@ def _fresh_servers(months_taken: set[str]) -> None:
 
     past_months._used_periods.clear()
     past_months._used_periods.update(months_taken)
-    for url in _redis_urls:
-        with redis.Redis.from_url(url) as client:
-            client.flushall()
+    for url in list(_redis_urls):
+        try:
+            with redis.Redis.from_url(url) as client:
+                client.flushall()
+        except redis.ConnectionError:
+            _redis_urls.discard(url)  # a module's own server, stopped with its module: started afresh
 
 
 def pytest_runtestloop(session: Any) -> bool:
