@@ -3,6 +3,7 @@ fingerprint, event ids that are not ids, and the tallies that add up a batch's c
 
 from __future__ import annotations
 
+import hashlib
 import json
 
 import orjson
@@ -158,3 +159,15 @@ def test_a_board_gets_its_records_in_slices_of_at_most_apply_slice() -> None:
     assert run(boards, letters, event) == []
     assert [len(offsets) for offsets in boards.offsets_sent(Window.MONTHLY, "2026-11")] == [APPLY_SLICE, 3]
     assert len(boards.on(Window.MONTHLY, "2026-11")) == count
+
+
+def test_a_dead_letter_fingerprint_hashes_each_field_followed_by_a_zero_byte() -> None:
+    expected = hashlib.blake2b(b"local\x00scores\x003\x0041\x00dmFsdWU=\x00", digest_size=16).hexdigest()
+    assert letter().fingerprint() == expected
+
+
+def test_a_batch_tally_counts_every_record_of_each_kind_and_stops_at_the_failure() -> None:
+    tally = BatchTally()
+    one_board = BoardSliceOutcome(duplicates=[1, 2], past_retention=[3, 4], unverified=[5])
+    tally.add_records({0: 0, 1: 1, 2: 1, 3: 1, 4: 1, 5: 1, 6: 0, 7: 1, 8: 0}, [one_board], failed_from=7)
+    assert (tally.on_no_board, tally.duplicates, tally.past_retention, tally.unverified) == (2, 2, 2, 1)

@@ -41,3 +41,9 @@ def test_a_year_before_0001_is_refused_saying_so() -> None:
     with pytest.raises(InvalidPeriod) as refused:
         Window.MONTHLY.parse_period("0000-01")
     assert str(refused.value).endswith("got '0000-01' (years start at 0001)")
+
+
+def test_a_date_that_does_not_exist_is_refused_with_the_calendars_reason() -> None:
+    with pytest.raises(InvalidPeriod) as refused:
+        Window.DAILY.parse_period("2026-02-30")
+    assert str(refused.value).endswith("got '2026-02-30' (day is out of range for month)")

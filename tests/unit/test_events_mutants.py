@@ -4,6 +4,7 @@ id, points, batch and instant are accepted), how a grace is worded, and the exac
 from __future__ import annotations
 
 import pytest
+from pydantic import ValidationError
 
 from shared.domain.boards import DAY_MS, BoardSchedule, Window
 from shared.domain.events import (
@@ -92,3 +93,18 @@ def test_a_refusal_goes_on_past_a_window_whose_range_does_not_hold_the_event() -
     reason = counts_on_no_board(schedule, 0, 10 * DAY_MS)
     assert reason is not None
     assert reason.endswith("; daily 1970-01-01 closed to late events when it ended")
+
+
+def test_an_id_of_only_whitespace_or_padded_with_it_is_refused_saying_which() -> None:
+    with pytest.raises(InvalidId) as blank:
+        canonical_id("   ")
+    assert str(blank.value) == "must not be only whitespace"
+    with pytest.raises(InvalidId) as padded:
+        canonical_id(" a")
+    assert str(padded.value) == "must not start or end with whitespace"
+
+
+def test_an_occurred_at_of_another_type_is_refused_saying_what_it_may_be() -> None:
+    with pytest.raises(ValidationError) as refused:
+        submission(occurred_at=1.5)
+    assert "must be epoch milliseconds (an integer) or an RFC 3339 timestamp (a string)" in str(refused.value)
