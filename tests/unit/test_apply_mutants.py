@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from typing import Any
 
 import orjson
 import pytest
@@ -16,9 +17,10 @@ from shared.application.apply import (
     BatchTally,
     BoardSliceOutcome,
     DeadLetter,
+    PendingScore,
     binary_event_id,
 )
-from shared.domain.boards import Window
+from shared.domain.boards import Board, Window
 from shared.domain.events import ScoreEvent
 from shared.domain.record_codec import PoisonRecord
 from tests.support.updater_fakes import InMemoryBoards, RecordingDeadLetters, kafka_event, process, record, run, score
@@ -171,3 +173,23 @@ def test_a_batch_tally_counts_every_record_of_each_kind_and_stops_at_the_failure
     one_board = BoardSliceOutcome(duplicates=[1, 2], past_retention=[3, 4], unverified=[5])
     tally.add_records({0: 0, 1: 1, 2: 1, 3: 1, 4: 1, 5: 1, 6: 0, 7: 1, 8: 0}, [one_board], failed_from=7)
     assert (tally.on_no_board, tally.duplicates, tally.past_retention, tally.unverified) == (2, 2, 2, 1)
+
+
+class PartitionNamesSeen(InMemoryBoards):
+    """Notes the names each apply call gives its partition: scoped by the cluster, and as before scoping."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.names: set[tuple[str, str]] = set()
+
+    def apply(self, board: Board, partition: str, scores: list[PendingScore], **options: Any) -> ApplyResult:
+        self.names.add((partition, options["unscoped_partition"]))
+        return super().apply(board, partition, scores, **options)
+
+
+def test_each_apply_call_names_its_partition_and_the_partition_as_before_watermarks_were_scoped() -> None:
+    boards = PartitionNamesSeen()
+    event = kafka_event(record(0, 1, score("a", "m1")), record(1, 2, score("b", "m2")))
+    assert run(boards, RecordingDeadLetters(), event) == []
+    # Without a cluster in the event (self-managed Kafka) the scoped name is the partition's own.
+    assert boards.names == {("score-events-0", "score-events-0"), ("score-events-1", "score-events-1")}
