@@ -166,6 +166,8 @@ def test_a_board_gets_its_records_in_slices_of_at_most_apply_slice() -> None:
 def test_a_dead_letter_fingerprint_hashes_each_field_followed_by_a_zero_byte() -> None:
     expected = hashlib.blake2b(b"local\x00scores\x003\x0041\x00dmFsdWU=\x00", digest_size=16).hexdigest()
     assert letter().fingerprint() == expected
+    without_value = hashlib.blake2b(b"local\x00scores\x003\x0041\x00\x00", digest_size=16).hexdigest()
+    assert letter(value=None).fingerprint() == without_value
 
 
 def test_a_batch_tally_counts_every_record_of_each_kind_and_stops_at_the_failure() -> None:

@@ -107,4 +107,5 @@ def test_an_id_of_only_whitespace_or_padded_with_it_is_refused_saying_which() ->
 def test_an_occurred_at_of_another_type_is_refused_saying_what_it_may_be() -> None:
     with pytest.raises(ValidationError) as refused:
         submission(occurred_at=1.5)
-    assert "must be epoch milliseconds (an integer) or an RFC 3339 timestamp (a string)" in str(refused.value)
+    message = "Value error, must be epoch milliseconds (an integer) or an RFC 3339 timestamp (a string)"
+    assert [error["msg"] for error in refused.value.errors()] == [message]
