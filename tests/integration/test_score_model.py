@@ -39,7 +39,7 @@ from hypothesis import HealthCheck, Phase, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_state_machine_as_test
 
-from local_runtime.servers import LocalServers
+from local_runtime.servers import RedisServer
 from shared.adapters.board_reader import RedisBoardReader
 from shared.adapters.board_writer import RedisBoardWriter
 from shared.adapters.redis_client import RedisClient, create_redis_client
@@ -52,7 +52,7 @@ from tests.support.standings_truth import BoardTruth
 
 pytestmark = pytest.mark.model
 
-MODEL_DB = 15  # a logical database of its own on the session's redis-server, flushed before each example
+MODEL_DB = 15  # flushed before each example
 EXAMPLES = int(os.environ.get("SCORE_MODEL_EXAMPLES", "50"))
 STEPS = 15
 PHASES = (Phase.explicit, Phase.generate, *((Phase.shrink,) if os.environ.get("SCORE_MODEL_SHRINK") == "1" else ()))
@@ -274,9 +274,18 @@ def counts(result: ApplyResult) -> tuple[object, ...]:
     )
 
 
+@pytest.fixture(scope="module")
+def model_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    """A redis-server of its own, started in milliseconds: `make mutation` runs this test once per
+    mutant it covers, where the session's broker and moto would cost seconds each time."""
+    server = RedisServer.start(tmp_path_factory.mktemp("score-model-redis"))
+    yield server
+    server.stop()
+
+
 @pytest.fixture
-def model_client(servers: LocalServers) -> Iterator[RedisClient]:
-    client = create_redis_client(servers.redis_url, db=MODEL_DB)
+def model_client(model_redis: RedisServer) -> Iterator[RedisClient]:
+    client = create_redis_client(model_redis.url, db=MODEL_DB)
     yield client
     client.flushdb()
     client.close()
