@@ -253,7 +253,7 @@ class LiveNotifier:
         trailing: list[Board] = []
         for change in changes:
             board = change.board
-            if self._queries.board(board.window) != board:
+            if self._is_past(board):
                 tally.stale += 1
                 continue
             if self._memory.claim_push(board, self._interval_ms):
@@ -273,10 +273,15 @@ class LiveNotifier:
                 # Released before the board is read: a change applied after the read finds no
                 # trailing push pending and schedules its own.
                 self._memory.release_trailing(board)
-                if self._memory.claim_push(board, self._interval_ms):
+                if self._is_past(board):  # its period ended during the wait
+                    tally.stale += 1
+                elif self._memory.claim_push(board, self._interval_ms):
                     self._push(board, tally)
                 # else: another instance claimed the push just now and reads the board after this change.
         return tally
+
+    def _is_past(self, board: Board) -> bool:
+        return self._queries.board(board.window) != board
 
     def _push(self, board: Board, tally: NotifyTally) -> None:
         # The digest follows the board even while nobody watches: a subscriber is answered with

@@ -223,3 +223,18 @@ def test_change_reports_round_trip_and_stay_bounded() -> None:
     assert merged == [BoardChange(board, frozenset({"ann", "cat"}))]
     with pytest.raises(InvalidChangeReport):
         decode_changes(b'{"boards": [{"window": "hourly", "period": "x", "players": null}], "applied_at_ms": 1}')
+
+
+def test_a_trailing_push_whose_period_ended_during_the_wait_is_not_pushed(live: Live) -> None:
+    day = Window.DAILY.current(live.clock.now_ms)
+    assert day.end_ms is not None
+    live.clock.now_ms = day.end_ms - 300  # the change is throttled 300 ms before midnight
+    live.watch("c1", window="daily")
+    live.reader.put(day, "ann", 1)
+    live.notifier.notify([BoardChange(day, frozenset({"ann"}))])
+    live.clock.now_ms += 100
+    live.reader.put(day, "ann", 2)
+    tally = live.notifier.notify([BoardChange(day, frozenset({"ann"}))])
+    assert live.clock.now_ms > day.end_ms  # the wait for the trailing push crossed midnight
+    assert (tally.throttled, tally.stale, tally.top_pushes) == (1, 1, 0)
+    assert [m["period"] for m in live.messages("c1") if m["type"] == "top"] == [day.period] * 2
