@@ -87,6 +87,10 @@ class PushMemory(Protocol):
         """Remember each player's last pushed standing; return the players whose standing differs."""
         ...
 
+    def remember_first_standing(self, board: Board, user_id: str, standing: str) -> None:
+        """Remember the player's standing as pushed, unless one is remembered already."""
+        ...
+
 
 def _json(document: dict[str, Any]) -> bytes:
     return orjson.dumps(document)
@@ -206,7 +210,10 @@ class LiveSubscriptions:
         if subscription.user_id is not None:
             found = self._queries.player(board, subscription.user_id, around=STANDING_NEIGHBOURS)
             if found is not None:
-                self._memory.changed_standings(board, {found.standing.user_id: _standing_value(found)})
+                # Remembered only when nothing is: if another connection watches this player, the
+                # standing it was pushed last is what the next push compares with, so a change it
+                # has not seen yet still reaches it (this connection may then get it twice).
+                self._memory.remember_first_standing(board, found.standing.user_id, _standing_value(found))
                 self._transport.send(connection_id, standing_message(board, found))
         return True
 
