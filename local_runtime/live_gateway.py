@@ -292,7 +292,7 @@ class LiveGateway:
             body = payload.decode(errors="replace")
             try:
                 document = json.loads(body)
-            except ValueError:
+            except (ValueError, RecursionError):  # deep nesting: the function answers it as not JSON
                 document = None
             if isinstance(document, dict) and document.get("action") == "subscribe":
                 route = "subscribe"

@@ -97,3 +97,15 @@ def test_the_management_api_refuses_framing_that_reads_two_ways(stack: RunningSt
     )
     status = int(answer.split(b" ", 2)[1])
     assert status in (400, 411), answer
+
+
+def test_deeply_nested_json_is_answered_with_an_error_message_not_a_dropped_connection(stack: RunningStack) -> None:
+    client = raw_upgrade(stack.live_url, timeout=HANG_GUARD_SECONDS)
+    try:
+        only_connection(stack)
+        client.sendall(client_frame(OPCODE_TEXT, b"[" * 2000 + b"]" * 2000, fin=True))
+        opcode, payload = read_server_frame(client)
+    finally:
+        client.close()
+    assert opcode == OPCODE_TEXT
+    assert json.loads(payload) == {"type": "error", "code": "invalid_message", "message": "the message is not JSON"}
