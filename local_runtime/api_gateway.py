@@ -197,11 +197,11 @@ class _ProxyRequestHandler(BaseHTTPRequestHandler):
 
     def _dispatch(self) -> None:
         self._body_read = False
-        if self.live is not None and self.live.handles(self):
-            return
         framing_problem = self._framing_problem()
         if framing_problem:
             self._refuse(400, "bad_request", framing_problem)
+            return
+        if self.live is not None and self.live.handles(self):
             return
         method = self.command
         target = urlsplit(self.path)

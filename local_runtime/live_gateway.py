@@ -9,7 +9,9 @@ it on the stage URL: `POST /@connections/{id}` sends a message, `DELETE` closes,
 an unknown connection is a 410 GoneException, which boto3's `apigatewaymanagementapi` raises as in AWS.
 
 Framing is the `websockets` package's sans-I/O ServerProtocol, driven from the HTTP server's
-thread for the connection; pushes from other threads write under the connection's lock. Limits
+thread for the connection; pushes from other threads write under the connection's lock. Writes
+never wait on the client: API Gateway buffers for a slow client, and here a client whose socket
+cannot take a frame at once (it stopped reading) is dropped, so a push never hangs on it. Limits
 follow API Gateway's: 128 KiB messages, 10 minutes idle.
 """
 
@@ -20,6 +22,7 @@ import contextlib
 import json
 import logging
 import secrets
+import select
 import socket
 import threading
 import time
@@ -53,6 +56,22 @@ def _connection_id() -> str:
     return base64.b64encode(secrets.token_bytes(10)).decode()
 
 
+class _ClientNotReading(OSError):
+    """The client's socket could not take a frame without waiting."""
+
+
+def _write_without_waiting(sock: socket.socket, data: bytes) -> None:
+    """Write all of `data` now, or raise _ClientNotReading (after a partial write, perhaps: the
+    connection is then unusable and is dropped)."""
+    view = memoryview(data)
+    poller = select.poll()
+    poller.register(sock, select.POLLOUT)
+    while view:
+        if not poller.poll(0):
+            raise _ClientNotReading("the client is not reading")
+        view = view[sock.send(view) :]
+
+
 class _LiveSocket:
     def __init__(self, connection_id: str, sock: socket.socket, protocol: ServerProtocol, source_ip: str) -> None:
         self.connection_id = connection_id
@@ -64,10 +83,10 @@ class _LiveSocket:
         self.lock = threading.Lock()
 
     def flush(self) -> None:
-        """Write what the protocol has queued; call with the lock held."""
+        """Write what the protocol has queued; call with the lock held. OSError: drop the client."""
         for data in self.protocol.data_to_send():
             if data:
-                self.sock.sendall(data)
+                _write_without_waiting(self.sock, data)
 
     def send_text(self, data: bytes) -> bool:
         with self.lock:
@@ -77,9 +96,16 @@ class _LiveSocket:
                 self.protocol.send_text(data)
                 self.flush()
             except OSError:
+                self._drop()
                 return False
             self.last_active_at = time.time()
             return True
+
+    def _drop(self) -> None:
+        """End the connection without a close frame (its stream may hold half a frame); the
+        read loop then ends and the disconnect follows."""
+        with contextlib.suppress(OSError):
+            self.sock.shutdown(socket.SHUT_RDWR)
 
     def close(self, code: int = CLOSE_GOING_AWAY, reason: str = "") -> None:
         with self.lock:
@@ -89,8 +115,7 @@ class _LiveSocket:
                     self.flush()
             except OSError:
                 pass
-        with contextlib.suppress(OSError):
-            self.sock.shutdown(socket.SHUT_RDWR)
+        self._drop()
 
 
 class LiveGateway:
@@ -137,7 +162,11 @@ class LiveGateway:
             return self._sockets.get(connection_id)
 
     def _serve_management(self, handler: BaseHTTPRequestHandler, connection_id: str) -> None:
+        """The caller has refused a Content-Length that reads two ways; a chunked body is refused here."""
         handler.close_connection = False
+        if "chunked" in handler.headers.get("Transfer-Encoding", "").lower():
+            _answer(handler, 411, {"message": "send a Content-Length"}, close=True)
+            return
         length = int(handler.headers.get("Content-Length") or 0)
         if length > MAX_MESSAGE_BYTES:
             _answer(handler, 413, {"message": "Payload too large"}, close=True)
@@ -214,8 +243,8 @@ class LiveGateway:
     def _read_loop(self, handler: BaseHTTPRequestHandler, live: _LiveSocket) -> None:
         sock = live.sock
         sock.settimeout(IDLE_TIMEOUT_SECONDS)
-        fragments: list[bytes] = []
-        fragment_opcode: Opcode | None = None
+        message = bytearray()  # the fragments of the message being received, joined as they come
+        message_opcode: Opcode | None = None
         while True:
             try:
                 data = handler.rfile.read1(65536)
@@ -239,17 +268,17 @@ class LiveGateway:
                 if not isinstance(event, Frame):
                     continue
                 if event.opcode in (Opcode.TEXT, Opcode.BINARY):
-                    fragments, fragment_opcode = [bytes(event.data)], event.opcode
-                elif event.opcode is Opcode.CONT and fragment_opcode is not None:
-                    fragments.append(bytes(event.data))
+                    message, message_opcode = bytearray(event.data), event.opcode
+                elif event.opcode is Opcode.CONT and message_opcode is not None:
+                    message += event.data
                 else:
                     continue
-                if sum(len(part) for part in fragments) > MAX_MESSAGE_BYTES:
+                if len(message) > MAX_MESSAGE_BYTES:
                     live.close(CLOSE_TOO_BIG, "message too big")
                     return
-                if event.fin and fragment_opcode is not None:
-                    self._message(live, b"".join(fragments), binary=fragment_opcode is Opcode.BINARY)
-                    fragments, fragment_opcode = [], None
+                if event.fin and message_opcode is not None:
+                    self._message(live, bytes(message), binary=message_opcode is Opcode.BINARY)
+                    message, message_opcode = bytearray(), None
             if not data or state is State.CLOSED or live.protocol.close_expected():
                 return
 
@@ -263,7 +292,7 @@ class LiveGateway:
             body = payload.decode(errors="replace")
             try:
                 document = json.loads(body)
-            except ValueError:
+            except (ValueError, RecursionError):  # deep nesting: the function answers it as not JSON
                 document = None
             if isinstance(document, dict) and document.get("action") == "subscribe":
                 route = "subscribe"

@@ -8,11 +8,17 @@ from __future__ import annotations
 from typing import Any
 
 import boto3
+from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from shared.application.live import PushFailed
 
 GONE_CODES = {"GoneException", "410"}
+# botocore's defaults (60 s to connect, 60 s to read, 5 attempts) would let one stalled endpoint
+# hold the notifier past its function timeout; a post is answered in milliseconds.
+PUSH_CONNECT_TIMEOUT_SECONDS = 2.0
+PUSH_READ_TIMEOUT_SECONDS = 3.0
+PUSH_ATTEMPTS = 2
 
 
 class ApiGatewayPush:
@@ -39,4 +45,10 @@ def api_gateway_push(endpoint_url: str, region: str) -> ApiGatewayPush:
     """The push over the management API at `endpoint_url`, the stage URL ("": every push fails as PushFailed)."""
     if not endpoint_url:
         return ApiGatewayPush(None)
-    return ApiGatewayPush(boto3.client("apigatewaymanagementapi", endpoint_url=endpoint_url, region_name=region))
+    config = Config(
+        connect_timeout=PUSH_CONNECT_TIMEOUT_SECONDS,
+        read_timeout=PUSH_READ_TIMEOUT_SECONDS,
+        retries={"mode": "standard", "total_max_attempts": PUSH_ATTEMPTS},
+    )
+    client = boto3.client("apigatewaymanagementapi", endpoint_url=endpoint_url, region_name=region, config=config)
+    return ApiGatewayPush(client)

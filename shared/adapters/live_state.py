@@ -173,6 +173,16 @@ class RedisPushMemory:
             raise StoreUnavailable(f"live push memory: {error}") from error
         return changed
 
+    def remember_first_standing(self, board: Board, user_id: str, standing: str) -> None:
+        key = live_standings_key(board)
+        try:
+            pipe = self._client.pipeline(transaction=False)
+            pipe.hsetnx(key, user_id, standing)
+            pipe.expire(key, PUSH_MEMORY_SECONDS)
+            pipe.execute()
+        except REDIS_FAILURES as error:
+            raise StoreUnavailable(f"live push memory: {error}") from error
+
     def _set_nx(self, key: str, milliseconds: int) -> bool:
         try:
             return bool(self._client.set(key, b"1", nx=True, px=milliseconds))

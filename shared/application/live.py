@@ -87,6 +87,10 @@ class PushMemory(Protocol):
         """Remember each player's last pushed standing; return the players whose standing differs."""
         ...
 
+    def remember_first_standing(self, board: Board, user_id: str, standing: str) -> None:
+        """Remember the player's standing as pushed, unless one is remembered already."""
+        ...
+
 
 def _json(document: dict[str, Any]) -> bytes:
     return orjson.dumps(document)
@@ -206,7 +210,10 @@ class LiveSubscriptions:
         if subscription.user_id is not None:
             found = self._queries.player(board, subscription.user_id, around=STANDING_NEIGHBOURS)
             if found is not None:
-                self._memory.changed_standings(board, {found.standing.user_id: _standing_value(found)})
+                # Remembered only when nothing is: if another connection watches this player, the
+                # standing it was pushed last is what the next push compares with, so a change it
+                # has not seen yet still reaches it (this connection may then get it twice).
+                self._memory.remember_first_standing(board, found.standing.user_id, _standing_value(found))
                 self._transport.send(connection_id, standing_message(board, found))
         return True
 
@@ -253,7 +260,7 @@ class LiveNotifier:
         trailing: list[Board] = []
         for change in changes:
             board = change.board
-            if self._queries.board(board.window) != board:
+            if self._is_past(board):
                 tally.stale += 1
                 continue
             if self._memory.claim_push(board, self._interval_ms):
@@ -273,10 +280,15 @@ class LiveNotifier:
                 # Released before the board is read: a change applied after the read finds no
                 # trailing push pending and schedules its own.
                 self._memory.release_trailing(board)
-                if self._memory.claim_push(board, self._interval_ms):
+                if self._is_past(board):  # its period ended during the wait
+                    tally.stale += 1
+                elif self._memory.claim_push(board, self._interval_ms):
                     self._push(board, tally)
                 # else: another instance claimed the push just now and reads the board after this change.
         return tally
+
+    def _is_past(self, board: Board) -> bool:
+        return self._queries.board(board.window) != board
 
     def _push(self, board: Board, tally: NotifyTally) -> None:
         # The digest follows the board even while nobody watches: a subscriber is answered with

@@ -122,6 +122,9 @@ class FakeMemory:
             self.standings[(board, user)] = standings[user]
         return changed
 
+    def remember_first_standing(self, board: Board, user_id: str, standing: str) -> None:
+        self.standings.setdefault((board, user_id), standing)
+
 
 class FakeTransport:
     def __init__(self) -> None:

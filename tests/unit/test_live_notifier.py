@@ -223,3 +223,30 @@ def test_change_reports_round_trip_and_stay_bounded() -> None:
     assert merged == [BoardChange(board, frozenset({"ann", "cat"}))]
     with pytest.raises(InvalidChangeReport):
         decode_changes(b'{"boards": [{"window": "hourly", "period": "x", "players": null}], "applied_at_ms": 1}')
+
+
+def test_a_trailing_push_whose_period_ended_during_the_wait_is_not_pushed(live: Live) -> None:
+    day = Window.DAILY.current(live.clock.now_ms)
+    assert day.end_ms is not None
+    live.clock.now_ms = day.end_ms - 300  # the change is throttled 300 ms before midnight
+    live.watch("c1", window="daily")
+    live.reader.put(day, "ann", 1)
+    live.notifier.notify([BoardChange(day, frozenset({"ann"}))])
+    live.clock.now_ms += 100
+    live.reader.put(day, "ann", 2)
+    tally = live.notifier.notify([BoardChange(day, frozenset({"ann"}))])
+    assert live.clock.now_ms > day.end_ms  # the wait for the trailing push crossed midnight
+    assert (tally.throttled, tally.stale, tally.top_pushes) == (1, 1, 0)
+    assert [m["period"] for m in live.messages("c1") if m["type"] == "top"] == [day.period] * 2
+
+
+def test_a_new_watcher_of_a_player_does_not_hide_the_change_from_earlier_watchers(live: Live) -> None:
+    live.reader.put(live.board, "ann", 5)
+    live.reader.put(live.board, "bob", 3)
+    live.watch("c1", user_id="bob")
+    live.reader.put(live.board, "cat", 4)  # applied; its report has not reached the notifier yet
+    live.watch("c2", user_id="bob")  # answered with bob's new rank at once
+    live.notifier.notify(live.change("cat"))
+    c1_ranks = [m["rank"] for m in live.messages("c1") if m["type"] == "standing"]
+    c2_ranks = [m["rank"] for m in live.messages("c2") if m["type"] == "standing"]
+    assert c1_ranks[-1] == 3 and c2_ranks[-1] == 3
