@@ -177,6 +177,17 @@ function showsBoard({ window, period }) {
   return window === state.window && period === state.period;
 }
 
+// Two pushes of one board can overlap and arrive out of order: each says when its board was read
+// (`as_of`), and one read earlier than what is on screen is dropped.
+const lastPushAsOf = new Map();
+function isOlderPush({ window, period, as_of: asOf }, kind) {
+  if (typeof asOf !== "number") return false;
+  const key = `${window}/${period}/${kind}`;
+  if (asOf < (lastPushAsOf.get(key) ?? -Infinity)) return true;
+  lastPushAsOf.set(key, asOf);
+  return false;
+}
+
 // ---- top 10 ---------------------------------------------------------------------------------
 function showTop({ window, period, entries, total }) {
   if (!showsBoard({ window, period })) return; // an answer for an earlier choice
@@ -271,11 +282,14 @@ async function main() {
     // Only a push for the board on screen makes an earlier read stale: a past period's read is never
     // dropped for the current period's pushes.
     onTop: (message) => {
-      if (showsBoard(message)) state.pushes += 1;
+      if (!showsBoard(message) || isOlderPush(message, "top")) return;
+      state.pushes += 1;
       showTop(message);
     },
     onStanding: (message) => {
-      if (showsBoard(message) && message.user_id === state.userId) state.pushes += 1;
+      if (!showsBoard(message) || message.user_id !== state.userId) return;
+      if (isOlderPush(message, `standing/${message.user_id}`)) return;
+      state.pushes += 1;
       showStanding(message);
     },
     onState: showConnection,

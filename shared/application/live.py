@@ -100,19 +100,28 @@ def error_message(code: str, message: str) -> bytes:
     return _json({"type": "error", "code": code, "message": message})
 
 
-def top_message(board: Board, page: TopPage) -> bytes:
+# `as_of` is when the board was read (epoch ms, taken before the read): two pushes of one board can
+# overlap and arrive out of order, and a client keeps the one read later.
+def top_message(board: Board, page: TopPage, as_of_ms: int) -> bytes:
     return _json(
-        {"type": "top", "window": board.window.value, "period": board.period, "entries": entry_documents(page.entries)}
+        {
+            "type": "top",
+            "window": board.window.value,
+            "period": board.period,
+            "as_of": as_of_ms,
+            "entries": entry_documents(page.entries),
+        }
     )
 
 
-def standing_message(board: Board, found: PlayerStanding) -> bytes:
+def standing_message(board: Board, found: PlayerStanding, as_of_ms: int) -> bytes:
     me = found.standing
     return _json(
         {
             "type": "standing",
             "window": board.window.value,
             "period": board.period,
+            "as_of": as_of_ms,
             "user_id": me.user_id,
             "rank": me.rank,
             "points": me.points,
@@ -203,8 +212,9 @@ class LiveSubscriptions:
             return False
         self._registry.subscribe(connection_id, subscription.window, subscription.user_id)
         board = self._queries.board(subscription.window)
+        read_at = self._queries.now_ms()
         top = self._queries.top(board, offset=0, limit=TOP_SIZE)
-        if not self._transport.send(connection_id, top_message(board, top)):
+        if not self._transport.send(connection_id, top_message(board, top, read_at)):
             self._registry.close(connection_id)
             return True
         if subscription.user_id is not None:
@@ -214,7 +224,7 @@ class LiveSubscriptions:
                 # standing it was pushed last is what the next push compares with, so a change it
                 # has not seen yet still reaches it (this connection may then get it twice).
                 self._memory.remember_first_standing(board, found.standing.user_id, _standing_value(found))
-                self._transport.send(connection_id, standing_message(board, found))
+                self._transport.send(connection_id, standing_message(board, found, read_at))
         return True
 
 
@@ -293,6 +303,7 @@ class LiveNotifier:
     def _push(self, board: Board, tally: NotifyTally) -> None:
         # The digest follows the board even while nobody watches: a subscriber is answered with
         # the top of the moment, and the next push must compare with that, not with an older one.
+        read_at = self._queries.now_ms()
         page = self._queries.top(board, offset=0, limit=TOP_SIZE)
         top_changed = self._memory.swap_top_digest(board, top_digest(page))
         subscribers = self._registry.subscribers(board.window)
@@ -300,7 +311,7 @@ class LiveNotifier:
             return
         pushed = False
         if top_changed:
-            message = top_message(board, page)
+            message = top_message(board, page, read_at)
             for subscriber in subscribers:
                 pushed |= self._send(subscriber.connection_id, message, tally, top=True)
         else:
@@ -317,7 +328,7 @@ class LiveNotifier:
                 board, {user_id: _standing_value(found) for user_id, found in found_standings.items()}
             )
             for user_id in changed:
-                message = standing_message(board, found_standings[user_id])
+                message = standing_message(board, found_standings[user_id], read_at)
                 for connection_id in connections_of[user_id]:
                     pushed |= self._send(connection_id, message, tally, top=False)
         if pushed:

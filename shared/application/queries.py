@@ -147,6 +147,10 @@ class LeaderboardQueries:
         total = found.neighbourhood.total
         return PlayerStanding(standing=me, total=total, percentile=percentile(me.rank, total), around=standings)
 
+    def now_ms(self) -> int:
+        """The instant the service's answers are computed at (its clock)."""
+        return self._clock()
+
     def periods(self, window_name: str) -> WindowPeriods:
         window = enabled_window(window_name, self._windows)
         now = self._clock()

@@ -75,10 +75,27 @@ def test_a_subscription_is_answered_with_the_current_top_and_standing(live: Live
         "type": "top",
         "window": "monthly",
         "period": live.board.period,
+        "as_of": live.clock.now_ms,
         "entries": [{"rank": 1, "user_id": "ann", "points": 9}, {"rank": 2, "user_id": "bob", "points": 4}],
     }
+    assert standing["as_of"] == live.clock.now_ms
     assert (standing["type"], standing["user_id"], standing["rank"], standing["points"]) == ("standing", "bob", 2, 4)
     assert [entry["user_id"] for entry in standing["around"]] == ["ann", "bob"]
+
+
+def test_each_push_says_when_its_board_was_read_so_a_client_keeps_the_later_of_two(live: Live) -> None:
+    live.watch("c1", user_id="ann")
+    (subscribed,) = live.messages("c1")
+    live.clock.now_ms += 1
+    live.reader.put(live.board, "ann", 5)
+    live.notifier.notify(live.change("ann"))
+    live.clock.now_ms += PUSH_INTERVAL_MS
+    live.reader.put(live.board, "ann", 6)
+    live.notifier.notify(live.change("ann"))
+    _, first_top, first_standing, second_top, second_standing = live.messages("c1")
+    assert subscribed["as_of"] < first_top["as_of"]
+    assert first_top["as_of"] == first_standing["as_of"] == second_top["as_of"] - PUSH_INTERVAL_MS
+    assert second_standing["as_of"] == second_top["as_of"] == live.clock.now_ms
 
 
 def test_a_changed_top_is_pushed_to_every_subscriber_of_the_window(live: Live) -> None:

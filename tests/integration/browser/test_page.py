@@ -282,7 +282,8 @@ def test_pushed_messages_update_the_board_and_the_indicator_says_live(page: Page
         "entries": [{"rank": 1, "user_id": "x", "points": 1}],
     }
     sockets[-1].send(json.dumps(stale))  # another period than the one shown: ignored
-    sockets[-1].send(json.dumps({"type": "top", "window": "monthly", "period": current, "entries": pushed}))
+    top = {"type": "top", "window": "monthly", "period": current, "as_of": 2_000, "entries": pushed}
+    sockets[-1].send(json.dumps(top))
     wait_for_board(page, lambda ids: ids == ["pushed-first", "<b>pushed</b>"], "the pushed top")
 
     search(page, "<b>pushed</b>")
@@ -298,9 +299,14 @@ def test_pushed_messages_update_the_board_and_the_indicator_says_live(page: Page
         "points": 98_000,
         "around": pushed,
     }
+    sockets[-1].send(json.dumps({**top, "as_of": 3_000}))  # over the HTTP read the search made
+    wait_for_board(page, lambda ids: ids == ["pushed-first", "<b>pushed</b>"], "the pushed top again")
+    overtaken = {**top, "as_of": 2_500, "entries": [{"rank": 1, "user_id": "read-earlier", "points": 1}]}
+    sockets[-1].send(json.dumps(overtaken))  # a push read before the one shown, arriving after it: dropped
     sockets[-1].send(json.dumps(standing))
-    expect(page.locator("#standing-rank")).to_have_text("#2")
+    expect(page.locator("#standing-rank")).to_have_text("#2")  # messages are handled in order: both were seen
     expect(page.locator("#standing-points")).to_have_text("98,000")
+    assert board_ids(page) == ["pushed-first", "<b>pushed</b>"]
     assert page.locator("main b").count() == 0
 
     sockets[-1].close()  # the socket drops: polling takes over

@@ -95,6 +95,7 @@ def test_a_reported_change_reaches_a_subscriber_through_moto(
     tally = notifier.notify(changes)
     assert (tally.top_pushes, tally.standing_pushes, tally.gone) == (1, 1, 0)
     top, standing = sent_to(connection)
+    assert int(str(top.pop("as_of"))) <= now_ms()
     assert top == {
         "type": "top",
         "window": "monthly",
