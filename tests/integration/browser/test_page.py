@@ -116,6 +116,7 @@ def test_the_page_shows_the_posted_players(page: Page, page_stack: RunningStack,
 
 def test_screenshots_desktop_and_phone(page: Page, page_stack: RunningStack, roster: list[str], scratch: Path) -> None:
     open_page(page, page_stack)
+    expect(page.locator("#connection")).to_have_attribute("data-state", "live")
     search(page, "Zed0")
     expect(page.locator("#standing-rank")).to_have_text("#5")
     page.screenshot(path=screenshot_path("desktop", scratch), full_page=True)
