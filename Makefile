@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 
-.PHONY: help venv servers faketime run demo test test-shifted-clock unit lint layers typecheck check-template openapi openapi-check bench clean
+.PHONY: help venv servers faketime browser run demo test test-shifted-clock unit lint layers typecheck check-template openapi openapi-check bench mutation clean
 
 help:
 	@echo "make run    start redis, the Kafka broker, moto, the API and the MSK trigger locally"
@@ -13,6 +13,7 @@ help:
 	@echo "make test-shifted-clock  the unit and security tests with the clock 45 and 400 days ahead"
 	@echo "make openapi  regenerate docs/openapi.json from the handlers and the template"
 	@echo "make bench  benchmarks (BENCH_SCALE=25m for the full-size run)"
+	@echo "make mutation  mutation testing of the Python domain/application (mutmut) and of the Lua scripts"
 
 $(INSTALLED): pyproject.toml layers/requirements.txt
 	@echo "==> creating $(VENV) and installing packages"
@@ -37,6 +38,13 @@ faketime:
 	  { [ "$$(id -u)" = 0 ] && echo "==> installing faketime (apt)" && apt-get update -qq && \
 	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq faketime >/dev/null; } || \
 	  { echo "faketime is needed: apt-get install faketime"; exit 1; }
+
+# Debian's chromium for the browser tests (Playwright drives it; it never downloads a browser).
+browser:
+	@test -x /usr/bin/chromium || \
+	  { [ "$$(id -u)" = 0 ] && echo "==> installing chromium (apt)" && apt-get update -qq && \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } || \
+	  { echo "/usr/bin/chromium is needed for the browser tests: apt-get install chromium"; exit 1; }
 
 run: venv servers
 	$(PY) -m local_runtime run
@@ -71,7 +79,7 @@ openapi-check: venv
 unit: venv
 	$(PY) -m pytest -m unit
 
-test: servers lint layers typecheck check-template openapi-check
+test: servers browser lint layers typecheck check-template openapi-check
 	@echo "==> pytest"
 	$(PY) -m pytest
 
@@ -91,5 +99,22 @@ test-shifted-clock: venv servers faketime
 bench: venv servers
 	$(PY) -m bench
 
+# Not part of `make test`. mutmut (settings: [tool.mutmut] in pyproject.toml) mutates shared/domain and
+# shared/application in a copy under mutants/ and runs the unit and model tests against each mutant; then
+# tools/lua_mutation.py does the same for the Lua scripts with the tests that run them. Each part is
+# bounded (seconds below; mutants not reached count against the score). Figures: bench/results/mutation.json,
+# bench/results/lua_mutation.json, docs/MUTATION.md; fails below the 85 % target.
+MUTMUT_SECONDS ?= 1080
+LUA_MUTATION_SECONDS ?= 300
+mutation: venv servers
+	rm -rf mutants
+	@echo "==> mutmut: shared/domain, shared/application (at most $(MUTMUT_SECONDS) s)"
+	@start=$$(date +%s); timeout --signal=INT $(MUTMUT_SECONDS) $(VENV)/bin/mutmut run --max-children 2; \
+	  status=$$?; [ $$status = 0 ] || [ $$status = 124 ] || exit $$status; \
+	  $(PY) tools/mutation_report.py python --seconds $$(( $$(date +%s) - start ))
+	@echo "==> Lua scripts (at most $(LUA_MUTATION_SECONDS) s of mutants)"
+	$(PY) tools/lua_mutation.py --budget $(LUA_MUTATION_SECONDS)
+	$(PY) tools/mutation_report.py markdown
+
 clean:
-	rm -rf $(VENV) .venv-sam .aws-sam .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .venv-sam .aws-sam .pytest_cache .mypy_cache .ruff_cache mutants

@@ -15,7 +15,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, TypeVar
 
-from bench import backlog, ingest, plots, queries, updater, visibility
+from bench import backlog, ingest, plots, push, queries, updater, visibility
 from bench.environment import REPO_ROOT, BenchServers, quiet_client_logs
 from bench.machine import CpuSnapshot, contention
 from bench.progress import Progress
@@ -125,6 +125,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
             visibility_run = suite.section("POST-to-visible", lambda: visibility.run(servers, scale, progress, SEED))
             flush()
+            push_run = suite.section("push delay", lambda: push.run(servers, scale, progress, SEED))
+            flush()
             backlog_run = suite.section(
                 "backlog drain",
                 lambda: backlog.run(
@@ -145,6 +147,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         ordered += ingest_run.results
     if visibility_run:
         ordered += visibility_run.results
+    if push_run:
+        ordered += push_run.results
     if backlog_run:
         ordered += backlog_run.results
     if query_run:

@@ -169,7 +169,9 @@ def _serve(args: argparse.Namespace) -> int:
         # The built-in key is public anyway; a key the user chose is a secret and is not echoed.
         shown = stack.api_key if stack.api_key == DEFAULT_API_KEY else "the value of INGEST_API_KEY"
         print(f"leaderboard ready: {stack.api_url}  (x-api-key: {shown})", flush=True)
+        print(f"live push (WebSocket): {stack.live_url}", flush=True)
         print(servers_line(stack), flush=True)
+        print(f"the page: {stack.api_url}/", flush=True)
         if args.command == "demo":
             _demo(stack, stop, args)
         else:

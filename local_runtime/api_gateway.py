@@ -32,7 +32,9 @@ from urllib.parse import parse_qsl, urlsplit
 
 from local_runtime.api_routes import RouteMatch, RouteTable
 from local_runtime.lambda_host import InvocationTimedOut, LocalFunction
+from local_runtime.live_gateway import LiveGateway
 from local_runtime.template import ApiRoute
+from local_runtime.web_page import WebPage, page_origin
 from shared.adapters.settings import API_GATEWAY_TIMEOUT_SECONDS
 
 logger = logging.getLogger(__name__)
@@ -92,6 +94,8 @@ class ApiGateway:
         host: str = "127.0.0.1",
         stage: str = "local",
         integration_timeout_seconds: float = API_GATEWAY_TIMEOUT_SECONDS,
+        live: LiveGateway | None = None,  # the WebSocket API at /v1/live and its management API
+        page: WebPage | None = None,
     ) -> None:
         missing = {route.function_id for route in routes} - set(functions)
         if missing:
@@ -107,6 +111,8 @@ class ApiGateway:
                 "api_key": api_key,
                 "stage": stage,
                 "integration_timeout": integration_timeout_seconds,
+                "live": live,
+                "page": page,
             },
         )
         try:
@@ -117,6 +123,7 @@ class ApiGateway:
             raise
         self._server.daemon_threads = True
         self._thread: threading.Thread | None = None
+        self._live = live
 
     @property
     def port(self) -> int:
@@ -134,6 +141,8 @@ class ApiGateway:
         return self
 
     def stop(self) -> None:
+        if self._live is not None:
+            self._live.close_all()
         if self._thread is not None:
             self._server.shutdown()
             self._thread.join(timeout=10)
@@ -153,6 +162,8 @@ class _ProxyRequestHandler(BaseHTTPRequestHandler):
     api_key: str
     stage: str
     integration_timeout: float
+    live: LiveGateway | None
+    page: WebPage | None
     _body_read = False
 
     def do_GET(self) -> None:
@@ -190,8 +201,16 @@ class _ProxyRequestHandler(BaseHTTPRequestHandler):
         if framing_problem:
             self._refuse(400, "bad_request", framing_problem)
             return
+        if self.live is not None and self.live.handles(self):
+            return
         method = self.command
         target = urlsplit(self.path)
+        if self.page is not None:
+            origin = page_origin(self.headers.get("Host"), self.connection.getsockname()[1])
+            page_answer = self.page.answer(method, target.path, origin)
+            if page_answer is not None:
+                self._send(page_answer.status, page_answer.headers, page_answer.body)
+                return
         found = self.table.match(method, target.path)
         if not isinstance(found, RouteMatch):
             if found.status == 404:

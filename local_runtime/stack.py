@@ -14,8 +14,10 @@ import contextlib
 import dataclasses
 import logging
 import os
+import socket
 import tempfile
 import threading
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,9 +29,12 @@ import boto3
 from local_runtime.api_gateway import ApiGateway
 from local_runtime.kafka_admin import ensure_topic
 from local_runtime.lambda_host import Handler, LocalFunction, environment_overlay, load_handler
+from local_runtime.live_gateway import LIVE_PATH, LiveGateway
 from local_runtime.msk_trigger import MskTrigger
 from local_runtime.servers import LocalServers
+from local_runtime.sqs_trigger import SqsTrigger
 from local_runtime.template import LocalTemplate, load_template
+from local_runtime.web_page import WebPage
 
 logger = logging.getLogger(__name__)
 
@@ -41,6 +46,8 @@ DEFAULT_ARCHIVE_BUCKET = "leaderboard-archive"
 UPDATER_FUNCTION = "ScoreUpdaterFunction"
 CLOSER_FUNCTION = "PeriodCloserFunction"
 SCHEDULED_CLOSE_EVENT = {"close": "due"}  # the template's schedule Input, as events/scheduled_close.json
+LIVE_FUNCTION = "LiveConnectionFunction"  # every route of the WebSocket API
+NOTIFIER_FUNCTION = "LiveNotifierFunction"  # triggered by the change-report queue
 REGION = "us-east-1"
 # Containers per function at most: the template's ReservedConcurrentExecutions, capped here (and
 # this many when the template reserves none). Enough for cross-container races, few enough for
@@ -71,6 +78,8 @@ CALLER_OVERRIDABLE = (
     "REDIS_WAIT_TIMEOUT_MS",
     "REDIS_SOCKET_TIMEOUT_SECONDS",
     "REDIS_RETRIES",
+    "LIVE_CONNECTIONS_PER_IP",
+    "LIVE_CONNECTION_TTL_SECONDS",
 )
 
 
@@ -90,6 +99,10 @@ class RunningStack:
     trigger: MskTrigger
     functions: dict[str, LocalFunction]
     local_environment: dict[str, str]
+    live_url: str  # ws://127.0.0.1:<api port>/v1/live
+    changes_queue_url: str
+    live: LiveGateway
+    notifier_trigger: SqsTrigger
     _cleanup: contextlib.ExitStack = field(repr=False)
 
     def stop(self) -> None:
@@ -149,6 +162,12 @@ class LocalStack:
             else:
                 ensure_topic(servers.kafka_bootstrap, trigger_spec.topic, partitions)
             dlq_url = _create_queue(servers.aws_endpoint_url, self.dlq_name, environ)
+            changes_queue_url = _create_queue(
+                servers.aws_endpoint_url, f"leaderboard-live-changes-{uuid.uuid4().hex[:10]}", environ
+            )
+            # The functions are told the management API's URL when they load: the port is chosen first.
+            api_port = self.api_port or _free_port()
+
             _create_bucket(servers.aws_endpoint_url, DEFAULT_ARCHIVE_BUCKET, environ)
 
             local_env = local_environment(
@@ -160,6 +179,8 @@ class LocalStack:
                 quiet=self.quiet,
                 consumer_group=trigger_spec.consumer_group_id,
             )
+            local_env["CHANGES_QUEUE_URL"] = changes_queue_url
+            local_env["LIVE_ENDPOINT_URL"] = f"http://127.0.0.1:{api_port}"
             process_env = {**_union_of_function_environments(template), **local_env}
             cleanup.enter_context(environment_overlay(process_env))
             functions = {
@@ -181,7 +202,17 @@ class LocalStack:
             cleanup.callback(trigger.stop)
             trigger.wait_until_assigned(self.assignment_timeout_seconds)
 
-            api = ApiGateway(template.routes, functions, api_key=api_key, port=self.api_port).start()
+            notifier_trigger = SqsTrigger(
+                functions[NOTIFIER_FUNCTION],
+                changes_queue_url,
+                aws_endpoint_url=servers.aws_endpoint_url,
+                region=REGION,
+            ).start()
+            cleanup.callback(notifier_trigger.stop)
+
+            live = LiveGateway(functions[LIVE_FUNCTION])
+            page = WebPage(self.repo_root / "web")
+            api = ApiGateway(template.routes, functions, api_key=api_key, port=api_port, live=live, page=page).start()
             cleanup.callback(api.stop)
             if self.close_periods_every_seconds is not None and CLOSER_FUNCTION in functions:
                 schedule = LocalSchedule(functions[CLOSER_FUNCTION], self.close_periods_every_seconds).start()
@@ -204,6 +235,10 @@ class LocalStack:
             trigger=trigger,
             functions=functions,
             local_environment=local_env,
+            live_url=f"ws://127.0.0.1:{api.port}{LIVE_PATH}",
+            changes_queue_url=changes_queue_url,
+            live=live,
+            notifier_trigger=notifier_trigger,
             _cleanup=cleanup,
         )
 
@@ -318,6 +353,12 @@ def _create_bucket(endpoint_url: str, name: str, environ: Mapping[str, str]) -> 
     )
     with contextlib.suppress(s3.exceptions.BucketAlreadyOwnedByYou):
         s3.create_bucket(Bucket=name)
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
 
 
 def _create_queue(endpoint_url: str, name: str, environ: Mapping[str, str]) -> str:

@@ -42,7 +42,14 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_TEMPLATE = REPO_ROOT / "template.yaml"
 DUMMY_BUCKET = "offline-check-artifacts"
 MAX_MESSAGE_CHARS = 400
-FUNCTIONS = ("MatchIngestFunction", "LeaderboardQueryFunction", "ScoreUpdaterFunction", "PeriodCloserFunction")
+FUNCTIONS = (
+    "MatchIngestFunction",
+    "LeaderboardQueryFunction",
+    "ScoreUpdaterFunction",
+    "LiveConnectionFunction",
+    "LiveNotifierFunction",
+    "PeriodCloserFunction",
+)
 
 # Properties holding a local path that `sam build` / `sam package` would upload.
 _LOCAL_URI_PROPERTIES: dict[str, tuple[str, ...]] = {
@@ -218,6 +225,12 @@ def check_contract(template: dict[str, Any]) -> list[Finding]:
         "LeaderboardQueryFunction": "AWS::Serverless::Function",
         "ScoreUpdaterFunction": "AWS::Serverless::Function",
         "DeadLetterQueue": "AWS::SQS::Queue",
+        # The local runtime serves the WebSocket API with LiveConnectionFunction and polls
+        # LiveChangesQueue for LiveNotifierFunction (local_runtime/stack.py).
+        "LiveConnectionFunction": "AWS::Serverless::Function",
+        "LiveNotifierFunction": "AWS::Serverless::Function",
+        "LiveChangesQueue": "AWS::SQS::Queue",
+        "LiveApi": "AWS::ApiGatewayV2::Api",
     }
     for logical_id, rtype in expected_types.items():
         actual = resources.get(logical_id, {}).get("Type")
@@ -258,6 +271,8 @@ def check_contract(template: dict[str, Any]) -> list[Finding]:
     )
     if "DEAD_LETTER_QUEUE_URL" not in updater_env:
         problems.append("ScoreUpdaterFunction lacks DEAD_LETTER_QUEUE_URL")
+    if "CHANGES_QUEUE_URL" not in updater_env:
+        problems.append("ScoreUpdaterFunction lacks CHANGES_QUEUE_URL (the live notifier's change reports)")
     return [Finding("contract", "error", "template", p) for p in problems]
 
 

@@ -34,6 +34,8 @@ LAYER_FUNCTIONS = {
     "QueryLayer": "leaderboard_query",
     "UpdaterLayer": "score_updater",
     "CloserLayer": "period_closer",
+    "LiveLayer": "live_connection",
+    "NotifierLayer": "live_notifier",
 }
 # The module a requirement is for, where it is not the requirement's own name with "_" for "-".
 # crc32c is never imported by us: kafka-python uses it, when installed, to checksum record batches.

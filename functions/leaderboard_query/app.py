@@ -23,7 +23,7 @@ from shared.adapters.board_reader import RedisBoardReader
 from shared.adapters.redis_client import create_redis_client
 from shared.adapters.settings import Settings
 from shared.application.archive_reads import ArchiveBoardReader, TieredBoardReader
-from shared.application.queries import Freshness, LeaderboardQueries, Standing, Ties
+from shared.application.queries import Freshness, LeaderboardQueries, Ties, entry_documents
 from shared.application.queries import PlayerStanding as FoundStanding
 from shared.application.queries import TopPage as FoundPage
 from shared.application.queries import WindowPeriods as FoundPeriods
@@ -137,12 +137,8 @@ class WindowPeriods(BaseModel):
     )
 
 
-def _entries(standings: list[Standing]) -> list[dict[str, Any]]:
-    return [{"rank": s.rank, "user_id": s.user_id, "points": s.points} for s in standings]
-
-
 def _top(board: Board, page: FoundPage) -> Response[dict[str, Any]]:
-    body = {"period": board.period, "total": page.total, "entries": _entries(page.entries)}
+    body = {"period": board.period, "total": page.total, "entries": entry_documents(page.entries)}
     return _answer(body, page.freshness)
 
 
@@ -164,7 +160,7 @@ def _standing(board: Board, found: FoundStanding) -> dict[str, Any]:
         "points": me.points,
         "total": found.total,
         "percentile": found.percentile,
-        "around": _entries(found.around),
+        "around": entry_documents(found.around),
     }
 
 

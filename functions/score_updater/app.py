@@ -9,10 +9,12 @@ from aws_lambda_powertools.utilities.batch import process_partial_response
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from shared.adapters.board_writer import RedisBoardWriter
+from shared.adapters.change_reports import SqsChangeReporter
 from shared.adapters.dead_letters import OnceOnlyDeadLetters, SqsDeadLetterQueue
 from shared.adapters.msk_batch import ScoreBatchProcessor, decode_score_record
 from shared.adapters.redis_client import create_redis_client
 from shared.adapters.settings import Settings
+from shared.domain.timestamps import now_ms
 
 settings = Settings.from_env()
 redis_client = create_redis_client(
@@ -30,6 +32,11 @@ dead_letters = OnceOnlyDeadLetters(
     settings.idempotency_window_seconds,
 )
 processor = ScoreBatchProcessor(store, dead_letters, settings.board_schedule())
+change_reporter = (
+    SqsChangeReporter(boto3.client("sqs", region_name=settings.aws_region), settings.changes_queue_url)
+    if settings.changes_queue_url
+    else None
+)
 
 logger = Logger()
 tracer = Tracer()
@@ -46,6 +53,19 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         return dict(process_partial_response(event, decode_score_record, processor.for_event(event), context))
     finally:
         report(processor)
+        report_changes(processor)
+
+
+def report_changes(batch: ScoreBatchProcessor) -> None:
+    """Tell the live notifier which boards changed. The batch's outcome never depends on it: a
+    report that fails is logged and counted, and the next change reports the board again."""
+    if change_reporter is None or not batch.changes:
+        return
+    try:
+        change_reporter.report(batch.changes, now_ms())
+    except Exception as error:
+        logger.warning("could not report changed boards to the live notifier", error=str(error))
+        metrics.add_metric(name="ChangeReportsFailed", unit=MetricUnit.Count, value=1)
 
 
 def report(batch: ScoreBatchProcessor) -> None:

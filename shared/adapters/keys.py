@@ -24,3 +24,33 @@ def dead_letter_key(fingerprint: str) -> str:
 
 def submission_key(event_id: str) -> str:
     return f"lb:submission:{event_id}"
+
+
+# Live push (shared/adapters/live_state.py). Each key stands alone (no multi-key command), so
+# they may sit in any Redis Cluster slot.
+def live_connection_key(connection_id: str) -> str:
+    return f"lb:live:conn:{connection_id}"
+
+
+def live_ip_key(source_ip: str) -> str:
+    return f"lb:live:ip:{source_ip}"
+
+
+def live_subscribers_key(window: str) -> str:
+    return f"lb:live:subs:{window}"
+
+
+def live_push_claim_key(board: Board) -> str:
+    return f"lb:live:pushed:{board.window}:{board.period}"
+
+
+def live_trailing_key(board: Board) -> str:
+    return f"lb:live:trailing:{board.window}:{board.period}"
+
+
+def live_top_digest_key(board: Board) -> str:
+    return f"lb:live:top:{board.window}:{board.period}"
+
+
+def live_standings_key(board: Board) -> str:
+    return f"lb:live:standing:{board.window}:{board.period}"

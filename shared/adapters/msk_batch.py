@@ -27,7 +27,7 @@ from shared.application.apply import (
     LetterFor,
     ScoreApplier,
 )
-from shared.domain.boards import BoardSchedule
+from shared.domain.boards import Board, BoardSchedule
 from shared.domain.events import ScoreEvent
 from shared.domain.record_codec import PoisonRecord, decode_record
 
@@ -71,6 +71,7 @@ class ScoreBatchProcessor(BatchProcessor):
         self._applier = ScoreApplier(store, dead_letters, schedule)
         self._cluster = ""
         self.tally = BatchTally()
+        self.changes: dict[Board, set[str] | None] = {}
 
     def for_event(self, event: Mapping[str, Any]) -> ScoreBatchProcessor:
         """This processor, set up for the Kafka cluster `event` came from (its watermarks are that cluster's)."""
@@ -85,6 +86,7 @@ class ScoreBatchProcessor(BatchProcessor):
         # cost more than the Redis work. Only a failed record is wrapped, for the failure report.
         batch = self._applier.begin()
         self.tally = batch.tally
+        self.changes = {}
         by_partition: dict[str, list[RawRecord]] = defaultdict(list)
         for record in self.records:
             by_partition[partition_name(record)].append(record)
@@ -92,6 +94,7 @@ class ScoreBatchProcessor(BatchProcessor):
             records.sort(key=itemgetter("offset"))
             batch.submit(partition, self._watermark_name(partition), self._decoded(records))
         settlements = batch.settle(self._letter_for(by_partition))
+        self.changes = batch.changes
 
         outcomes: list[tuple[object, ...]] = []
         for partition, records in by_partition.items():

@@ -130,6 +130,12 @@ class Settings:
     archive_bucket: str = ""
     updater_consumer_group: str = ""
     archive_hot_periods: int = 2
+    # Live push (docs/LIVE.md): where the updater reports changed boards ("" reports nothing), the
+    # WebSocket API's management endpoint, and the connection registry's bounds.
+    changes_queue_url: str = ""
+    live_endpoint_url: str = ""
+    live_connections_per_ip: int = 20
+    live_connection_ttl_seconds: int = 7200  # API Gateway closes a WebSocket after 2 h
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -174,6 +180,12 @@ class Settings:
             archive_bucket=env.get("ARCHIVE_BUCKET", "").strip(),
             updater_consumer_group=env.get("UPDATER_CONSUMER_GROUP", "").strip(),
             archive_hot_periods=_int(env, "ARCHIVE_HOT_PERIODS", defaults.archive_hot_periods, 0, 1000),
+            changes_queue_url=env.get("CHANGES_QUEUE_URL", "").strip(),
+            live_endpoint_url=env.get("LIVE_ENDPOINT_URL", "").strip(),
+            live_connections_per_ip=_int(env, "LIVE_CONNECTIONS_PER_IP", defaults.live_connections_per_ip, 1, 100_000),
+            live_connection_ttl_seconds=_int(
+                env, "LIVE_CONNECTION_TTL_SECONDS", defaults.live_connection_ttl_seconds, 60, 86_400
+            ),
         )
 
     def score_limits(self) -> ScoreLimits:

@@ -27,6 +27,7 @@ from typing import Any, NamedTuple, Protocol
 
 import orjson
 
+from shared.domain.board_changes import MAX_PLAYERS_PER_BOARD
 from shared.domain.boards import DAY_MS, Board, BoardSchedule, Window
 from shared.domain.events import ScoreEvent
 from shared.domain.record_codec import PoisonRecord
@@ -327,9 +328,16 @@ class ApplyQueue:
         self._pending: list[Future[None]] = []
         self._outcomes: dict[str, dict[Board, BoardSliceOutcome]] = defaultdict(dict)
         self._worker_of: dict[tuple[str, Board], ThreadPoolExecutor] = {}
+        # The players sent to each board, for the change report; None once over the report's bound.
+        self.players: dict[Board, set[str] | None] = {}
 
     def submit(self, partition: str, watermark: str, board: Board, scores: list[PendingScore]) -> None:
         """Queue one apply call; `watermark` names the partition within its Kafka cluster."""
+        players = self.players.setdefault(board, set())
+        if players is not None:
+            players.update(score.user_id for score in scores)
+            if len(players) > MAX_PLAYERS_PER_BOARD:
+                self.players[board] = None
         # Created here, in the submitting thread: a worker only ever touches its own pairs' outcomes.
         outcome = self._outcomes[partition].setdefault(board, BoardSliceOutcome())
         worker = self._worker_of.get((partition, board))
@@ -412,6 +420,8 @@ class BatchApplication:
         self._router = router
         self._queue = ApplyQueue(store, workers, router.schedule.expires_at_ms)
         self._decoded: dict[str, DecodedPartition] = {}
+        self.changes: dict[Board, set[str] | None] = {}
+        """After settle: the boards that applied records, with the players sent to them (None: too many to list)."""
         self.tally = BatchTally(board_updates={window: BoardUpdates() for window in router.schedule.windows})
 
     def submit(self, partition: str, watermark: str, records: Iterable[DecodedRecord]) -> None:
@@ -459,6 +469,8 @@ class BatchApplication:
         """Wait for every apply call, dead-letter the poison below each partition's first failure, and
         say for each submitted partition from which offset (if any) it is to be redelivered."""
         boards = self._queue.finish()
+        changed = {board for outcomes in boards.values() for board, outcome in outcomes.items() if outcome.applied}
+        self.changes = {board: players for board, players in self._queue.players.items() if board in changed}
         return {
             partition: self._settle(partition, decoded, boards[partition], letter_for)
             for partition, decoded in self._decoded.items()

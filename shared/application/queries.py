@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Protocol
+from typing import Any, Protocol
 
 from shared.domain.boards import PERIODS_LISTED, Board, BoardSchedule, Window, enabled_window
 
@@ -123,6 +123,11 @@ class WindowPeriods:
     one, newest first."""
 
 
+def entry_documents(standings: Sequence[Standing]) -> list[dict[str, Any]]:
+    """Standings as the API and the live push show them."""
+    return [{"rank": s.rank, "user_id": s.user_id, "points": s.points} for s in standings]
+
+
 def percentile(rank: int, total: int) -> float:
     """Share of the board's players ranked at or below this one: 100.0 for the leader."""
     return round(100 * (total - rank + 1) / total, 2)
@@ -191,6 +196,10 @@ class LeaderboardQueries:
             around=standings,
             freshness=self._freshness(board, found.neighbourhood),
         )
+
+    def now_ms(self) -> int:
+        """The instant the service's answers are computed at (its clock)."""
+        return self._clock()
 
     def periods(self, window_name: str) -> WindowPeriods:
         window = enabled_window(window_name, self._windows)

@@ -17,6 +17,11 @@ exactly; that caps points at 2**(53 - R) - 1.
 The monthly encoding is the one boards were written with before windows existed, so those
 boards decode unchanged. docs/BOARDS.md says why all-time counts minutes. Values outside these
 limits are refused, never wrapped.
+
+ScoreCodec.add is the rule an applied event follows (shared/adapters/lua/apply_scores.lua runs the
+same rule inside Redis; tests/integration/test_score_model.py holds the two to each other): the
+points add up and stop at the largest total; "reached" is the latest tick among the events that
+changed the total, so a player held at the largest total keeps the instant they got there.
 """
 
 from __future__ import annotations
@@ -30,6 +35,18 @@ EXACT_BITS = 53  # the integers a double holds exactly
 class DecodedScore:
     points: int
     ticks: int
+
+
+@dataclass(frozen=True, slots=True)
+class ScoreChange:
+    """What one applied event does to a player's score."""
+
+    score: int
+    """The player's score afterwards (the old one when unchanged)."""
+    changed: bool
+    """False when the total did not move (held at the largest total): the score is not written."""
+    capped: bool
+    """The event's points were cut at the largest total."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +72,18 @@ class ScoreCodec:
     def decode(self, score: float | int | str | bytes) -> DecodedScore:
         points, remainder = divmod(self._integer(score), self.slots)
         return DecodedScore(points=points, ticks=self.max_ticks - remainder)
+
+    def add(self, old_score: int | None, points: int, ticks: int) -> ScoreChange:
+        """The score after an event of `points` reached at `ticks`; `old_score` None: the player's first."""
+        total = points if old_score is None else self.decode(old_score).points + points
+        capped = total > self.max_points
+        total = min(total, self.max_points)
+        if old_score is None:
+            return ScoreChange(self.encode(total, ticks), changed=True, capped=capped)
+        old = self.decode(old_score)
+        if total == old.points:
+            return ScoreChange(old_score, changed=False, capped=capped)
+        return ScoreChange(self.encode(total, max(old.ticks, ticks)), changed=True, capped=capped)
 
     def points_of(self, score: float | int | str | bytes) -> int:
         return self._integer(score) >> self.reached_bits

@@ -9,6 +9,7 @@ import signal
 import socket
 import subprocess
 import sys
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
@@ -75,6 +76,11 @@ def test_the_gateway_names_a_port_taken_after_the_check(taken_port: int) -> None
         ApiGateway((), {}, api_key="k", port=taken_port)
 
 
+def state_url(workdir: Path) -> str:
+    url: str = json.loads((workdir / STATE_FILE).read_text())["api_url"]
+    return url
+
+
 def read_line_starting(stream: IO[str], prefix: str) -> str:
     for _ in range(200):  # bounded: the stack prints a handful of lines before it is ready
         line = stream.readline()
@@ -102,6 +108,10 @@ def test_make_run_names_its_servers_and_invoke_uses_them(tmp_path: Path) -> None
         assert re.search(r"redis redis://127\.0\.0\.1:\d+/0 \(started\)", servers), servers
         assert re.search(r"kafka 127\.0\.0\.1:\d+ \(started, topic score-events\)", servers), servers
         assert re.search(r"aws http://127\.0\.0\.1:\d+ \(moto, started\)", servers), servers
+        page_url = read_line_starting(run.stdout, "the page: ").removeprefix("the page: ").strip()
+        assert page_url == state_url(tmp_path) + "/", page_url
+        with urllib.request.urlopen(page_url, timeout=10) as page:
+            assert page.headers["Content-Type"] == "text/html; charset=utf-8" and b"<title>" in page.read()
         state = json.loads((tmp_path / STATE_FILE).read_text())
         assert state["redis_url"] in servers and state["kafka_bootstrap"] in servers
         assert (tmp_path / STATE_FILE).stat().st_mode & 0o077 == 0, "a REDIS_URL may carry a password"

@@ -40,6 +40,30 @@ def board_points(redis_url: str, board: Board | str) -> dict[str, int]:
         client.close()
 
 
+def topic_end_offsets(bootstrap: str, topic: str) -> dict[int, int]:
+    """Each partition's next offset: it moves with every record produced, however it is read later."""
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    try:
+        partitions = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
+        return {tp.partition: offset for tp, offset in consumer.end_offsets(partitions).items()}
+    finally:
+        consumer.close()
+
+
+def board_members_starting_with(redis_url: str, prefix: str) -> dict[str, list[str]]:
+    """Members whose id starts with `prefix`, on every board in Redis (any window, any period)."""
+    client = create_redis_client(redis_url, decode_responses=True)
+    try:
+        found: dict[str, list[str]] = {}
+        for key in client.scan_iter(match="lb:{*}", _type="zset"):
+            members = [member for member, _ in client.zscan_iter(key, match=f"{prefix}*")]
+            if members:
+                found[key] = members
+        return found
+    finally:
+        client.close()
+
+
 def topic_values(bootstrap: str, topic: str, *, quiet_seconds: float = 1.5) -> list[dict[str, Any]]:
     """Every record value on the topic, read from the beginning without a consumer group."""
     consumer = KafkaConsumer(

@@ -5,11 +5,14 @@ Bad input must be answered before any I/O: were Redis or Kafka touched, the answ
 
 from __future__ import annotations
 
+import inspect
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from local_runtime.lambda_host import LambdaContext, environment_overlay, load_handler
+from shared.application.queries import BoardReader
+from shared.domain.boards import Board, Window
 from tests.support.paths import REPO_ROOT
 from tests.support.sample_events import load_event
 
@@ -47,3 +50,34 @@ def with_query(name: str, **params: str) -> dict[str, Any]:
     event["queryStringParameters"] = {**(event["queryStringParameters"] or {}), **params}
     event["multiValueQueryStringParameters"] = {k: [v] for k, v in event["queryStringParameters"].items()}
     return event
+
+
+class _BoardsByName:
+    """A BoardReader of this process' `shared` answering for a handler's own copy of `shared` (see
+    local_runtime.lambda_host.load_handler): boards are matched by window name and period."""
+
+    def __init__(self, reader: BoardReader) -> None:
+        self._reader = reader
+
+    @staticmethod
+    def _ours(board: Any) -> Board:
+        return Window(str(board.window)).parse_period(board.period)
+
+    def page(self, board: Any, offset: int, limit: int, *, count_ahead: bool) -> Any:
+        return self._reader.page(self._ours(board), offset, limit, count_ahead=count_ahead)
+
+    def around(self, board: Any, user_id: str, neighbours: int, *, count_ahead: bool) -> Any:
+        return self._reader.around(self._ours(board), user_id, neighbours, count_ahead=count_ahead)
+
+    def existing(self, boards: Sequence[Any]) -> set[Any]:
+        held = self._reader.existing([self._ours(board) for board in boards])
+        return {board for board in boards if self._ours(board) in held}
+
+
+def serve_from(query_handler: Handler, reader: BoardReader, now_ms: int) -> None:
+    """Has a loaded query handler read its boards from `reader`, with its clock at `now_ms`: its service
+    is rebuilt as the handler builds it, from the handler's own copy of `shared`."""
+    module = inspect.unwrap(query_handler).__globals__
+    module["queries"] = module["LeaderboardQueries"](
+        _BoardsByName(reader), module["settings"].windows, clock=lambda: now_ms
+    )

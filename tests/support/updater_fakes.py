@@ -14,6 +14,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 
 from shared.adapters.msk_batch import ScoreBatchProcessor, decode_score_record
 from shared.application.apply import ApplyResult, BatchTally, DeadLetter, PendingScore
+from shared.application.reference_board import ReferenceBoards
 from shared.domain.boards import Board, BoardSchedule, Window, parse_windows
 from shared.domain.events import ScoreEvent, event_id_for
 from shared.domain.record_codec import encode_record
@@ -34,9 +35,9 @@ def board(window: Window, period: str) -> Board:
 
 
 class InMemoryBoards:
-    """Applies as the apply script does: per (board, partition), records at or below the watermark
-    are redelivered and remembered events are duplicates; each board keeps points and the latest tick.
-    With `now_ms`, a board whose expiry has come takes nothing (its records are past retention)."""
+    """The reference store (shared.application.reference_board, held to the apply script by the model
+    test) with failures on demand: a failing board or call raises as Redis would, before writing. With
+    `now_ms`, a board whose expiry has come takes nothing (its records are past retention)."""
 
     def __init__(
         self,
@@ -50,10 +51,7 @@ class InMemoryBoards:
         self.failing_calls = set(failing_calls)
         self.failing_from = dict(failing_from or {})  # board -> calls starting at or above this offset fail
         self.calls: list[tuple[Board, str, list[int]]] = []
-        self.watermarks: dict[tuple[Board, str], int] = {}
-        self.remembered: dict[tuple[Board, str], set[bytes]] = {}
-        self.points: dict[Board, dict[str, int]] = {}
-        self.ticks: dict[Board, dict[str, int]] = {}
+        self.store = ReferenceBoards()
         self.expiries: dict[Board, int | None] = {}  # the expiry each board was last written with
 
     def apply(
@@ -76,22 +74,29 @@ class InMemoryBoards:
             raise RedisConnectionError("redis is down")
         if self.now_ms is not None and expires_at_ms is not None and self.now_ms >= expires_at_ms:
             return ApplyResult(0, past_retention=tuple(score.offset for score in scores))
-        applied, redelivered, duplicates = 0, [], []
-        remembered = self.remembered.setdefault((board, partition), set())
-        for score in scores:
-            if score.offset <= self.watermarks.get((board, partition), -1):
-                redelivered.append(score.offset)
-                continue
-            self.watermarks[(board, partition)] = score.offset
-            if score.event_id in remembered:
-                duplicates.append(score.offset)
-                continue
-            remembered.add(score.event_id)
-            points, ticks = self.points.setdefault(board, {}), self.ticks.setdefault(board, {})
-            points[score.user_id] = points.get(score.user_id, 0) + score.points
-            ticks[score.user_id] = max(ticks.get(score.user_id, 0), score.reached_tick)
-            applied += 1
-        return ApplyResult(applied, redelivered=tuple(redelivered), duplicates=tuple(duplicates))
+        return self.store.apply(board, partition, scores)
+
+    @property
+    def points(self) -> dict[Board, dict[str, int]]:
+        return {
+            board: {user: board.codec.points_of(score) for user, score in model.scores.items()}
+            for board, model in self.store.boards.items()
+        }
+
+    @property
+    def ticks(self) -> dict[Board, dict[str, int]]:
+        return {
+            board: {user: board.codec.decode(score).ticks for user, score in model.scores.items()}
+            for board, model in self.store.boards.items()
+        }
+
+    @property
+    def watermarks(self) -> dict[tuple[Board, str], int]:
+        return {
+            (board, partition): offset
+            for board, model in self.store.boards.items()
+            for partition, offset in model.watermarks.items()
+        }
 
     def on(self, window: Window, period: str) -> dict[str, int]:
         return self.points.get(board(window, period), {})

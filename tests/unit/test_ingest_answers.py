@@ -7,6 +7,7 @@ no occurred_at or one relative to now, so the answers hold whatever the date.
 
 from __future__ import annotations
 
+import inspect
 import json
 import sys
 import uuid
@@ -64,7 +65,8 @@ def ingest_with(**environment: str) -> Ingest:
     publisher, ledger = RecordingPublisher(), MemoryLedger()
     service = module.IngestService(publisher, ledger, module.schedule)
     module.__dict__["ingest"] = service
-    return Ingest(handler, publisher, ledger, type(service).submit.__globals__)
+    # unwrap: under `make mutation` mutmut wraps every method in a trampoline defined in its own module
+    return Ingest(handler, publisher, ledger, inspect.unwrap(type(service).submit).__globals__)
 
 
 @pytest.fixture(scope="module")

@@ -218,7 +218,7 @@ def test_a_write_no_replica_confirmed_is_redelivered_and_then_counts_once() -> N
     assert run(boards, letters, event) == [("score-events-0", 4), ("score-events-0", 5)]
 
     healthy = InMemoryBoards()
-    healthy.points, healthy.watermarks, healthy.remembered = boards.points, boards.watermarks, boards.remembered
+    healthy.store = boards.store  # the same boards, now reachable
     assert run(healthy, letters, kafka_event(*event["records"]["score-events-0"])) == []
     assert healthy.on(Window.WEEKLY, "2026-W45") == {"a": 3}
     assert healthy.on(Window.ALLTIME, "all") == {"a": 3, "b": 1}

@@ -69,6 +69,8 @@ local applied, resets, capped = 0, 0, 0
 local redelivered, duplicates, unverified = {}, {}, {}
 local highest_offset, highest_time = -1, -1
 
+-- The rule of ScoreCodec.add (shared/domain/score_codec.py), the reference this is held to by
+-- tests/integration/test_score_model.py.
 local function add_to_board(member, points, tick)
   local old = redis.call('ZSCORE', board, member)
   local total, old_points, old_tick = points, nil, nil

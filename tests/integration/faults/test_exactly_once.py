@@ -30,6 +30,7 @@ from local_runtime.servers import LocalServers
 from local_runtime.stack import REPO_ROOT, RunningStack
 from shared.adapters.keys import applied_offsets_key
 from shared.domain.boards import Window
+from tests.support.direct_reads import topic_end_offsets
 from tests.support.faults import (
     Pacer,
     Workload,
@@ -168,9 +169,14 @@ def test_c_redis_restarted_mid_stream(fault_stack: RunningStack) -> None:
     workload = Workload.random(8000, players=400, seed=3)
     pacer = Pacer(fault_stack.kafka_bootstrap, fault_stack.topic, event_payloads(workload.events), per_second=1000)
     pacer.start()
-    time.sleep(3)
+    total = len(workload.events)
+    wait_for(lambda: watermark_total(fault_stack.redis_url) >= total // 10, what="a tenth of the workload applied")
     assert fault_stack.servers.redis is not None
+    applied = watermark_total(fault_stack.redis_url)
+    produced = sum(topic_end_offsets(fault_stack.kafka_bootstrap, fault_stack.topic).values())
     fault_stack.servers.redis.restart()
+    assert pacer.is_alive(), "the producer must still be sending when Redis restarts"
+    assert 0 < applied < produced < total, f"the restart must hit work in flight: {applied=} {produced=} {total=}"
     pacer.finish()
     assert_board_matches(fault_stack.redis_url, workload)
 
