@@ -12,7 +12,7 @@ from shared.domain.events import event_id_for
 from tests.support.handler_calls import Handler, call, load, sample, serve_from, with_query
 
 NOW_MS = 1_793_880_000_000  # 2026-11-05T12:00:00Z, a Thursday of 2026-W45
-NOVEMBER = Window.MONTHLY.parse_period("2026-11")
+NOVEMBER, OCTOBER = Window.MONTHLY.parse_period("2026-11"), Window.MONTHLY.parse_period("2026-10")
 WEEK = Window.WEEKLY.current(NOW_MS)
 TODAY, TWO_DAYS_AGO = Window.DAILY.current(NOW_MS), Window.DAILY.parse_period("2026-11-03")
 
@@ -27,6 +27,7 @@ def boards(query: Handler) -> ReferenceBoards:
     store = ReferenceBoards()
     november = [("bob", 9, 20), ("alice", 7, 100), ("cat", 7, 50), ("dan", 3, 10)]
     store.apply(NOVEMBER, "p0", [score(offset, *player) for offset, player in enumerate(november)])
+    store.apply(OCTOBER, "p0", [score(0, "ivy", 2, 0)])
     store.apply(WEEK, "p0", [score(0, "erin", 5, 30), score(1, "fay", 5, 10), score(2, "gus", 2, 0)])
     store.apply(TWO_DAYS_AGO, "p0", [score(0, "hal", 1, 0)])
     serve_from(query, store, NOW_MS)
@@ -103,3 +104,10 @@ def test_the_periods_of_a_window_list_the_earlier_ones_that_hold_players(query: 
 def test_a_player_without_a_score_is_404(query: Handler) -> None:
     status, answer = call(query, with_query("get_player.json", period="2026-10"))
     assert (status, answer["error"]["code"]) == (404, "player_not_found")
+
+
+@pytest.mark.usefixtures("boards")
+def test_a_closed_period_nobody_scored_in_is_404_naming_the_period(query: Handler) -> None:
+    status, answer = call(query, with_query("get_top.json", period="2026-09"))
+    assert (status, answer["error"]["code"]) == (404, "period_not_found")
+    assert "2026-09" in answer["error"]["message"]
