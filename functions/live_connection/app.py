@@ -9,29 +9,13 @@ from typing import Any
 from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from shared.adapters.board_reader import RedisBoardReader
-from shared.adapters.live_push import api_gateway_push
-from shared.adapters.live_state import RedisConnectionRegistry, RedisPushMemory
-from shared.adapters.redis_client import create_redis_client
+from shared.adapters.live_wiring import live_ports
 from shared.adapters.settings import Settings
 from shared.application.live import LiveSubscriptions
-from shared.application.queries import LeaderboardQueries
-from shared.domain.timestamps import now_ms
 
 settings = Settings.from_env()
-redis_client = create_redis_client(
-    settings.redis_url, secret_reference=settings.redis_secret_arn, timeouts=settings.redis_timeouts()
-)
-subscriptions = LiveSubscriptions(
-    RedisConnectionRegistry(
-        redis_client,
-        ttl_seconds=settings.live_connection_ttl_seconds,
-        max_connections_per_ip=settings.live_connections_per_ip,
-    ),
-    api_gateway_push(settings.live_endpoint_url, settings.aws_region),
-    RedisPushMemory(redis_client),
-    LeaderboardQueries(RedisBoardReader(redis_client), settings.windows, clock=now_ms),
-)
+ports = live_ports(settings)
+subscriptions = LiveSubscriptions(ports.registry, ports.transport, ports.memory, ports.queries)
 
 logger = Logger()
 tracer = Tracer()
