@@ -219,42 +219,51 @@ class PeriodCloser:
             bucket_count=bucket_count_for(total, self.players_per_bucket),
         )
         passes = -(-total // self.index_entries_in_memory)
-        checksum = Checksum()
+        first_pass_checksum = ""
         for pass_number in range(passes):
+            # Every pass reads the whole board: each must read the same entries as the pages hold.
+            checksum = Checksum()
             buckets: dict[int, dict[str, IndexedPlayer]] = {
                 bucket: {} for bucket in range(manifest.bucket_count) if bucket % passes == pass_number
             }
             page: list[ArchivedEntry] = []
             position = 0
             for entry in self._ranked(board):
+                checksum.add((entry,))
                 if pass_number == 0:
                     page.append(entry)
                     if len(page) == self.page_size:
-                        self._put_page(manifest, position // self.page_size, page, checksum)
+                        self._put_page(manifest, position // self.page_size, page)
                         page = []
                 bucket = bucket_of(entry.user_id, manifest.bucket_count)
                 if bucket in buckets:
+                    if entry.user_id in buckets[bucket]:
+                        # Same size, other order: a late record moved a player across two ZREVRANGE calls.
+                        raise BoardChanged(f"{board.key} listed {entry.user_id!r} twice during the export")
                     buckets[bucket][entry.user_id] = IndexedPlayer(position, entry.points, entry.shared_rank)
                 position += 1
             if position != total:
                 raise BoardChanged(f"{board.key} held {total} players when the export began and {position} at its end")
+            if pass_number == 0:
+                first_pass_checksum = checksum.hexdigest()
+            elif checksum.hexdigest() != first_pass_checksum:
+                raise BoardChanged(f"{board.key} changed between two passes of the export")
             if page:
-                self._put_page(manifest, (position - 1) // self.page_size, page, checksum)
+                self._put_page(manifest, (position - 1) // self.page_size, page)
             for bucket, players in buckets.items():
                 self.store.put(manifest.bucket_key(bucket), encode_bucket(players), content_type="application/gzip")
         return Manifest(
             window=manifest.window,
             period=manifest.period,
             total=manifest.total,
-            checksum=checksum.hexdigest(),
+            checksum=first_pass_checksum,
             created_at_ms=manifest.created_at_ms,
             run_id=manifest.run_id,
             page_size=manifest.page_size,
             bucket_count=manifest.bucket_count,
         )
 
-    def _put_page(self, manifest: Manifest, number: int, page: list[ArchivedEntry], checksum: Checksum) -> None:
-        checksum.add(page)
+    def _put_page(self, manifest: Manifest, number: int, page: list[ArchivedEntry]) -> None:
         self.store.put(manifest.page_key(number), encode_page(page), content_type="application/gzip")
 
     def _ranked(self, board: Board) -> Iterator[ArchivedEntry]:

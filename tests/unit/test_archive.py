@@ -4,6 +4,7 @@ halfway, updater behind, the tick) and reads from the archive against brute forc
 from __future__ import annotations
 
 import random
+from collections.abc import Iterator
 
 import pytest
 
@@ -273,3 +274,41 @@ def test_an_open_board_is_never_looked_for_in_the_archive() -> None:
     assert (top.total, top.freshness) == (0, Freshness.LIVE)
     assert queries.player(today, "someone", around=0) is None
     assert store.gets == 0
+
+
+def test_a_player_who_moves_up_during_the_export_is_not_published_twice() -> None:
+    """A late record that raises a player's points between two ZREVRANGE calls keeps the board's
+    size but shifts every index below: one player is read twice and the mover never."""
+
+    class Reordered(ListedBoards):
+        def chunks(self, board: Board, chunk: int) -> Iterator[list[Entry]]:
+            entries = self.boards[board]
+            yield entries[:chunk]
+            mover = entries[-1]
+            entries = [Entry(mover.user_id, entries[0].points + 1), *entries[:-1]]
+            for start in range(chunk, len(entries), chunk):
+                yield entries[start : start + chunk]
+
+    store = MemoryArchiveStore()
+    with pytest.raises(BoardChanged):
+        closer(Reordered({DAY: board_entries(random.Random(5), 12)}), store, export_chunk=5).close(DAY)
+    assert manifest_key(DAY) not in store.objects
+
+
+def test_a_board_that_changes_between_two_index_passes_is_not_published() -> None:
+    class ChangedAfterFirstPass(ListedBoards):
+        passes = 0
+
+        def chunks(self, board: Board, chunk: int) -> Iterator[list[Entry]]:
+            self.passes += 1
+            entries = list(self.boards[board])
+            if self.passes > 1:
+                entries[-1] = Entry(entries[-1].user_id + "-late", entries[-1].points)
+            yield from (entries[start : start + chunk] for start in range(0, len(entries), chunk))
+
+    store = MemoryArchiveStore()
+    with pytest.raises(BoardChanged):
+        closer(
+            ChangedAfterFirstPass({DAY: board_entries(random.Random(6), 12)}), store, index_entries_in_memory=5
+        ).close(DAY)
+    assert manifest_key(DAY) not in store.objects
