@@ -32,6 +32,7 @@ from shared.domain.archive import (
     manifest_key,
     manifests_prefix,
     period_of_manifest_key,
+    run_prefix,
 )
 from shared.domain.boards import Board, BoardSchedule, Window
 
@@ -51,6 +52,10 @@ class ArchiveStore(Protocol):
         ...
 
     def put(self, key: str, data: bytes, *, content_type: str) -> None: ...
+
+    def put_new(self, key: str, data: bytes, *, content_type: str) -> bool:
+        """Writes the object only if the key holds none, atomically; False when one was there."""
+        ...
 
     def keys(self, prefix: str) -> Iterator[str]: ...
 
@@ -149,7 +154,10 @@ class PeriodCloser:
         if behind:
             return CloseOutcome(board, CloseStatus.UPDATER_BEHIND, total, tuple(behind))
         manifest = self._write(board, total)
-        self.store.put(manifest_key(board), manifest.to_json(), content_type="application/json")
+        if not self.store.put_new(manifest_key(board), manifest.to_json(), content_type="application/json"):
+            # Another run published first; readers may hold its manifest, so its objects stay.
+            self._delete(list(self.store.keys(run_prefix(board, manifest.run_id))))
+            return CloseOutcome(board, CloseStatus.ALREADY_ARCHIVED)
         self._delete_abandoned_runs(board, manifest.run_id)
         expires_at = self.hot_until_ms(board)
         self.export.expire(board, expires_at)
@@ -278,10 +286,12 @@ class PeriodCloser:
                 yield ArchivedEntry(entry.user_id, entry.points, shared_rank)
 
     def _delete_abandoned_runs(self, board: Board, kept_run: str) -> None:
-        kept = f"{board_prefix(board)}{kept_run}/"
-        abandoned = [key for key in self.store.keys(board_prefix(board)) if not key.startswith(kept)]
-        for start in range(0, len(abandoned), 1000):
-            self.store.delete(abandoned[start : start + 1000])
+        kept = run_prefix(board, kept_run)
+        self._delete([key for key in self.store.keys(board_prefix(board)) if not key.startswith(kept)])
+
+    def _delete(self, keys: list[str]) -> None:
+        for start in range(0, len(keys), 1000):
+            self.store.delete(keys[start : start + 1000])
 
 
 def archived_periods(store: ArchiveStore, window: Window) -> list[str]:

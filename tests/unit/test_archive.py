@@ -312,3 +312,39 @@ def test_a_board_that_changes_between_two_index_passes_is_not_published() -> Non
             ChangedAfterFirstPass({DAY: board_entries(random.Random(6), 12)}), store, index_entries_in_memory=5
         ).close(DAY)
     assert manifest_key(DAY) not in store.objects
+
+
+def test_of_two_closers_racing_on_a_board_the_first_manifest_stands_and_the_loser_removes_only_its_own_run() -> None:
+    """Both found no manifest and exported the board; the other one published first."""
+    entries = board_entries(random.Random(7), 25)
+    store = MemoryArchiveStore()
+
+    class RacedStore(MemoryArchiveStore):
+        """The store as the loser sees it: the winner publishes just before the loser's manifest."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.objects = store.objects
+
+        def put(self, key: str, data: bytes, *, content_type: str) -> None:
+            self.let_the_winner_publish(key)
+            super().put(key, data, content_type=content_type)
+
+        def put_new(self, key: str, data: bytes, *, content_type: str) -> bool:
+            self.let_the_winner_publish(key)
+            return super().put_new(key, data, content_type=content_type)
+
+        def let_the_winner_publish(self, key: str) -> None:
+            if key == manifest_key(DAY) and key not in self.objects:
+                winner = closer(ListedBoards({DAY: entries}), store, page_size=10)
+                winner.new_run_id = lambda: "winner"
+                assert winner.close(DAY).status is CloseStatus.ARCHIVED
+
+    loser_boards = ListedBoards({DAY: entries})
+    assert closer(loser_boards, RacedStore(), page_size=10).close(DAY).status is CloseStatus.ALREADY_ARCHIVED
+    manifest = Manifest.from_json(store.objects[manifest_key(DAY)])
+    assert manifest.run_id == "winner"
+    left = [key for key in store.objects if key.startswith(board_prefix(DAY))]
+    assert left and all(key.startswith(f"{board_prefix(DAY)}winner/") for key in left)
+    assert len(left) == manifest.page_count + manifest.bucket_count
+    assert loser_boards.expiries == {}
