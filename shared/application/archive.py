@@ -143,7 +143,8 @@ class PeriodCloser:
     def close(self, board: Board) -> CloseOutcome:
         """Archive this board if it is due; say why not otherwise."""
         if self.store.get(manifest_key(board)) is not None:
-            return CloseOutcome(board, CloseStatus.ALREADY_ARCHIVED)
+            # Again, as a run that died between its manifest and the expiry left the board without one.
+            return CloseOutcome(board, CloseStatus.ALREADY_ARCHIVED, expires_at_ms=self._expire(board))
         closes_at = board.closes_at_ms(self.schedule.grace_of(board.window))
         if closes_at is None or self.clock() < closes_at:
             return CloseOutcome(board, CloseStatus.STILL_OPEN)
@@ -159,9 +160,12 @@ class PeriodCloser:
             self._delete(list(self.store.keys(run_prefix(board, manifest.run_id))))
             return CloseOutcome(board, CloseStatus.ALREADY_ARCHIVED)
         self._delete_abandoned_runs(board, manifest.run_id)
+        return CloseOutcome(board, CloseStatus.ARCHIVED, total, expires_at_ms=self._expire(board))
+
+    def _expire(self, board: Board) -> int:
         expires_at = self.hot_until_ms(board)
         self.export.expire(board, expires_at)
-        return CloseOutcome(board, CloseStatus.ARCHIVED, total, expires_at_ms=expires_at)
+        return expires_at
 
     def hot_until_ms(self, board: Board) -> int:
         """When an archived board leaves Redis: when the `hot_periods`-th period after it closes, or

@@ -348,3 +348,23 @@ def test_of_two_closers_racing_on_a_board_the_first_manifest_stands_and_the_lose
     assert left and all(key.startswith(f"{board_prefix(DAY)}winner/") for key in left)
     assert len(left) == manifest.page_count + manifest.bucket_count
     assert loser_boards.expiries == {}
+
+
+def test_a_run_that_died_after_its_manifest_but_before_the_expiry_gets_the_expiry_set_by_the_next_run() -> None:
+    """Otherwise `already_archived` would leave the board in Redis for its whole retention (for good, monthly)."""
+
+    class ExpiryFails(ListedBoards):
+        def expire(self, board: Board, at_ms: int) -> None:
+            raise InjectedCrash("Redis went away before the expiry")
+
+    entries = board_entries(random.Random(8), 15)
+    store = MemoryArchiveStore()
+    with pytest.raises(InjectedCrash):
+        closer(ExpiryFails({DAY: entries}), store, page_size=10).close(DAY)
+    assert manifest_key(DAY) in store.objects
+
+    boards = ListedBoards({DAY: entries})
+    service = closer(boards, store, page_size=10)
+    outcome = service.close(DAY)
+    assert outcome.status is CloseStatus.ALREADY_ARCHIVED
+    assert boards.expiries == {DAY: service.hot_until_ms(DAY)}
