@@ -4,7 +4,7 @@ halfway, updater behind, the tick) and reads from the archive against brute forc
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 import pytest
 
@@ -368,3 +368,16 @@ def test_a_run_that_died_after_its_manifest_but_before_the_expiry_gets_the_expir
     outcome = service.close(DAY)
     assert outcome.status is CloseStatus.ALREADY_ARCHIVED
     assert boards.expiries == {DAY: service.hot_until_ms(DAY)}
+
+
+def test_a_player_absent_from_a_closed_board_redis_still_holds_is_not_looked_for_in_the_archive() -> None:
+    """Redis answers that player_not_found itself: no S3 GETs, and no 503 while S3 is down."""
+
+    class HoldsTheBoard(ExpiredRedis):
+        def existing(self, boards: Sequence[Board]) -> set[Board]:
+            return set(boards)
+
+    store = MemoryArchiveStore()
+    queries = archived_queries(store, HoldsTheBoard())
+    assert queries.player(DAY, "nobody-here", around=0) is None
+    assert store.gets == 0
