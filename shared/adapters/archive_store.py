@@ -38,6 +38,24 @@ class S3ArchiveStore:
         except (ClientError, BotoCoreError) as error:
             raise ArchiveUnavailable(f"s3://{self.bucket}/{key}: {error}") from error
 
+    def put_new(self, key: str, data: bytes, *, content_type: str) -> bool:
+        try:
+            self._s3.put_object(
+                Bucket=self.bucket,
+                Key=key,
+                Body=data,
+                ContentType=content_type,
+                CacheControl=OBJECT_CACHE_CONTROL,
+                IfNoneMatch="*",
+            )
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") == "PreconditionFailed":
+                return False
+            raise ArchiveUnavailable(f"s3://{self.bucket}/{key}: {error}") from error
+        except BotoCoreError as error:
+            raise ArchiveUnavailable(f"s3://{self.bucket}/{key}: {error}") from error
+        return True
+
     def keys(self, prefix: str) -> Iterator[str]:
         try:
             for page in self._s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix):

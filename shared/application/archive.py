@@ -32,6 +32,7 @@ from shared.domain.archive import (
     manifest_key,
     manifests_prefix,
     period_of_manifest_key,
+    run_prefix,
 )
 from shared.domain.boards import Board, BoardSchedule, Window
 
@@ -51,6 +52,10 @@ class ArchiveStore(Protocol):
         ...
 
     def put(self, key: str, data: bytes, *, content_type: str) -> None: ...
+
+    def put_new(self, key: str, data: bytes, *, content_type: str) -> bool:
+        """Writes the object only if the key holds none, atomically; False when one was there."""
+        ...
 
     def keys(self, prefix: str) -> Iterator[str]: ...
 
@@ -138,7 +143,8 @@ class PeriodCloser:
     def close(self, board: Board) -> CloseOutcome:
         """Archive this board if it is due; say why not otherwise."""
         if self.store.get(manifest_key(board)) is not None:
-            return CloseOutcome(board, CloseStatus.ALREADY_ARCHIVED)
+            # Again, as a run that died between its manifest and the expiry left the board without one.
+            return CloseOutcome(board, CloseStatus.ALREADY_ARCHIVED, expires_at_ms=self._expire(board))
         closes_at = board.closes_at_ms(self.schedule.grace_of(board.window))
         if closes_at is None or self.clock() < closes_at:
             return CloseOutcome(board, CloseStatus.STILL_OPEN)
@@ -149,11 +155,17 @@ class PeriodCloser:
         if behind:
             return CloseOutcome(board, CloseStatus.UPDATER_BEHIND, total, tuple(behind))
         manifest = self._write(board, total)
-        self.store.put(manifest_key(board), manifest.to_json(), content_type="application/json")
+        if not self.store.put_new(manifest_key(board), manifest.to_json(), content_type="application/json"):
+            # Another run published first; readers may hold its manifest, so its objects stay.
+            self._delete(list(self.store.keys(run_prefix(board, manifest.run_id))))
+            return CloseOutcome(board, CloseStatus.ALREADY_ARCHIVED)
         self._delete_abandoned_runs(board, manifest.run_id)
+        return CloseOutcome(board, CloseStatus.ARCHIVED, total, expires_at_ms=self._expire(board))
+
+    def _expire(self, board: Board) -> int:
         expires_at = self.hot_until_ms(board)
         self.export.expire(board, expires_at)
-        return CloseOutcome(board, CloseStatus.ARCHIVED, total, expires_at_ms=expires_at)
+        return expires_at
 
     def hot_until_ms(self, board: Board) -> int:
         """When an archived board leaves Redis: when the `hot_periods`-th period after it closes, or
@@ -219,42 +231,51 @@ class PeriodCloser:
             bucket_count=bucket_count_for(total, self.players_per_bucket),
         )
         passes = -(-total // self.index_entries_in_memory)
-        checksum = Checksum()
+        first_pass_checksum = ""
         for pass_number in range(passes):
+            # Every pass reads the whole board: each must read the same entries as the pages hold.
+            checksum = Checksum()
             buckets: dict[int, dict[str, IndexedPlayer]] = {
                 bucket: {} for bucket in range(manifest.bucket_count) if bucket % passes == pass_number
             }
             page: list[ArchivedEntry] = []
             position = 0
             for entry in self._ranked(board):
+                checksum.add((entry,))
                 if pass_number == 0:
                     page.append(entry)
                     if len(page) == self.page_size:
-                        self._put_page(manifest, position // self.page_size, page, checksum)
+                        self._put_page(manifest, position // self.page_size, page)
                         page = []
                 bucket = bucket_of(entry.user_id, manifest.bucket_count)
                 if bucket in buckets:
+                    if entry.user_id in buckets[bucket]:
+                        # Same size, other order: a late record moved a player across two ZREVRANGE calls.
+                        raise BoardChanged(f"{board.key} listed {entry.user_id!r} twice during the export")
                     buckets[bucket][entry.user_id] = IndexedPlayer(position, entry.points, entry.shared_rank)
                 position += 1
             if position != total:
                 raise BoardChanged(f"{board.key} held {total} players when the export began and {position} at its end")
+            if pass_number == 0:
+                first_pass_checksum = checksum.hexdigest()
+            elif checksum.hexdigest() != first_pass_checksum:
+                raise BoardChanged(f"{board.key} changed between two passes of the export")
             if page:
-                self._put_page(manifest, (position - 1) // self.page_size, page, checksum)
+                self._put_page(manifest, (position - 1) // self.page_size, page)
             for bucket, players in buckets.items():
                 self.store.put(manifest.bucket_key(bucket), encode_bucket(players), content_type="application/gzip")
         return Manifest(
             window=manifest.window,
             period=manifest.period,
             total=manifest.total,
-            checksum=checksum.hexdigest(),
+            checksum=first_pass_checksum,
             created_at_ms=manifest.created_at_ms,
             run_id=manifest.run_id,
             page_size=manifest.page_size,
             bucket_count=manifest.bucket_count,
         )
 
-    def _put_page(self, manifest: Manifest, number: int, page: list[ArchivedEntry], checksum: Checksum) -> None:
-        checksum.add(page)
+    def _put_page(self, manifest: Manifest, number: int, page: list[ArchivedEntry]) -> None:
         self.store.put(manifest.page_key(number), encode_page(page), content_type="application/gzip")
 
     def _ranked(self, board: Board) -> Iterator[ArchivedEntry]:
@@ -269,10 +290,12 @@ class PeriodCloser:
                 yield ArchivedEntry(entry.user_id, entry.points, shared_rank)
 
     def _delete_abandoned_runs(self, board: Board, kept_run: str) -> None:
-        kept = f"{board_prefix(board)}{kept_run}/"
-        abandoned = [key for key in self.store.keys(board_prefix(board)) if not key.startswith(kept)]
-        for start in range(0, len(abandoned), 1000):
-            self.store.delete(abandoned[start : start + 1000])
+        kept = run_prefix(board, kept_run)
+        self._delete([key for key in self.store.keys(board_prefix(board)) if not key.startswith(kept)])
+
+    def _delete(self, keys: list[str]) -> None:
+        for start in range(0, len(keys), 1000):
+            self.store.delete(keys[start : start + 1000])
 
 
 def archived_periods(store: ArchiveStore, window: Window) -> list[str]:

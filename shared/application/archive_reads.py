@@ -119,7 +119,7 @@ class TieredBoardReader:
 
     def around(self, board: Board, user_id: str, neighbours: int, *, count_ahead: bool) -> PlayerSlice | None:
         found = self._hot.around(board, user_id, neighbours, count_ahead=count_ahead)
-        if found is not None or not self._closed(board):
+        if found is not None or not self._closed(board) or self._hot.existing([board]):
             return found
         return self._archive.around(board, user_id, neighbours, count_ahead=count_ahead)
 

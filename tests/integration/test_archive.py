@@ -327,3 +327,13 @@ def test_the_sample_close_event_runs_through_local_invoke(servers: LocalServers,
             {"window": SAMPLE_CLOSE["window"], "period": SAMPLE_CLOSE["period"], "status": "not_in_redis", "total": 0}
         ]
     }
+
+
+def test_a_manifest_is_written_only_where_none_is(stack: RunningStack) -> None:
+    """The S3 condition the closer relies on when two runs race: the first manifest stands."""
+    archive = S3ArchiveStore(s3(stack), DEFAULT_ARCHIVE_BUCKET)
+    key = f"race-check/{uuid.uuid4().hex}.json"
+    assert archive.put_new(key, b"first", content_type="application/json") is True
+    assert archive.put_new(key, b"second", content_type="application/json") is False
+    assert archive.get(key) == b"first"
+    archive.delete([key])

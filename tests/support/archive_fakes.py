@@ -25,6 +25,12 @@ class MemoryArchiveStore:
     def put(self, key: str, data: bytes, *, content_type: str) -> None:
         self.objects[key] = data
 
+    def put_new(self, key: str, data: bytes, *, content_type: str) -> bool:
+        if key in self.objects:
+            return False
+        self.objects[key] = data
+        return True
+
     def keys(self, prefix: str) -> Iterator[str]:
         return iter(sorted(key for key in self.objects if key.startswith(prefix)))
 
@@ -48,6 +54,12 @@ class CrashingStore:
             raise InjectedCrash(f"crashed before writing {key}")
         self._writes_left -= 1
         self._store.put(key, data, content_type=content_type)
+
+    def put_new(self, key: str, data: bytes, *, content_type: str) -> bool:
+        if self._writes_left <= 0:
+            raise InjectedCrash(f"crashed before writing {key}")
+        self._writes_left -= 1
+        return self._store.put_new(key, data, content_type=content_type)
 
     def keys(self, prefix: str) -> Iterator[str]:
         return self._store.keys(prefix)

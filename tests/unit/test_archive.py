@@ -4,6 +4,7 @@ halfway, updater behind, the tick) and reads from the archive against brute forc
 from __future__ import annotations
 
 import random
+from collections.abc import Iterator, Sequence
 
 import pytest
 
@@ -272,4 +273,111 @@ def test_an_open_board_is_never_looked_for_in_the_archive() -> None:
     top = queries.top(today, offset=0, limit=10)
     assert (top.total, top.freshness) == (0, Freshness.LIVE)
     assert queries.player(today, "someone", around=0) is None
+    assert store.gets == 0
+
+
+def test_a_player_who_moves_up_during_the_export_is_not_published_twice() -> None:
+    """A late record that raises a player's points between two ZREVRANGE calls keeps the board's
+    size but shifts every index below: one player is read twice and the mover never."""
+
+    class Reordered(ListedBoards):
+        def chunks(self, board: Board, chunk: int) -> Iterator[list[Entry]]:
+            entries = self.boards[board]
+            yield entries[:chunk]
+            mover = entries[-1]
+            entries = [Entry(mover.user_id, entries[0].points + 1), *entries[:-1]]
+            for start in range(chunk, len(entries), chunk):
+                yield entries[start : start + chunk]
+
+    store = MemoryArchiveStore()
+    with pytest.raises(BoardChanged):
+        closer(Reordered({DAY: board_entries(random.Random(5), 12)}), store, export_chunk=5).close(DAY)
+    assert manifest_key(DAY) not in store.objects
+
+
+def test_a_board_that_changes_between_two_index_passes_is_not_published() -> None:
+    class ChangedAfterFirstPass(ListedBoards):
+        passes = 0
+
+        def chunks(self, board: Board, chunk: int) -> Iterator[list[Entry]]:
+            self.passes += 1
+            entries = list(self.boards[board])
+            if self.passes > 1:
+                entries[-1] = Entry(entries[-1].user_id + "-late", entries[-1].points)
+            yield from (entries[start : start + chunk] for start in range(0, len(entries), chunk))
+
+    store = MemoryArchiveStore()
+    with pytest.raises(BoardChanged):
+        closer(
+            ChangedAfterFirstPass({DAY: board_entries(random.Random(6), 12)}), store, index_entries_in_memory=5
+        ).close(DAY)
+    assert manifest_key(DAY) not in store.objects
+
+
+def test_of_two_closers_racing_on_a_board_the_first_manifest_stands_and_the_loser_removes_only_its_own_run() -> None:
+    """Both found no manifest and exported the board; the other one published first."""
+    entries = board_entries(random.Random(7), 25)
+    store = MemoryArchiveStore()
+
+    class RacedStore(MemoryArchiveStore):
+        """The store as the loser sees it: the winner publishes just before the loser's manifest."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.objects = store.objects
+
+        def put(self, key: str, data: bytes, *, content_type: str) -> None:
+            self.let_the_winner_publish(key)
+            super().put(key, data, content_type=content_type)
+
+        def put_new(self, key: str, data: bytes, *, content_type: str) -> bool:
+            self.let_the_winner_publish(key)
+            return super().put_new(key, data, content_type=content_type)
+
+        def let_the_winner_publish(self, key: str) -> None:
+            if key == manifest_key(DAY) and key not in self.objects:
+                winner = closer(ListedBoards({DAY: entries}), store, page_size=10)
+                winner.new_run_id = lambda: "winner"
+                assert winner.close(DAY).status is CloseStatus.ARCHIVED
+
+    loser_boards = ListedBoards({DAY: entries})
+    assert closer(loser_boards, RacedStore(), page_size=10).close(DAY).status is CloseStatus.ALREADY_ARCHIVED
+    manifest = Manifest.from_json(store.objects[manifest_key(DAY)])
+    assert manifest.run_id == "winner"
+    left = [key for key in store.objects if key.startswith(board_prefix(DAY))]
+    assert left and all(key.startswith(f"{board_prefix(DAY)}winner/") for key in left)
+    assert len(left) == manifest.page_count + manifest.bucket_count
+    assert loser_boards.expiries == {}
+
+
+def test_a_run_that_died_after_its_manifest_but_before_the_expiry_gets_the_expiry_set_by_the_next_run() -> None:
+    """Otherwise `already_archived` would leave the board in Redis for its whole retention (for good, monthly)."""
+
+    class ExpiryFails(ListedBoards):
+        def expire(self, board: Board, at_ms: int) -> None:
+            raise InjectedCrash("Redis went away before the expiry")
+
+    entries = board_entries(random.Random(8), 15)
+    store = MemoryArchiveStore()
+    with pytest.raises(InjectedCrash):
+        closer(ExpiryFails({DAY: entries}), store, page_size=10).close(DAY)
+    assert manifest_key(DAY) in store.objects
+
+    boards = ListedBoards({DAY: entries})
+    service = closer(boards, store, page_size=10)
+    outcome = service.close(DAY)
+    assert outcome.status is CloseStatus.ALREADY_ARCHIVED
+    assert boards.expiries == {DAY: service.hot_until_ms(DAY)}
+
+
+def test_a_player_absent_from_a_closed_board_redis_still_holds_is_not_looked_for_in_the_archive() -> None:
+    """Redis answers that player_not_found itself: no S3 GETs, and no 503 while S3 is down."""
+
+    class HoldsTheBoard(ExpiredRedis):
+        def existing(self, boards: Sequence[Board]) -> set[Board]:
+            return set(boards)
+
+    store = MemoryArchiveStore()
+    queries = archived_queries(store, HoldsTheBoard())
+    assert queries.player(DAY, "nobody-here", around=0) is None
     assert store.gets == 0

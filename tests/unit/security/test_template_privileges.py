@@ -94,9 +94,13 @@ def test_each_function_may_do_only_what_it_does() -> None:
         "kafka-cluster:DescribeGroup",
         "kafka-cluster:AlterGroup",
     }
-    # Reads the topic and the updater group's committed offsets, never joins or alters the group.
+    # Reads the topic and the updater group's committed offsets, never joins or alters the group. On
+    # the bucket, objects only: not its lifecycle rule or ACLs, as S3CrudPolicy would allow.
     assert inline_actions("PeriodCloserFunction") == {
-        "S3CrudPolicy",
+        "s3:ListBucket",
+        "s3:GetObject",
+        "s3:PutObject",
+        "s3:DeleteObject",
         "kafka-cluster:Connect",
         "kafka-cluster:DescribeTopic",
         "kafka-cluster:ReadData",
