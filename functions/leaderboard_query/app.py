@@ -15,13 +15,12 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from botocore.config import Config
 from pydantic import BaseModel, Field
 
-from shared.adapters.archive_store import S3ArchiveStore
+from shared.adapters.archive_store import S3ArchiveStore, s3_read_config
 from shared.adapters.board_reader import RedisBoardReader
 from shared.adapters.redis_client import create_redis_client
-from shared.adapters.settings import Settings
+from shared.adapters.settings import ANSWER_MARGIN_SECONDS, Settings
 from shared.application.archive_reads import ArchiveBoardReader, TieredBoardReader
 from shared.application.queries import Freshness, LeaderboardQueries, Ties, entry_documents
 from shared.application.queries import PlayerStanding as FoundStanding
@@ -39,11 +38,20 @@ hot_reader = RedisBoardReader(
         settings.redis_url, secret_reference=settings.redis_secret_arn, timeouts=settings.redis_timeouts()
     )
 )
-# An archived read is a few GETs of a few kB: short timeouts, so a stalled S3 is a 503 within the Timeout.
-S3_READS = Config(connect_timeout=0.5, read_timeout=1.0, retries={"mode": "standard", "total_max_attempts": 2})
+
+
+def _seconds_left() -> float:
+    return app.lambda_context.get_remaining_time_in_millis() / 1000
+
+
 archive = (
     ArchiveBoardReader(
-        S3ArchiveStore(boto3.client("s3", region_name=settings.aws_region, config=S3_READS), settings.archive_bucket)
+        S3ArchiveStore(
+            boto3.client("s3", region_name=settings.aws_region, config=s3_read_config()),
+            settings.archive_bucket,
+            seconds_left=_seconds_left,
+            answer_margin_seconds=ANSWER_MARGIN_SECONDS,
+        )
     )
     if settings.archive_bucket
     else None
