@@ -51,7 +51,8 @@ archive = (
             settings.archive_bucket,
             seconds_left=_seconds_left,
             answer_margin_seconds=ANSWER_MARGIN_SECONDS,
-        )
+        ),
+        clock=now_ms,
     )
     if settings.archive_bucket
     else None

@@ -19,12 +19,18 @@ from shared.domain.archive import ArchivedEntry, Manifest, decode_bucket, decode
 from shared.domain.boards import Board, BoardSchedule, Window
 
 MANIFESTS_CACHED = 1_024
+# A window's archived periods change only when the closer writes a manifest (at most a few times a
+# day): the listing is kept this long, so the periods route costs one S3 LIST a minute, not one a call.
+LISTING_KEPT_MS = 60_000
 
 
 class ArchiveBoardReader:
-    def __init__(self, store: ArchiveStore) -> None:
+    def __init__(self, store: ArchiveStore, clock: Callable[[], int] | None = None) -> None:
+        """`clock` (epoch ms) keeps each window's listing for LISTING_KEPT_MS; None lists every time."""
         self._store = store
         self._manifests: OrderedDict[Board, Manifest] = OrderedDict()
+        self._clock = clock
+        self._listings: dict[Window, tuple[int, list[str]]] = {}
 
     def manifest(self, board: Board) -> Manifest | None:
         cached = self._manifests.get(board)
@@ -67,7 +73,15 @@ class ArchiveBoardReader:
         return {board for board in boards if self.manifest(board) is not None}
 
     def archived(self, window: Window) -> list[str]:
-        return archived_periods(self._store, window)
+        if self._clock is None:
+            return archived_periods(self._store, window)
+        now = self._clock()
+        kept = self._listings.get(window)
+        if kept is not None and now < kept[0]:
+            return kept[1]
+        periods = archived_periods(self._store, window)
+        self._listings[window] = (now + LISTING_KEPT_MS, periods)
+        return periods
 
     def _entries(self, manifest: Manifest, first: int, last: int) -> list[ArchivedEntry]:
         found: list[ArchivedEntry] = []
@@ -124,8 +138,12 @@ class TieredBoardReader:
         return self._archive.around(board, user_id, neighbours, count_ahead=count_ahead)
 
     def existing(self, boards: Sequence[Board]) -> set[Board]:
+        """Redis's boards, and the closed ones the archive lists: one listing per window, not a
+        manifest read per board."""
         hot = self._hot.existing(boards)
-        return hot | self._archive.existing([board for board in boards if board not in hot and self._closed(board)])
+        closed = [board for board in boards if board not in hot and self._closed(board)]
+        archived = {Board(window, period) for window in {b.window for b in closed} for period in self.archived(window)}
+        return hot | {board for board in closed if board in archived}
 
     def archived(self, window: Window) -> list[str]:
         return self._archive.archived(window)

@@ -17,6 +17,7 @@ class MemoryArchiveStore:
     def __init__(self) -> None:
         self.objects: dict[str, bytes] = {}
         self.gets = 0
+        self.listings = 0
 
     def get(self, key: str) -> bytes | None:
         self.gets += 1
@@ -32,6 +33,7 @@ class MemoryArchiveStore:
         return True
 
     def keys(self, prefix: str) -> Iterator[str]:
+        self.listings += 1
         return iter(sorted(key for key in self.objects if key.startswith(prefix)))
 
     def delete(self, keys: Sequence[str]) -> None:

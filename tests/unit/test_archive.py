@@ -9,7 +9,7 @@ from collections.abc import Iterator, Sequence
 import pytest
 
 from shared.application.archive import BoardChanged, CloseStatus, PeriodCloser
-from shared.application.archive_reads import ArchiveBoardReader, TieredBoardReader
+from shared.application.archive_reads import LISTING_KEPT_MS, ArchiveBoardReader, TieredBoardReader
 from shared.application.queries import Entry, Freshness, LeaderboardQueries, PeriodNotFound, Ties
 from shared.domain.archive import (
     ArchivedEntry,
@@ -381,3 +381,22 @@ def test_a_player_absent_from_a_closed_board_redis_still_holds_is_not_looked_for
     queries = archived_queries(store, HoldsTheBoard())
     assert queries.player(DAY, "nobody-here", around=0) is None
     assert store.gets == 0
+
+
+def test_the_periods_of_a_window_cost_one_listing_a_minute_and_no_manifest_reads() -> None:
+    store = MemoryArchiveStore()
+    closer(ListedBoards({DAY: board_entries(random.Random(7), 5)}), store, page_size=8).close(DAY)
+    clock = [NOW_MS]
+    archive = ArchiveBoardReader(store, clock=lambda: clock[0])
+    tiered = TieredBoardReader(ExpiredRedis(), archive, SCHEDULE, lambda: clock[0])
+    queries = LeaderboardQueries(tiered, SCHEDULE.windows, lambda: clock[0], schedule=SCHEDULE, catalog=archive)
+    store.gets = store.listings = 0
+
+    assert DAY.period in queries.periods("daily").periods
+    assert (store.listings, store.gets) == (1, 0)
+    clock[0] += LISTING_KEPT_MS - 1
+    assert DAY.period in queries.periods("daily").periods
+    assert store.listings == 1
+    clock[0] += 1
+    queries.periods("daily")
+    assert (store.listings, store.gets) == (2, 0)
