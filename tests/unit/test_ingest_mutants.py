@@ -12,7 +12,6 @@ import pytest
 from shared.application import ingest
 from shared.application.ingest import ConflictingDuplicate, IngestService, Submission
 from shared.domain.boards import BoardSchedule, Window
-from shared.domain.errors import LedgerUnavailable
 from shared.domain.events import ScoreEvent, event_id_for
 from shared.domain.timestamps import rfc3339_to_epoch_ms
 from tests.support.ingest_ports import MemoryLedger, RecordingPublisher

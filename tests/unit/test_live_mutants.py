@@ -72,7 +72,12 @@ def changed(*boards: Board) -> list[BoardChange]:
         ("[1]", False, "invalid_message", "the message must be a JSON object"),
         ('{"action": "go"}', False, "unknown_action", 'action: the only action is "subscribe"'),
         ('{"action": "subscribe", "b": 1, "a": 2}', False, "invalid_message", "unknown fields: a, b"),
-        ('{"action": "subscribe", "window": 7}', False, "invalid_window", 'window: a string is required, e.g. "monthly"'),
+        (
+            '{"action": "subscribe", "window": 7}',
+            False,
+            "invalid_window",
+            'window: a string is required, e.g. "monthly"',
+        ),
         (
             '{"action": "subscribe", "window": "monthly", "user_id": " x"}',
             False,
@@ -102,7 +107,9 @@ def test_an_unknown_window_error_names_the_window(live: Live) -> None:
     assert not live.subscriptions.subscribe("c1", '{"action": "subscribe", "window": "hourly"}')
     (error,) = live.messages("c1")
     assert error["code"] == "unknown_window"
-    assert isinstance(error["message"], str) and error["message"].startswith("window: ") and "hourly" in error["message"]
+    assert (
+        isinstance(error["message"], str) and error["message"].startswith("window: ") and "hourly" in error["message"]
+    )
 
 
 def test_a_message_of_exactly_the_limit_and_a_bytes_message_are_accepted(live: Live) -> None:
