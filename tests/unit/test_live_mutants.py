@@ -289,3 +289,20 @@ def test_the_trailing_wait_is_skipped_only_when_no_claim_is_left(left_ms: int, s
     live.notifier.notify(changed(live.monthly))
     live.notifier.notify(changed(live.monthly))
     assert live.clock.slept == slept
+
+
+def test_unchanged_tops_are_counted_per_board(live: Live) -> None:
+    live.reader.put(live.monthly, "ann", 1)
+    live.reader.put(live.daily, "ann", 1)
+    live.notifier.notify(changed(live.monthly, live.daily))  # nobody watches: the tops are remembered
+    live.watch("m", window="monthly")
+    live.watch("d", window="daily")
+    live.clock.now_ms += PUSH_INTERVAL_MS
+    tally = live.notifier.notify(changed(live.monthly, live.daily))
+    assert (tally.unchanged_tops, tally.top_pushes) == (2, 0)
+
+
+def test_a_disconnected_client_is_no_longer_pushed_to(live: Live) -> None:
+    live.watch("c1")
+    live.subscriptions.disconnect("c1")
+    assert live.registry.subscriptions == {} and live.registry.ips == {}
