@@ -9,13 +9,16 @@ from collections.abc import Sequence
 import pytest
 
 from shared.application import archive_reads
-from shared.application.archive import CloseOutcome, CloseStatus
+from shared.application.archive import CloseOutcome, CloseStatus, PeriodCloser
 from shared.application.archive_reads import ArchiveBoardReader, ArchiveDamaged, TieredBoardReader
 from shared.application.queries import BoardSlice, Entry, PlayerSlice
 from shared.domain.archive import (
     ArchivedEntry,
+    ArchiveFormatError,
     IndexedPlayer,
     Manifest,
+    decode_bucket,
+    decode_page,
     encode_bucket,
     encode_page,
     manifest_key,
@@ -23,7 +26,7 @@ from shared.domain.archive import (
     period_of_manifest_key,
 )
 from shared.domain.boards import Board, BoardSchedule, Window
-from tests.support.archive_fakes import MemoryArchiveStore
+from tests.support.archive_fakes import FixedProgress, ListedBoards, MemoryArchiveStore
 
 pytestmark = [pytest.mark.unit, pytest.mark.archive]
 
@@ -216,3 +219,44 @@ def test_only_the_windows_json_manifests_name_a_period() -> None:
 
 def test_the_pages_spanning_positions_start_at_the_first_ones_page() -> None:
     assert pages_spanning(2_500, 3_100, 1_000) == range(2, 4)
+
+
+DAY_MS = 86_400_000
+
+
+def days_back(count: int) -> list[Board]:
+    return [Window.DAILY.board_at(NOW_MS - back * DAY_MS) for back in range(1, count + 1)]
+
+
+@pytest.mark.parametrize(
+    ("schedule", "looked_at"),
+    [
+        # retention + 2 periods back; a board kept for good: as many as a 14-day retention
+        (BoardSchedule((Window.DAILY,), retention_ms={Window.DAILY: 3 * DAY_MS}), 5),
+        (BoardSchedule((Window.DAILY,)), 16),
+        (BoardSchedule((Window.ALLTIME, Window.DAILY), retention_ms={Window.DAILY: 3 * DAY_MS}), 5),
+    ],
+)
+def test_a_tick_looks_back_over_the_retention_and_two_periods_more(schedule: BoardSchedule, looked_at: int) -> None:
+    days = days_back(20)
+    boards = ListedBoards({board: [Entry("ann", 1)] for board in days})
+    service = PeriodCloser(
+        export=boards,
+        store=MemoryArchiveStore(),
+        progress=FixedProgress(),
+        schedule=schedule,
+        clock=lambda: NOW_MS,
+        new_run_id=lambda: "run",
+        boards_per_run=100,
+    )
+    archived = [outcome.board for outcome in service.close_due() if outcome.status is CloseStatus.ARCHIVED]
+    assert archived == sorted(days[:looked_at], key=lambda board: board.start_ms)
+
+
+def test_unreadable_archive_objects_say_which_kind() -> None:
+    with pytest.raises(ArchiveFormatError, match=r"^unreadable manifest: "):
+        Manifest.from_json(b"{}")
+    with pytest.raises(ArchiveFormatError, match=r"^unreadable rank page: "):
+        decode_page(b"not gzip")
+    with pytest.raises(ArchiveFormatError, match=r"^unreadable index bucket: "):
+        decode_bucket(b"not gzip")
