@@ -4,6 +4,9 @@ exactly, and which reader the tiered reader asks, with what."""
 
 from __future__ import annotations
 
+import gzip
+import hashlib
+import json
 from collections.abc import Sequence
 
 import pytest
@@ -17,6 +20,9 @@ from shared.domain.archive import (
     ArchiveFormatError,
     IndexedPlayer,
     Manifest,
+    bucket_count_for,
+    bucket_of,
+    checksum_of,
     decode_bucket,
     decode_page,
     encode_bucket,
@@ -260,3 +266,85 @@ def test_unreadable_archive_objects_say_which_kind() -> None:
         decode_page(b"not gzip")
     with pytest.raises(ArchiveFormatError, match=r"^unreadable index bucket: "):
         decode_bucket(b"not gzip")
+
+
+class TypedStore(MemoryArchiveStore):
+    """Notes the content type each object was written with."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.content_types: dict[str, str] = {}
+
+    def put(self, key: str, data: bytes, *, content_type: str) -> None:
+        self.content_types[key] = content_type
+        super().put(key, data, content_type=content_type)
+
+
+def one_closer(
+    boards: ListedBoards, store: MemoryArchiveStore, now_ms: int = NOW_MS, **options: object
+) -> PeriodCloser:
+    return PeriodCloser(
+        export=boards,
+        store=store,
+        progress=options.pop("progress", FixedProgress()),  # type: ignore[arg-type]
+        schedule=SCHEDULE,
+        clock=lambda: now_ms,
+        new_run_id=lambda: "run7",
+        **options,  # type: ignore[arg-type]
+    )
+
+
+def test_each_close_outcome_names_its_board_and_an_archive_names_its_run_and_types() -> None:
+    five = [Entry(f"p{n}", 10 - n) for n in range(5)]
+    store = TypedStore()
+    service = one_closer(ListedBoards({CLOSED: five}), store, players_per_bucket=2, page_size=2)
+    assert service.close(OPEN) == CloseOutcome(OPEN, CloseStatus.STILL_OPEN)
+    empty = Board(Window.DAILY, "2026-11-19")
+    assert service.close(empty) == CloseOutcome(empty, CloseStatus.NOT_IN_REDIS)
+    behind = one_closer(ListedBoards({CLOSED: five}), store, progress=FixedProgress(["p-1"]))
+    assert behind.close(CLOSED) == CloseOutcome(CLOSED, CloseStatus.UPDATER_BEHIND, 5, ("p-1",))
+    closes_at = CLOSED.closes_at_ms(SCHEDULE.grace_of(Window.DAILY))
+    assert closes_at is not None
+    at_the_close = one_closer(ListedBoards({CLOSED: five}), store, closes_at, players_per_bucket=2, page_size=2)
+    assert at_the_close.close(CLOSED) == CloseOutcome(
+        CLOSED, CloseStatus.ARCHIVED, 5, expires_at_ms=at_the_close.hot_until_ms(CLOSED)
+    )
+    assert service.close(CLOSED) == CloseOutcome(CLOSED, CloseStatus.ALREADY_ARCHIVED)
+    manifest = Manifest.from_json(store.objects[manifest_key(CLOSED)])
+    assert (manifest.run_id, manifest.bucket_count, manifest.page_count) == ("run7", 3, 3)
+    assert store.content_types == {
+        manifest_key(CLOSED): "application/json",
+        **{manifest.page_key(n): "application/gzip" for n in range(3)},
+        **{manifest.bucket_key(n): "application/gzip" for n in range(3)},
+    }
+
+
+def test_a_bucket_count_covers_every_player_and_is_at_least_one() -> None:
+    assert [bucket_count_for(total, 2) for total in (0, 1, 2, 3, 4, 5)] == [1, 1, 1, 2, 2, 3]
+
+
+def test_archive_formats_are_pinned_so_an_old_archive_stays_readable() -> None:
+    # Written once, read for years: the bucket hash, the checksum line and the packing must not drift.
+    assert [bucket_of(user, 1_000_003) for user in ("ann", "bob", "é")] == [106100, 890155, 969813]
+    assert checksum_of([ArchivedEntry("ann", 5, 1)]) == hashlib.sha256(b'["ann", 5, 1]\n').hexdigest()
+    packed = encode_page([ArchivedEntry("é", 5, 1)])
+    assert packed[4:8] == bytes(4)  # gzip mtime 0: the same content always gives the same bytes
+    assert gzip.decompress(packed) == '[["é",5,1]]'.encode()
+    manifest = Manifest(Window.DAILY, "2026-11-20", 3, "c", 1, "run", page_size=2)
+    assert (
+        manifest.to_json()
+        == json.dumps(
+            {
+                "bucket_count": 1,
+                "checksum": "c",
+                "created_at_ms": 1,
+                "format_version": 1,
+                "page_count": 2,
+                "page_size": 2,
+                "period": "2026-11-20",
+                "run_id": "run",
+                "total": 3,
+                "window": "daily",
+            }
+        ).encode()
+    )
