@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import pytest
 
 from shared.application import archive_reads
-from shared.application.archive import CloseOutcome, CloseStatus, PeriodCloser
+from shared.application.archive import BoardChanged, CloseOutcome, CloseStatus, PeriodCloser
 from shared.application.archive_reads import ArchiveBoardReader, ArchiveDamaged, TieredBoardReader
 from shared.application.queries import BoardSlice, Entry, PlayerSlice
 from shared.domain.archive import (
@@ -348,3 +348,48 @@ def test_archive_formats_are_pinned_so_an_old_archive_stays_readable() -> None:
             }
         ).encode()
     )
+
+
+@pytest.mark.parametrize("retention_ms", [{Window.DAILY: 0}, {}])
+def test_a_window_kept_for_good_is_looked_back_on_like_a_14_day_one(retention_ms: dict[Window, int]) -> None:
+    boards = ListedBoards({board: [Entry("ann", 1)] for board in days_back(20)})
+    service = PeriodCloser(
+        export=boards,
+        store=MemoryArchiveStore(),
+        progress=FixedProgress(),
+        schedule=BoardSchedule((Window.DAILY,), retention_ms=retention_ms),
+        clock=lambda: NOW_MS,
+        new_run_id=lambda: "run",
+        boards_per_run=100,
+    )
+    assert sum(outcome.status is CloseStatus.ARCHIVED for outcome in service.close_due()) == 16
+
+
+class DeleteCounting(MemoryArchiveStore):
+    def __init__(self) -> None:
+        super().__init__()
+        self.deletes: list[int] = []
+
+    def delete(self, keys: Sequence[str]) -> None:
+        self.deletes.append(len(keys))
+        super().delete(keys)
+
+
+def test_abandoned_runs_are_deleted_whole_at_most_1000_keys_a_call() -> None:
+    store = DeleteCounting()
+    for n in range(2_500):
+        store.put(f"boards/daily/2026-11-20/old-run/pages/{n:06d}.json.gz", b"", content_type="application/gzip")
+    one_closer(ListedBoards({CLOSED: [Entry("ann", 1)]}), store).close(CLOSED)
+    assert [key for key in store.objects if "/old-run/" in key] == []
+    assert store.deletes == [1_000, 1_000, 500]
+
+
+class Shrinking(ListedBoards):
+    def size(self, board: Board) -> int:
+        return super().size(board) + 1
+
+
+def test_a_board_that_shrank_during_the_export_says_by_how_much() -> None:
+    with pytest.raises(BoardChanged) as changed:
+        one_closer(Shrinking({CLOSED: [Entry("ann", 1)]}), MemoryArchiveStore()).close(CLOSED)
+    assert str(changed.value) == f"{CLOSED.key} held 2 players when the export began and 1 at its end"
