@@ -393,3 +393,19 @@ def test_a_board_that_shrank_during_the_export_says_by_how_much() -> None:
     with pytest.raises(BoardChanged) as changed:
         one_closer(Shrinking({CLOSED: [Entry("ann", 1)]}), MemoryArchiveStore()).close(CLOSED)
     assert str(changed.value) == f"{CLOSED.key} held 2 players when the export began and 1 at its end"
+
+
+def test_a_monthly_window_kept_for_good_looks_back_on_whole_periods_only() -> None:
+    months = [Board(Window.MONTHLY, period) for period in ("2026-11", "2026-10", "2026-09", "2026-08")]
+    service = PeriodCloser(
+        export=ListedBoards({board: [Entry("ann", 1)] for board in months}),
+        store=MemoryArchiveStore(),
+        progress=FixedProgress(),
+        schedule=BoardSchedule((Window.MONTHLY,)),
+        clock=lambda: NOW_MS,
+        new_run_id=lambda: "run",
+        boards_per_run=100,
+    )
+    # 14 days // a month = 0, + 2: the two latest closed months, not a third for the fraction.
+    archived = [outcome.board for outcome in service.close_due() if outcome.status is CloseStatus.ARCHIVED]
+    assert archived == [months[1], months[0]]
