@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from shared.application.queries import BoardSlice, Entry, LeaderboardQueries, Ties, ranked
+from shared.application.queries import BoardSlice, Entry, Freshness, LeaderboardQueries, Ties, ranked
 from shared.application.reference_board import ReferenceBoards
 from shared.domain.boards import Window
 from tests.support.live_fakes import FakeClock, PointsReader
@@ -34,3 +34,13 @@ def test_the_reference_board_counts_nobody_ahead_unless_asked_and_on_an_empty_pa
     board = Window.ALLTIME.parse_period("all")
     assert boards.page(board, 0, 10, count_ahead=True).players_ahead is None  # empty
     assert boards.page(board, 0, 10, count_ahead=False).players_ahead is None
+
+
+def test_a_standing_on_a_closed_board_says_it_is_closed() -> None:
+    clock, reader = FakeClock(), PointsReader()
+    board = Window.DAILY.current(clock.now_ms).previous()
+    assert board is not None
+    reader.put(board, "ann", 1)
+    clock.now_ms += 3 * 86_400_000  # well past the day's grace
+    found = LeaderboardQueries(reader, tuple(Window), clock=clock).player(board, "ann", around=0)
+    assert found is not None and found.freshness is Freshness.CLOSED
