@@ -8,7 +8,7 @@ from collections.abc import Iterator, Sequence
 
 import pytest
 
-from shared.application.archive import BoardChanged, CloseStatus, PeriodCloser
+from shared.application.archive import BoardChanged, CloseOutcome, CloseStatus, PeriodCloser
 from shared.application.archive_reads import LISTING_KEPT_MS, ArchiveBoardReader, TieredBoardReader
 from shared.application.queries import Entry, Freshness, LeaderboardQueries, PeriodNotFound, Ties
 from shared.domain.archive import (
@@ -290,7 +290,7 @@ def test_a_player_who_moves_up_during_the_export_is_not_published_twice() -> Non
                 yield entries[start : start + chunk]
 
     store = MemoryArchiveStore()
-    with pytest.raises(BoardChanged):
+    with pytest.raises(BoardChanged, match=r"listed '.+' twice during the export"):
         closer(Reordered({DAY: board_entries(random.Random(5), 12)}), store, export_chunk=5).close(DAY)
     assert manifest_key(DAY) not in store.objects
 
@@ -307,7 +307,7 @@ def test_a_board_that_changes_between_two_index_passes_is_not_published() -> Non
             yield from (entries[start : start + chunk] for start in range(0, len(entries), chunk))
 
     store = MemoryArchiveStore()
-    with pytest.raises(BoardChanged):
+    with pytest.raises(BoardChanged, match="changed between two passes of the export"):
         closer(
             ChangedAfterFirstPass({DAY: board_entries(random.Random(6), 12)}), store, index_entries_in_memory=5
         ).close(DAY)
@@ -335,13 +335,15 @@ def test_of_two_closers_racing_on_a_board_the_first_manifest_stands_and_the_lose
             return super().put_new(key, data, content_type=content_type)
 
         def let_the_winner_publish(self, key: str) -> None:
-            if key == manifest_key(DAY) and key not in self.objects:
+            # Before the loser's first object: what the loser writes after it, only the loser can remove.
+            if manifest_key(DAY) not in self.objects:
                 winner = closer(ListedBoards({DAY: entries}), store, page_size=10)
                 winner.new_run_id = lambda: "winner"
                 assert winner.close(DAY).status is CloseStatus.ARCHIVED
 
     loser_boards = ListedBoards({DAY: entries})
-    assert closer(loser_boards, RacedStore(), page_size=10).close(DAY).status is CloseStatus.ALREADY_ARCHIVED
+    outcome = closer(loser_boards, RacedStore(), page_size=10).close(DAY)
+    assert outcome == CloseOutcome(DAY, CloseStatus.ALREADY_ARCHIVED)
     manifest = Manifest.from_json(store.objects[manifest_key(DAY)])
     assert manifest.run_id == "winner"
     left = [key for key in store.objects if key.startswith(board_prefix(DAY))]
@@ -400,3 +402,10 @@ def test_the_periods_of_a_window_cost_one_listing_a_minute_and_no_manifest_reads
     clock[0] += 1
     queries.periods("daily")
     assert (store.listings, store.gets) == (2, 0)
+
+
+def test_an_archive_reader_knows_the_boards_it_holds() -> None:
+    store = MemoryArchiveStore()
+    closer(ListedBoards({DAY: board_entries(random.Random(8), 3)}), store, page_size=8).close(DAY)
+    other = Board(Window.DAILY, "2026-11-18")
+    assert ArchiveBoardReader(store).existing([DAY, other]) == {DAY}
