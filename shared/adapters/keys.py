@@ -18,6 +18,11 @@ def applied_events_key(board: Board, partition: str) -> str:
     return f"{board.key}:events:{partition}"
 
 
+def hidden_scores_key(board: Board) -> str:
+    """Banned players' scores on a board: kept (and still added to) but shown to no one."""
+    return f"{board.key}:hidden"
+
+
 def dead_letter_key(fingerprint: str) -> str:
     return f"lb:deadletter:{fingerprint}"
 

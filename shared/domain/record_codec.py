@@ -6,10 +6,18 @@ from typing import Any
 
 import orjson
 
-from shared.domain.events import EVENT_ID_LENGTH, MAX_EPOCH_MS, InvalidId, ScoreEvent, canonical_id
+from shared.domain.events import EVENT_ID_LENGTH, MAX_EPOCH_MS, InvalidId, InvalidInput, ScoreEvent, canonical_id
+from shared.domain.moderation import (
+    MAX_ACTOR_LENGTH,
+    ModerationAction,
+    ModerationKind,
+    checked_reason,
+)
 from shared.domain.score_codec import SECONDS
 
 SCHEMA_VERSION = 1
+# A moderation record says so; a score record has no "type" (records from before moderation existed).
+MODERATION_TYPE = "moderation"
 # More points than any board can hold (the calendar windows' codec holds the most) cannot be applied.
 MAX_RECORD_POINTS = SECONDS.max_points
 
@@ -33,6 +41,76 @@ def encode_record(event: ScoreEvent) -> bytes:
             "occurred_at": event.occurred_at_ms,
             "received_at": event.received_at_ms,
         }
+    )
+
+
+def record_key_for_action(action: ModerationAction) -> bytes:
+    return action.user_id.encode()
+
+
+def encode_moderation(action: ModerationAction) -> bytes:
+    return orjson.dumps(
+        {
+            "v": SCHEMA_VERSION,
+            "type": MODERATION_TYPE,
+            "action_id": action.action_id,
+            "user_id": action.user_id,
+            "action": action.kind.value,
+            "reason": action.reason,
+            "actor": action.actor,
+            "received_at": action.received_at_ms,
+            "until": action.until_ms,
+            "window": action.window,
+            "period": action.period,
+        }
+    )
+
+
+def is_moderation(document: dict[str, Any]) -> bool:
+    return document.get("type") == MODERATION_TYPE
+
+
+def _optional_text(document: dict[str, Any], name: str) -> str | None:
+    value = document.get(name)
+    if value is not None and (type(value) is not str or not value or len(value) > MAX_ACTOR_LENGTH):
+        raise PoisonRecord(f"field {name!r} must be a string of 1..{MAX_ACTOR_LENGTH} characters or null")
+    return value
+
+
+def decode_moderation(document: dict[str, Any]) -> ModerationAction:
+    """A moderation record's value, already parsed as JSON (see is_moderation), or PoisonRecord."""
+    version = document.get("v")
+    if version != SCHEMA_VERSION:
+        raise PoisonRecord(f"unsupported schema version {version!r} (this updater reads {SCHEMA_VERSION})")
+    action_id = document.get("action_id")
+    if type(action_id) is not str or len(action_id) != EVENT_ID_LENGTH:
+        raise PoisonRecord(f"field 'action_id' must be {EVENT_ID_LENGTH} hex characters")
+    try:
+        kind = ModerationKind(str(document.get("action")))
+    except ValueError:
+        raise PoisonRecord(f"field 'action' must be one of {[kind.value for kind in ModerationKind]}") from None
+    try:
+        reason = checked_reason(document.get("reason"))
+    except InvalidInput as problem:
+        raise PoisonRecord(f"field {problem}") from None
+    actor = _optional_text(document, "actor")
+    if actor is None:
+        raise PoisonRecord("field 'actor' must name who acted")
+    received_at_ms = _int_field(document, "received_at", 0, MAX_EPOCH_MS)
+    until_ms = None if document.get("until") is None else _int_field(document, "until", 0, MAX_EPOCH_MS)
+    window, period = _optional_text(document, "window"), _optional_text(document, "period")
+    if kind is ModerationKind.RESET and (window is None or period is None):
+        raise PoisonRecord("a reset names its board: fields 'window' and 'period'")
+    return ModerationAction(
+        action_id=action_id,
+        user_id=_id_field(document, "user_id"),
+        kind=kind,
+        reason=reason,
+        actor=actor,
+        received_at_ms=received_at_ms,
+        until_ms=until_ms if kind is ModerationKind.BAN else None,
+        window=window if kind is ModerationKind.RESET else None,
+        period=period if kind is ModerationKind.RESET else None,
     )
 
 
