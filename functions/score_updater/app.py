@@ -11,6 +11,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from shared.adapters.board_writer import RedisBoardWriter
 from shared.adapters.change_reports import SqsChangeReporter
 from shared.adapters.dead_letters import OnceOnlyDeadLetters, SqsDeadLetterQueue
+from shared.adapters.moderation_state import RedisModerationState
 from shared.adapters.msk_batch import ScoreBatchProcessor, decode_score_record
 from shared.adapters.redis_client import create_redis_client
 from shared.adapters.settings import Settings
@@ -31,7 +32,9 @@ dead_letters = OnceOnlyDeadLetters(
     redis_client,
     settings.idempotency_window_seconds,
 )
-processor = ScoreBatchProcessor(store, dead_letters, settings.board_schedule())
+processor = ScoreBatchProcessor(
+    store, dead_letters, settings.board_schedule(), moderation=RedisModerationState(redis_client)
+)
 change_reporter = (
     SqsChangeReporter(boto3.client("sqs", region_name=settings.aws_region), settings.changes_queue_url)
     if settings.changes_queue_url

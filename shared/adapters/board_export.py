@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import cast
 
-from shared.adapters.keys import applied_offsets_key
+from shared.adapters.keys import applied_offsets_key, hidden_scores_key
 from shared.adapters.redis_client import RedisClient
 from shared.adapters.redis_scripts import REDIS_FAILURES
 from shared.application.queries import Entry
@@ -50,6 +50,7 @@ class RedisBoardExport:
         pipeline = self.client.pipeline(transaction=False)
         pipeline.pexpireat(board.key, at_ms)
         pipeline.pexpireat(applied_offsets_key(board), at_ms)
+        pipeline.pexpireat(hidden_scores_key(board), at_ms)
         try:
             pipeline.execute()
         except REDIS_FAILURES as error:

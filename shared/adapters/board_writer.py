@@ -8,7 +8,7 @@ from typing import Any
 
 from redis.cluster import ClusterNode, RedisCluster
 
-from shared.adapters.keys import applied_events_key, applied_offsets_key
+from shared.adapters.keys import applied_events_key, applied_offsets_key, hidden_scores_key
 from shared.adapters.redis_client import RedisClient
 from shared.adapters.redis_scripts import REDIS_FAILURES, lua_source
 from shared.application.apply import ApplyResult, PendingScore
@@ -55,7 +55,9 @@ class RedisBoardWriter:
         expires_at_ms: int | None = None,
     ) -> ApplyResult:
         """Apply one partition's scores (in offset order, each with its tick on this board) to the
-        board, each event at most once; a player's total stops at the board codec's largest.
+        board, each event at most once; a player's total stops at the board codec's largest. Each
+        record's tag says what it does: a score shown or hidden, or a moderation action moving a
+        player's entry between the board and its hidden set (see apply_scores.lua).
 
         The board and its watermarks expire together at `expires_at_ms` (None: kept); from then on,
         by this process' clock, the call writes nothing and reports every record as past retention.
@@ -68,7 +70,7 @@ class RedisBoardWriter:
         ReplicationLagging otherwise: the caller reports the batch failed, and on redelivery the
         records are skipped as applied while the WAIT is asked again.
         """
-        keys = [board.key, applied_offsets_key(board), applied_events_key(board, partition)]
+        keys = [board.key, applied_offsets_key(board), applied_events_key(board, partition), hidden_scores_key(board)]
         args: list[str | int | bytes] = [
             board.codec.slots,
             board.codec.max_points,

@@ -23,6 +23,12 @@ def hidden_scores_key(board: Board) -> str:
     return f"{board.key}:hidden"
 
 
+def moderation_state_key() -> str:
+    """Who is banned, as the updater settled it: a hash of user id -> the ban's end (ms; 0: until
+    lifted). One key in its own slot, read and written by the updater outside the apply script."""
+    return "lb:moderation:banned"
+
+
 def dead_letter_key(fingerprint: str) -> str:
     return f"lb:deadletter:{fingerprint}"
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import binascii
 from collections import defaultdict
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from operator import itemgetter
 from types import TracebackType
 from typing import Any
@@ -27,16 +27,19 @@ from shared.application.apply import (
     LetterFor,
     ScoreApplier,
 )
+from shared.application.moderation_apply import ModerationStateStore
 from shared.domain.boards import Board, BoardSchedule
 from shared.domain.events import ScoreEvent
-from shared.domain.record_codec import PoisonRecord, decode_record
+from shared.domain.moderation import ModerationAction
+from shared.domain.record_codec import PoisonRecord, decode_update
 
 ExceptionInfo = tuple[type[BaseException], BaseException, TracebackType | None]
 RawRecord = dict[str, Any]
 
 
-def decode_score_record(record: Mapping[str, Any]) -> ScoreEvent:
-    """The record handler: a raw `aws:kafka` record (as Lambda sends it) to a score event, or PoisonRecord."""
+def decode_score_record(record: Mapping[str, Any]) -> ScoreEvent | ModerationAction:
+    """The record handler: a raw `aws:kafka` record (as Lambda sends it) to a score event or a
+    moderation action, or PoisonRecord."""
     value = record.get("value")
     if value is None:
         raise PoisonRecord("record has no value")
@@ -44,7 +47,20 @@ def decode_score_record(record: Mapping[str, Any]) -> ScoreEvent:
         decoded = binascii.a2b_base64(value)
     except (binascii.Error, ValueError, TypeError) as error:
         raise PoisonRecord(f"value is not base64: {error}") from None
-    return decode_record(decoded)
+    return decode_update(decoded)
+
+
+def keyed_players(records: Iterable[Mapping[str, Any]]) -> set[str]:
+    """The user ids a batch's records are keyed by (base64 in the event): whose bans to read up front."""
+    players: set[str] = set()
+    for key in {record.get("key") for record in records}:
+        if not isinstance(key, str):
+            continue
+        try:
+            players.add(binascii.a2b_base64(key).decode())
+        except (binascii.Error, ValueError):
+            continue
+    return players
 
 
 def partition_name(record: Mapping[str, Any]) -> str:
@@ -66,9 +82,16 @@ def _info(error: BaseException) -> ExceptionInfo:
 
 
 class ScoreBatchProcessor(BatchProcessor):
-    def __init__(self, store: BoardWriter, dead_letters: DeadLetterSink, schedule: BoardSchedule) -> None:
+    def __init__(
+        self,
+        store: BoardWriter,
+        dead_letters: DeadLetterSink,
+        schedule: BoardSchedule,
+        moderation: ModerationStateStore | None = None,
+    ) -> None:
+        """`moderation`: who is banned, kept between batches (None: in this process' memory only)."""
         super().__init__(event_type=EventType.Kafka)
-        self._applier = ScoreApplier(store, dead_letters, schedule)
+        self._applier = ScoreApplier(store, dead_letters, schedule, moderation)
         self._cluster = ""
         self.tally = BatchTally()
         self.changes: dict[Board, set[str] | None] = {}
@@ -84,7 +107,7 @@ class ScoreBatchProcessor(BatchProcessor):
     def process(self) -> list[tuple[object, ...]]:
         # Records stay the raw dicts Lambda sent: wrapping 10 000 of them in Powertools' data class
         # cost more than the Redis work. Only a failed record is wrapped, for the failure report.
-        batch = self._applier.begin()
+        batch = self._applier.begin(keyed_players(self.records))
         self.tally = batch.tally
         self.changes = {}
         by_partition: dict[str, list[RawRecord]] = defaultdict(list)
@@ -114,7 +137,7 @@ class ScoreBatchProcessor(BatchProcessor):
             if type(produced_at) is not int or produced_at < 0:
                 produced_at = -1
             try:
-                event: ScoreEvent | PoisonRecord = handler(record)
+                event: ScoreEvent | ModerationAction | PoisonRecord = handler(record)
             except PoisonRecord as error:
                 event = error
             yield record["offset"], event, produced_at

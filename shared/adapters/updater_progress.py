@@ -22,7 +22,7 @@ from kafka import KafkaConsumer, TopicPartition
 from kafka.errors import KafkaError
 
 from shared.domain.errors import BrokerUnavailable
-from shared.domain.record_codec import decode_record
+from shared.domain.record_codec import decode_update
 
 FETCH_SECONDS = 5.0
 CLOCK_SKEW_MS = 60_000
@@ -99,7 +99,7 @@ class KafkaUpdaterProgress:
 
 def _judge(record: Any, until_ms: int, committed: int | None) -> str | None:
     try:
-        received_at = decode_record(record.value).received_at_ms
+        received_at = decode_update(record.value).received_at_ms
     except ValueError:
         return f"undecodable record at offset {record.offset} not settled yet"
     if received_at is None:

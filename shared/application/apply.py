@@ -27,14 +27,25 @@ from typing import Any, NamedTuple, Protocol
 
 import orjson
 
+from shared.application.moderation_apply import (
+    ACTION_TAGS,
+    HIDDEN_SCORE,
+    SCORE,
+    BanBook,
+    InMemoryModerationState,
+    ModerationStateStore,
+    moderated_boards,
+)
 from shared.domain.board_changes import MAX_PLAYERS_PER_BOARD
 from shared.domain.boards import DAY_MS, Board, BoardSchedule, Window
 from shared.domain.events import ScoreEvent
+from shared.domain.moderation import ModerationAction
 from shared.domain.record_codec import PoisonRecord
 
-# One record of a partition as ScoreApplier takes it: (offset, the event it carries or why it
-# carries none, the record's timestamp or -1 when it has none). A plain tuple: one is built per record.
-DecodedRecord = tuple[int, ScoreEvent | PoisonRecord, int]
+# One record of a partition as ScoreApplier takes it: (offset, the score event or moderation action it
+# carries or why it carries none, the record's timestamp or -1 when it has none). A plain tuple: one
+# is built per record.
+DecodedRecord = tuple[int, ScoreEvent | ModerationAction | PoisonRecord, int]
 # Builds the dead letter of a partition's poison record: (partition, offset, why it is poison).
 LetterFor = Callable[[str, int, PoisonRecord], "DeadLetter"]
 
@@ -59,6 +70,7 @@ class PendingScore(NamedTuple):
     points: int
     reached_tick: int  # Board.ticks_at(occurred_at) of the board it goes to
     produced_at_ms: int  # the Kafka record's timestamp; -1 when the record has none
+    tag: str = SCORE  # what the record does to the board (shared.application.moderation_apply)
 
 
 @dataclass(frozen=True, slots=True)
@@ -394,16 +406,26 @@ class ScoreApplier:
     """The boards' side of the updater: owns the threads that send apply calls, and the board router
     that outlives batches. Each batch goes through a BatchApplication from `begin`."""
 
-    def __init__(self, store: BoardWriter, dead_letters: DeadLetterSink, schedule: BoardSchedule) -> None:
+    def __init__(
+        self,
+        store: BoardWriter,
+        dead_letters: DeadLetterSink,
+        schedule: BoardSchedule,
+        moderation: ModerationStateStore | None = None,
+    ) -> None:
         self._store = store
         self._dead_letters = dead_letters
         self._router = BoardRouter(schedule)
+        self._moderation = moderation if moderation is not None else InMemoryModerationState()
         self._workers = [
             ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"board-apply-{n}") for n in range(APPLY_THREADS)
         ]
 
-    def begin(self) -> BatchApplication:
-        return BatchApplication(self._store, self._dead_letters, self._router, self._workers)
+    def begin(self, players: Iterable[str] = ()) -> BatchApplication:
+        """A batch; `players`: the user ids its records are keyed by, whose bans are read at once."""
+        return BatchApplication(
+            self._store, self._dead_letters, self._router, self._workers, BanBook(self._moderation, players)
+        )
 
 
 class BatchApplication:
@@ -415,9 +437,11 @@ class BatchApplication:
         dead_letters: DeadLetterSink,
         router: BoardRouter,
         workers: Sequence[ThreadPoolExecutor],
+        bans: BanBook | None = None,
     ) -> None:
         self._dead_letters = dead_letters
         self._router = router
+        self._bans = bans if bans is not None else BanBook(InMemoryModerationState())
         self._queue = ApplyQueue(store, workers, router.schedule.expires_at_ms)
         self._decoded: dict[str, DecodedPartition] = {}
         self.changes: dict[Board, set[str] | None] = {}
@@ -432,9 +456,13 @@ class BatchApplication:
         by_board: dict[str, list[PendingScore]] = {}  # by board key
         queue = self._queue
         lanes_for = self._router.lanes_for
+        bans = self._bans
         for offset, event, produced_at in records:
             if isinstance(event, PoisonRecord):
                 decoded.poison.append((offset, event))
+                continue
+            if isinstance(event, ModerationAction):
+                self._submit_action(partition, watermark, offset, event, produced_at, boards, by_board)
                 continue
             try:
                 event_id = binary_event_id(event)
@@ -446,6 +474,9 @@ class BatchApplication:
             if received_at is None and produced_at >= 0:
                 received_at = produced_at
             occurred_at = event.occurred_at_ms
+            # Usually nobody in the batch is banned: one dictionary test, one set lookup.
+            hidden = (bans.banned or event.user_id not in bans.known) and bans.hides(event.user_id, received_at)
+            tag = HIDDEN_SCORE if hidden else SCORE
             lanes = lanes_for(occurred_at, received_at)
             decoded.boards_per_record[offset] = len(lanes)
             for board, key, start_ms, tick_ms in lanes:
@@ -455,7 +486,13 @@ class BatchApplication:
                     boards[key] = board
                 scores.append(
                     PendingScore(
-                        offset, event_id, event.user_id, event.points, (occurred_at - start_ms) // tick_ms, produced_at
+                        offset,
+                        event_id,
+                        event.user_id,
+                        event.points,
+                        (occurred_at - start_ms) // tick_ms,
+                        produced_at,
+                        tag,
                     )
                 )
                 if len(scores) == APPLY_SLICE:
@@ -465,16 +502,73 @@ class BatchApplication:
             if scores:
                 queue.submit(partition, watermark, boards[key], scores)
 
+    def _submit_action(
+        self,
+        partition: str,
+        watermark: str,
+        offset: int,
+        action: ModerationAction,
+        produced_at: int,
+        boards: dict[str, Board],
+        by_board: dict[str, list[PendingScore]],
+    ) -> None:
+        """Send a moderation action, at its place in the partition's order, to every board it touches."""
+        decoded = self._decoded[partition]
+        try:
+            targets = moderated_boards(self._router.schedule, action)
+            action_id = bytes.fromhex(action.action_id)
+        except (PoisonRecord, ValueError) as error:
+            poison = error if isinstance(error, PoisonRecord) else PoisonRecord("field 'action_id' must be hexadecimal")
+            decoded.poison.append((offset, poison))
+            return
+        self._bans.take(partition, offset, action)
+        decoded.boards_per_record[offset] = len(targets)
+        tag = ACTION_TAGS[action.kind]
+        for board in targets:
+            key = board.key
+            pending = by_board.get(key)
+            if pending is None:
+                pending = by_board[key] = []
+                boards[key] = board
+            pending.append(PendingScore(offset, action_id, action.user_id, 0, 0, produced_at, tag))
+            if len(pending) == APPLY_SLICE:
+                self._queue.submit(partition, watermark, board, pending)
+                by_board[key] = []
+
     def settle(self, letter_for: LetterFor) -> dict[str, PartitionSettlement]:
         """Wait for every apply call, dead-letter the poison below each partition's first failure, and
         say for each submitted partition from which offset (if any) it is to be redelivered."""
         boards = self._queue.finish()
         changed = {board for outcomes in boards.values() for board, outcome in outcomes.items() if outcome.applied}
         self.changes = {board: players for board, players in self._queue.players.items() if board in changed}
-        return {
+        settlements = {
             partition: self._settle(partition, decoded, boards[partition], letter_for)
             for partition, decoded in self._decoded.items()
         }
+        return self._settle_bans(settlements)
+
+    def _settle_bans(self, settlements: dict[str, PartitionSettlement]) -> dict[str, PartitionSettlement]:
+        """Write who is banned after the actions settled. If that fails, each partition is redelivered
+        from its first action, so the redelivery meets the actions again and writes the state then
+        (the boards skip them as applied)."""
+        states = self._bans.settled_states(
+            {partition: settled.failed_from for partition, settled in settlements.items()}
+        )
+        if not states:
+            return settlements
+        try:
+            self._bans.persist({user: state for by_user in states.values() for user, state in by_user.items()})
+        except Exception as error:
+            for partition in states:
+                first = self._bans.first_change(partition)
+                failed_from = settlements[partition].failed_from
+                assert first is not None
+                if failed_from is None or first < failed_from:
+                    decoded = self._decoded[partition]
+                    already = 0 if failed_from is None else decoded.records_from(failed_from)
+                    self.tally.failed += decoded.records_from(first) - already
+                    settlements[partition] = PartitionSettlement(first, error)
+        return settlements
 
     def _settle(
         self,

@@ -4,6 +4,10 @@
 `BoardReader` (shared.application.queries), with nothing but dictionaries:
 
 - a player's score changes by ScoreCodec.add, the rule apply_scores.lua runs in Redis;
+- each record's tag (shared.application.moderation_apply) says where it goes: a score to the board
+  or to its hidden set, a ban or unban moves the player's entry between them (added by the same
+  rule), a reset removes both. Actions alone write nothing to a board that holds no one (shown or
+  hidden), and an action at or below the watermark that the board does not remember is redelivered;
 - per (board, partition), a record above the watermark applies unless the board remembers its event
   (then it is a duplicate); at or below it, a remembered event is redelivered, any other record is
   skipped as unverified. Restarted offsets, forgetting event ids after the remembering window and
@@ -21,6 +25,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from shared.application.apply import ApplyResult, PendingScore
+from shared.application.moderation_apply import BAN, HIDDEN_SCORE, RESET, SCORE, UNBAN
 from shared.application.queries import BoardSlice, Entry, PlayerSlice
 from shared.domain.boards import Board
 
@@ -34,8 +39,14 @@ class ReferenceBoard:
     """partition -> the highest offset this board took from it."""
     remembered: dict[str, set[bytes]] = field(default_factory=dict)
     """partition -> the event ids this board applied from it."""
+    hidden: dict[str, int] = field(default_factory=dict)
+    """user id -> encoded score, as the board's hidden set holds it (banned players)."""
 
     def apply(self, partition: str, pending: Iterable[PendingScore]) -> ApplyResult:
+        pending = list(pending)
+        holds_no_one = not self.scores and not self.hidden
+        if holds_no_one and pending and all(score.tag not in (SCORE, HIDDEN_SCORE) for score in pending):
+            return ApplyResult(0)
         upto = self.watermarks.get(partition, -1)
         remembered = self.remembered.setdefault(partition, set())
         applied = capped = 0
@@ -46,17 +57,28 @@ class ReferenceBoard:
         for score in pending:
             highest = max(highest, score.offset)
             if score.offset <= upto:
-                (redelivered if score.event_id in remembered else unverified).append(score.offset)
+                is_action = score.tag not in (SCORE, HIDDEN_SCORE)
+                (redelivered if score.event_id in remembered or is_action else unverified).append(score.offset)
                 continue
             if score.event_id in remembered:
                 duplicates.append(score.offset)
                 continue
             remembered.add(score.event_id)
-            change = self.board.codec.add(self.scores.get(score.user_id), score.points, score.reached_tick)
-            if change.changed:
-                self.scores[score.user_id] = change.score
             applied += 1
-            capped += change.capped
+            user = score.user_id
+            if score.tag == SCORE:
+                capped += self._add(self.scores, user, score.points, score.reached_tick)
+            elif score.tag == HIDDEN_SCORE:
+                capped += self._add(self.hidden, user, score.points, score.reached_tick)
+            elif score.tag == BAN:
+                capped += self._move(self.scores, self.hidden, user)
+            elif score.tag == UNBAN:
+                capped += self._move(self.hidden, self.scores, user)
+            elif score.tag == RESET:
+                self.scores.pop(user, None)
+                self.hidden.pop(user, None)
+            else:
+                raise ValueError(f"unknown record tag {score.tag!r}")
         self.watermarks[partition] = highest
         return ApplyResult(
             applied,
@@ -65,6 +87,18 @@ class ReferenceBoard:
             unverified=tuple(unverified),
             capped=capped,
         )
+
+    def _add(self, entries: dict[str, int], user: str, points: int, tick: int) -> int:
+        change = self.board.codec.add(entries.get(user), points, tick)
+        if change.changed:
+            entries[user] = change.score
+        return int(change.capped)
+
+    def _move(self, source: dict[str, int], target: dict[str, int], user: str) -> int:
+        if user not in source:
+            return 0
+        held = self.board.codec.decode(source.pop(user))
+        return self._add(target, user, held.points, held.ticks)
 
     def ordered(self) -> list[str]:
         """The players, best first."""

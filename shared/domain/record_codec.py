@@ -129,6 +129,16 @@ def _id_field(document: dict[str, Any], name: str) -> str:
 
 
 def decode_record(value: bytes | None) -> ScoreEvent:
+    return _score_from(_document_of(value))
+
+
+def decode_update(value: bytes | None) -> ScoreEvent | ModerationAction:
+    """Any record of the score topic: a score event or a moderation action, or PoisonRecord."""
+    document = _document_of(value)
+    return decode_moderation(document) if is_moderation(document) else _score_from(document)
+
+
+def _document_of(value: bytes | None) -> dict[str, Any]:
     if value is None:
         raise PoisonRecord("record has no value")
     try:
@@ -137,6 +147,10 @@ def decode_record(value: bytes | None) -> ScoreEvent:
         raise PoisonRecord(f"value is not JSON: {error}") from None
     if not isinstance(document, dict):
         raise PoisonRecord("value is not a JSON object")
+    return document
+
+
+def _score_from(document: dict[str, Any]) -> ScoreEvent:
     version = document.get("v")
     if version != SCHEMA_VERSION:
         raise PoisonRecord(f"unsupported schema version {version!r} (this updater reads {SCHEMA_VERSION})")

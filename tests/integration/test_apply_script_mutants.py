@@ -31,14 +31,14 @@ class Script:
 
     @property
     def keys(self) -> list[str]:
-        return [f"{self.name}:board", f"{self.name}:watermarks", f"{self.name}:remembered"]
+        return [f"{self.name}:board", f"{self.name}:watermarks", f"{self.name}:remembered", f"{self.name}:hidden"]
 
     def apply(self, *records: tuple[int, str, int, int, int], now_ms: int = NOW_MS, expires_at: int = 0) -> list[Any]:
         """Records are (offset, event id, points, tick, produced at ms); every one is the player "ann"."""
         argv: list[str | int] = [SLOTS, MAX_POINTS, "p", "", WINDOW_MS, MARGIN_MS, now_ms, 60_000, expires_at]
         for offset, event, points, tick, produced_at in records:
-            argv += [offset, event, "ann", points, tick, produced_at]
-        return list(self.client.eval(lua_source("apply_scores.lua"), 3, *self.keys, *argv))
+            argv += [offset, event, "ann", points, tick, produced_at, "s"]
+        return list(self.client.eval(lua_source("apply_scores.lua"), 4, *self.keys, *argv))
 
     def total_and_tick(self) -> tuple[int, int]:
         score = int(float(self.client.zscore(self.keys[0], "ann") or -1))

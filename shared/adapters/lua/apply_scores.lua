@@ -3,6 +3,7 @@
 -- KEYS[2]  hash of watermarks: partition -> highest offset applied to this board, and
 --          partition .. '@ts' -> the newest Kafka timestamp (ms) applied from that partition
 -- KEYS[3]  sorted set of this (board, partition)'s applied event ids, scored by their records' timestamps
+-- KEYS[4]  the board's hidden set: banned players' entries, encoded as on the board
 -- ARGV[1]  the board codec's tick slots, 2^R (shared/domain/score_codec.py)
 -- ARGV[2]  the board codec's largest total points: a player's total stops there
 -- ARGV[3]  partition name, scoped by the Kafka cluster it belongs to
@@ -12,8 +13,15 @@
 -- ARGV[7]  now (ms), the caller's clock
 -- ARGV[8]  how long (ms) the event ids outlive the last write from this partition
 -- ARGV[9]  when (epoch ms) the board and its watermarks expire, the end of its retention; 0: kept
--- ARGV[10..] groups of six, in offset order:
---          offset, event id, user id, points, tick reached on this board, record timestamp ms (-1: none)
+-- ARGV[10..] groups of seven, in offset order:
+--          offset, event id, user id, points, tick reached on this board, record timestamp ms (-1: none),
+--          tag: what the record does (shared/application/moderation_apply.py):
+--            s  add the points to the player's entry on the board
+--            h  add them to the player's entry in the hidden set (the player is banned)
+--            b  ban: move the player's entry from the board into the hidden set
+--            u  unban: move the player's hidden entry back onto the board
+--            r  reset: remove the player's entries from the board and the hidden set
+--          A moderation action (b, u, r) carries its action id as event id, 0 points and tick 0.
 -- Returns {applied, resets, redelivered, duplicates, unverified, capped, expired}: two counts, the
 -- offsets of the records skipped for three reasons (usually none), a count, and more offsets:
 --   resets       at or below the watermark but never applied, and produced too recently to have been
@@ -25,7 +33,10 @@
 --   capped       applied records whose points were cut at the board's largest total
 --   expired      every record of the call when the board's retention has ended (by the caller's
 --                clock): nothing is written, so no partial board or watermark comes back to life
-local board, watermarks, remembered = KEYS[1], KEYS[2], KEYS[3]
+-- An action at or below the watermark that the board does not remember is skipped as redelivered,
+-- never taken for restarted offsets: a call of actions alone to a board that did not exist wrote
+-- nothing (below), and the board may have been created by later records since.
+local board, watermarks, remembered, hidden = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local slots = tonumber(ARGV[1])
 local max_points = tonumber(ARGV[2])
 local partition, unscoped = ARGV[3], ARGV[4]
@@ -36,16 +47,32 @@ local keep_ms = tonumber(ARGV[8])
 local expires_at = ARGV[9]
 local timestamp_field = partition .. '@ts'
 local first_score = 10
+local group = 7
+local is_action = {b = true, u = true, r = true}
 
 if expires_at ~= '0' and now_ms >= tonumber(expires_at) then
   local expired = {}
-  for i = first_score, #ARGV, 6 do expired[#expired + 1] = tonumber(ARGV[i]) end
+  for i = first_score, #ARGV, group do expired[#expired + 1] = tonumber(ARGV[i]) end
   return {0, 0, {}, {}, {}, 0, expired}
+end
+
+-- Actions alone change nothing on a board that does not exist, and write nothing there: a ban is
+-- sent to every retained period of every window, most of which its player never played in.
+local actions_only = #ARGV >= first_score
+for i = first_score, #ARGV, group do
+  local tag = ARGV[i + 6]
+  if not is_action[tag] then
+    if tag ~= 's' and tag ~= 'h' then return redis.error_reply('ERR unknown record tag ' .. tostring(tag)) end
+    actions_only = false
+  end
+end
+if actions_only and redis.call('EXISTS', board, hidden) == 0 then
+  return {0, 0, {}, {}, {}, 0, {}}
 end
 
 -- Redis keeps a script's earlier writes when a later command fails, so a key of the wrong type is
 -- refused before anything is written: the call then applies nothing, and its redelivery everything.
-for _, key in ipairs({board, remembered}) do
+for _, key in ipairs({board, remembered, hidden}) do
   local kind = redis.call('TYPE', key)['ok']
   if kind ~= 'zset' and kind ~= 'none' then
     return redis.error_reply('WRONGTYPE ' .. key .. ' holds a ' .. kind .. ', not a sorted set')
@@ -71,8 +98,8 @@ local highest_offset, highest_time = -1, -1
 
 -- The rule of ScoreCodec.add (shared/domain/score_codec.py), the reference this is held to by
 -- tests/integration/test_score_model.py.
-local function add_to_board(member, points, tick)
-  local old = redis.call('ZSCORE', board, member)
+local function add_to(key, member, points, tick)
+  local old = redis.call('ZSCORE', key, member)
   local total, old_points, old_tick = points, nil, nil
   if old then
     local old_score = tonumber(old)
@@ -91,7 +118,18 @@ local function add_to_board(member, points, tick)
     if old_tick > tick then tick = old_tick end
   end
   -- %.0f keeps all 53 bits; Lua's default number formatting would round to 14 digits.
-  redis.call('ZADD', board, string.format('%.0f', total * slots + (slots - 1 - tick)), member)
+  redis.call('ZADD', key, string.format('%.0f', total * slots + (slots - 1 - tick)), member)
+end
+
+-- A ban or unban: the entry leaves one set and is added to the other by the same rule as a score,
+-- so a player's hidden and shown points (both possible after a timed ban ended) sum up.
+local function move(from, to, member)
+  local old = redis.call('ZSCORE', from, member)
+  if not old then return end
+  redis.call('ZREM', from, member)
+  local old_score = tonumber(old)
+  local points = math.floor(old_score / slots)
+  add_to(to, member, points, slots - 1 - (old_score - points * slots))
 end
 
 local function never_applied_here(produced_at)
@@ -100,10 +138,11 @@ local function never_applied_here(produced_at)
   return memory_intact and produced_at > newest - window_ms + margin_ms
 end
 
-for i = first_score, #ARGV, 6 do
+for i = first_score, #ARGV, group do
   local offset = tonumber(ARGV[i])
   local event_id = ARGV[i + 1]
   local produced_at = tonumber(ARGV[i + 5])
+  local tag = ARGV[i + 6]
   -- A missing or future timestamp is remembered as now: never later than this call could see.
   local remembered_at = produced_at
   if remembered_at < 0 or remembered_at > now_ms then remembered_at = now_ms end
@@ -111,7 +150,7 @@ for i = first_score, #ARGV, 6 do
   if offset > applied_upto then
     apply = redis.call('ZADD', remembered, 'NX', remembered_at, event_id) == 1
     if not apply then duplicates[#duplicates + 1] = offset end
-  elseif redis.call('ZSCORE', remembered, event_id) then
+  elseif redis.call('ZSCORE', remembered, event_id) or (is_action[tag] and resets == 0) then
     redelivered[#redelivered + 1] = offset
   elseif never_applied_here(produced_at) then
     resets = resets + 1
@@ -121,7 +160,19 @@ for i = first_score, #ARGV, 6 do
     unverified[#unverified + 1] = offset
   end
   if apply then
-    add_to_board(ARGV[i + 2], tonumber(ARGV[i + 3]), tonumber(ARGV[i + 4]))
+    local member = ARGV[i + 2]
+    if tag == 's' then
+      add_to(board, member, tonumber(ARGV[i + 3]), tonumber(ARGV[i + 4]))
+    elseif tag == 'h' then
+      add_to(hidden, member, tonumber(ARGV[i + 3]), tonumber(ARGV[i + 4]))
+    elseif tag == 'b' then
+      move(board, hidden, member)
+    elseif tag == 'u' then
+      move(hidden, board, member)
+    elseif tag == 'r' then
+      redis.call('ZREM', board, member)
+      redis.call('ZREM', hidden, member)
+    end
     applied = applied + 1
   end
   if offset > highest_offset then highest_offset = offset end
@@ -138,9 +189,9 @@ end
 redis.call('HSET', watermarks, partition, string.format('%.0f', highest_offset),
   timestamp_field, string.format('%.0f', highest_time))
 if redis.call('EXISTS', remembered) == 1 then redis.call('PEXPIRE', remembered, keep_ms) end
--- The board and its watermarks go together: watermarks without their board would skip its records
--- as applied, and a board without its watermarks would take them again.
-for _, key in ipairs({board, watermarks}) do
+-- The board, its hidden set and its watermarks go together: watermarks without their board would
+-- skip its records as applied, and a board without its watermarks would take them again.
+for _, key in ipairs({board, hidden, watermarks}) do
   if expires_at == '0' then redis.call('PERSIST', key) else redis.call('PEXPIREAT', key, expires_at) end
 end
 return {applied, resets, redelivered, duplicates, unverified, capped, {}}
