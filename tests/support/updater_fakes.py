@@ -14,10 +14,12 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 
 from shared.adapters.msk_batch import ScoreBatchProcessor, decode_score_record
 from shared.application.apply import ApplyResult, BatchTally, DeadLetter, PendingScore
+from shared.application.moderation_apply import ModerationStateStore
 from shared.application.reference_board import ReferenceBoards
 from shared.domain.boards import Board, BoardSchedule, Window, parse_windows
 from shared.domain.events import ScoreEvent, event_id_for
-from shared.domain.record_codec import encode_record
+from shared.domain.moderation import ModerationAction, ModerationKind, action_id_for
+from shared.domain.record_codec import encode_moderation, encode_record
 
 
 def ms(text: str) -> int:
@@ -84,6 +86,15 @@ class InMemoryBoards:
         }
 
     @property
+    def hidden(self) -> dict[Board, dict[str, int]]:
+        """The hidden sets' points (banned players), by board."""
+        return {
+            board: {user: board.codec.points_of(score) for user, score in model.hidden.items()}
+            for board, model in self.store.boards.items()
+            if model.hidden
+        }
+
+    @property
     def ticks(self) -> dict[Board, dict[str, int]]:
         return {
             board: {user: board.codec.decode(score).ticks for user, score in model.scores.items()}
@@ -135,6 +146,29 @@ def score(user: str, match: str, points: int = 1, at: int = NOVEMBER, received: 
     return encode_record(ScoreEvent(event_id_for(match, user), match, user, points, at, received))
 
 
+def keyed(item: dict[str, Any], user: str) -> dict[str, Any]:
+    """The record keyed by its player's user id, as the producers key it."""
+    return {**item, "key": base64.b64encode(user.encode()).decode()}
+
+
+def moderation(
+    user: str,
+    kind: ModerationKind,
+    at: int,
+    *,
+    request: str = "request",
+    until: int | None = None,
+    window: str | None = None,
+    period: str | None = None,
+) -> bytes:
+    """A moderation action's record value, received at `at`."""
+    return encode_moderation(
+        ModerationAction(
+            action_id_for(f"{request}-{kind}", user), user, kind, "cheating", "admin:test", at, until, window, period
+        )
+    )
+
+
 def kafka_event(*records: dict[str, Any]) -> dict[str, Any]:
     grouped: dict[str, list[dict[str, Any]]] = {}
     for item in records:
@@ -147,8 +181,9 @@ def process(
     letters: RecordingDeadLetters,
     event: dict[str, Any],
     schedule: BoardSchedule = EVERY_WINDOW,
+    moderation: ModerationStateStore | None = None,
 ) -> tuple[list[tuple[str, int]], BatchTally]:
-    processor = ScoreBatchProcessor(boards, letters, schedule)
+    processor = ScoreBatchProcessor(boards, letters, schedule, moderation)
     response: dict[str, Any] = dict(process_partial_response(event, decode_score_record, processor))
     failed = [failure["itemIdentifier"] for failure in response["batchItemFailures"]]
     return [(item["partition"], item["offset"]) for item in failed], processor.tally
@@ -159,5 +194,6 @@ def run(
     letters: RecordingDeadLetters,
     event: dict[str, Any],
     schedule: BoardSchedule = EVERY_WINDOW,
+    moderation: ModerationStateStore | None = None,
 ) -> list[tuple[str, int]]:
-    return process(boards, letters, event, schedule)[0]
+    return process(boards, letters, event, schedule, moderation)[0]
