@@ -237,7 +237,7 @@ def test_each_board_is_sent_the_tags_in_partition_order() -> None:
             calls.append([(s.offset, s.tag) for s in scores])
         return original(b, partition, scores, **options)
 
-    boards.store.apply = spy  # type: ignore[method-assign]
+    boards.store.apply = spy  # type: ignore[method-assign,assignment]
     event = kafka_event(
         keyed(record(0, 0, score("eve", "m1", 1, at=NOVEMBER)), "eve"),
         keyed(record(0, 1, moderation("eve", ModerationKind.BAN, NOVEMBER)), "eve"),
