@@ -1,0 +1,297 @@
+"""The apply script's moderation tags against the reference store: the real script on a real
+redis-server, driven by hypothesis, must agree with shared.application.reference_board after every
+step, on every board's shown set and hidden set and on every call's counts.
+
+Each step is a batch as the updater sends it: per partition, per board, one call in offset order.
+Records are scores (shown or hidden), bans, unbans and resets of six players, sent to a drawn set of
+three boards of both codecs; some repeat an earlier record's id at a new offset (a retried POST or a
+re-published action), some boards' calls fail and their partition is sent again from its first
+offset, and earlier offsets are redelivered on their own. Points come small or at the largest totals,
+so moves between the sets add up past the cap.
+
+A second check needs no model: for each board and player, the points shown plus hidden are the sum
+of the points their applied scores brought since their last applied reset, cut at the largest total,
+whenever the player is in only one of the two sets.
+
+Reproducible like tests/integration/test_score_model.py (derandomized, no example database).
+MODERATION_MODEL_EXAMPLES raises the example count.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections import defaultdict
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+from hypothesis import HealthCheck, Phase, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_state_machine_as_test
+
+from local_runtime.servers import RedisServer
+from shared.adapters.board_writer import RedisBoardWriter
+from shared.adapters.keys import hidden_scores_key
+from shared.adapters.redis_client import RedisClient, create_redis_client
+from shared.application.apply import ApplyResult, PendingScore
+from shared.application.moderation_apply import BAN, HIDDEN_SCORE, RESET, SCORE, UNBAN
+from shared.application.reference_board import ReferenceBoards
+from shared.domain.boards import Board, Window
+from shared.domain.events import event_id_for
+
+pytestmark = [pytest.mark.model, pytest.mark.moderation]
+
+MODEL_DB = 14
+EXAMPLES = int(os.environ.get("MODERATION_MODEL_EXAMPLES", "40"))
+STEPS = 12
+# Shrinking a failure re-runs every check after every step for minutes: asked for with MODERATION_MODEL_SHRINK=1.
+PHASES = (
+    Phase.explicit,
+    Phase.generate,
+    *((Phase.shrink,) if os.environ.get("MODERATION_MODEL_SHRINK") == "1" else ()),
+)
+
+BOARDS = (
+    Window.DAILY.parse_period("2019-05-17"),
+    Window.MONTHLY.parse_period("2019-05"),
+    Window.ALLTIME.parse_period("all"),
+)
+USERS = ("ann", "bob", "cat", "dan", "eve", "Zoë")
+PARTITIONS = ("model/score-events-0", "model/score-events-1")
+PARTITION_OF = {user: PARTITIONS[index % len(PARTITIONS)] for index, user in enumerate(USERS)}
+MINUTES_CAP = Window.ALLTIME.codec.max_points
+TAGS = (SCORE, SCORE, HIDDEN_SCORE, BAN, UNBAN, RESET)
+
+points = st.one_of(st.integers(1, 5), st.sampled_from([MINUTES_CAP // 2, MINUTES_CAP]))
+
+
+@dataclass(frozen=True)
+class Item:
+    """A record's content: a score (shown or hidden) or an action, on some of the boards."""
+
+    item_id: bytes
+    user: str
+    tag: str
+    points: int
+    at_ms: int
+    boards: tuple[Board, ...]
+
+
+@dataclass(frozen=True)
+class Record:
+    offset: int
+    item: Item
+
+
+@dataclass
+class Exercised:
+    examples: int = 0
+    calls: int = 0
+    failed_calls: int = 0
+    bans_moving: int = 0  # bans applied to a board where the player held points
+    unbans_moving: int = 0
+    resets: int = 0
+    hidden_scores: int = 0
+    both_sets: int = 0  # checks where a player held points shown and hidden at once
+    untouched_boards: int = 0  # action-only calls to a board holding no one
+    lone_unbans_moving: int = 0  # a call of unbans alone moving a player back
+
+    def __str__(self) -> str:
+        return ", ".join(f"{name.replace('_', ' ')} {value}" for name, value in vars(self).items())
+
+
+class ModerationModel(RuleBasedStateMachine):
+    def __init__(self, client: RedisClient, exercised: Exercised) -> None:
+        super().__init__()
+        client.flushdb()
+        self.client = client
+        self.exercised = exercised
+        exercised.examples += 1
+        self.writer = RedisBoardWriter(client)
+        self.model = ReferenceBoards()
+        self.log: dict[str, list[Record]] = defaultdict(list)
+        self.items: list[Item] = []
+        # The brute force: per board, per player, the points applied since their last reset.
+        self.sums: dict[Board, dict[str, int]] = {board: {} for board in BOARDS}
+
+    @rule(data=st.data())
+    def a_batch(self, data: st.DataObject) -> None:
+        count = data.draw(st.integers(1, 8), label="records")
+        batch: list[Record] = []
+        for _ in range(count):
+            again = bool(self.items) and data.draw(st.integers(0, 4), label="repeat an earlier id") == 0
+            item = data.draw(st.sampled_from(self.items), label="earlier") if again else self._new_item(data)
+            partition = PARTITION_OF[item.user]
+            batch.append(Record(self._next_offset(partition), item))
+            self.log[partition].append(batch[-1])
+        failing = data.draw(st.sets(st.sampled_from([(b, p) for b in BOARDS for p in PARTITIONS]), max_size=2))
+        for partition in PARTITIONS:
+            records = [record for record in batch if PARTITION_OF[record.item.user] == partition]
+            if records and self._deliver(partition, records, failing):
+                self._deliver(partition, records, set())
+
+    @rule(data=st.data())
+    def an_action_alone(self, data: st.DataObject) -> None:
+        """A ban or unban in a batch of its own, to every board: a board may hold its player only hidden."""
+        hidden = sorted({user for board in BOARDS for user in self.model.of(board).hidden})
+        if hidden and data.draw(st.booleans(), label="unban a hidden player"):
+            user, tag = data.draw(st.sampled_from(hidden), label="user"), UNBAN
+        else:
+            user = data.draw(st.sampled_from(USERS), label="user")
+            tag = data.draw(st.sampled_from((BAN, UNBAN)), label="tag")
+        item = Item(bytes.fromhex(event_id_for(f"item-{len(self.items)}", user)), user, tag, 0, 0, BOARDS)
+        self.items.append(item)
+        partition = PARTITION_OF[user]
+        self.log[partition].append(Record(self._next_offset(partition), item))
+        self._deliver(partition, self.log[partition][-1:], set())
+
+    @rule(data=st.data())
+    def a_redelivery(self, data: st.DataObject) -> None:
+        sent = [partition for partition in PARTITIONS if self.log[partition]]
+        if not sent:
+            return
+        partition = data.draw(st.sampled_from(sent), label="partition")
+        start = data.draw(st.integers(0, len(self.log[partition]) - 1), label="from record")
+        self._deliver(partition, self.log[partition][start:], set())
+
+    def _new_item(self, data: st.DataObject) -> Item:
+        tag = data.draw(st.sampled_from(TAGS), label="tag")
+        user = data.draw(st.sampled_from(USERS), label="user")
+        is_score = tag in (SCORE, HIDDEN_SCORE)
+        item = Item(
+            item_id=bytes.fromhex(event_id_for(f"item-{len(self.items)}", user)),
+            user=user,
+            tag=tag,
+            points=data.draw(points, label="points") if is_score else 0,
+            at_ms=data.draw(st.integers(0, 180_000), label="ms into the period") if is_score else 0,
+            boards=tuple(data.draw(st.sets(st.sampled_from(BOARDS), min_size=1), label="boards")),
+        )
+        self.items.append(item)
+        return item
+
+    def _next_offset(self, partition: str) -> int:
+        return self.log[partition][-1].offset + 1 if self.log[partition] else 0
+
+    def _deliver(self, partition: str, records: list[Record], failing: set[tuple[Board, str]]) -> bool:
+        failed = False
+        produced_at = time.time_ns() // 1_000_000
+        for board in BOARDS:
+            pending = [
+                PendingScore(
+                    record.offset,
+                    record.item.item_id,
+                    record.item.user,
+                    record.item.points,
+                    board.ticks_at(board.start_ms + record.item.at_ms),
+                    produced_at,
+                    record.item.tag,
+                )
+                for record in records
+                if board in record.item.boards
+            ]
+            if not pending:
+                continue
+            if (board, partition) in failing:
+                failed = True
+                self.exercised.failed_calls += 1
+                continue
+            before = self.model.of(board)
+            holds_no_one = not before.scores and not before.hidden
+            moving = {
+                (score.offset, score.tag)
+                for score in pending
+                if (score.tag == BAN and score.user_id in before.scores)
+                or (score.tag == UNBAN and score.user_id in before.hidden)
+            }
+            real = self.writer.apply(board, partition, pending)
+            expected = self.model.apply(board, partition, pending)
+            assert counts(real) == counts(expected), f"apply on {board.key} from {partition}: {pending}"
+            self._follow_sums(board, pending, expected)
+            self.exercised.calls += 1
+            self.exercised.bans_moving += sum(1 for _, tag in moving if tag == BAN)
+            self.exercised.unbans_moving += sum(1 for _, tag in moving if tag == UNBAN)
+            self.exercised.resets += sum(1 for score in pending if score.tag == RESET)
+            self.exercised.hidden_scores += sum(1 for score in pending if score.tag == HIDDEN_SCORE)
+            self.exercised.untouched_boards += holds_no_one and all(s.tag in (BAN, UNBAN, RESET) for s in pending)
+            self.exercised.lone_unbans_moving += bool(moving) and all(score.tag == UNBAN for score in pending)
+        return failed
+
+    def _follow_sums(self, board: Board, pending: list[PendingScore], result: ApplyResult) -> None:
+        """The brute force: which of the records the call applied (not skipped), in order."""
+        skipped = set(result.redelivered) | set(result.duplicates) | set(result.unverified)
+        if result.applied == 0:
+            return
+        sums = self.sums[board]
+        for score in pending:
+            if score.offset in skipped:
+                continue
+            if score.tag in (SCORE, HIDDEN_SCORE):
+                sums[score.user_id] = sums.get(score.user_id, 0) + score.points
+            elif score.tag == RESET:
+                sums.pop(score.user_id, None)
+
+    @invariant()
+    def each_board_and_hidden_set_equals_the_model(self) -> None:
+        for board in BOARDS:
+            model = self.model.of(board)
+            assert self._held(board.key) == model.scores, f"{board.key} shown"
+            assert self._held(hidden_scores_key(board)) == model.hidden, f"{board.key} hidden"
+
+    @invariant()
+    def the_points_shown_and_hidden_are_the_capped_sum_since_the_last_reset(self) -> None:
+        for board in BOARDS:
+            model, codec = self.model.of(board), board.codec
+            for user in USERS:
+                shown, hidden = model.scores.get(user), model.hidden.get(user)
+                if shown is not None and hidden is not None:
+                    self.exercised.both_sets += 1
+                    continue
+                held = shown if shown is not None else hidden
+                total = min(codec.max_points, self.sums[board].get(user, 0))
+                assert (0 if held is None else codec.points_of(held)) == total, f"{user} on {board.key}"
+
+    def _held(self, key: str) -> dict[str, int]:
+        held: list[tuple[bytes, float]] = self.client.zrange(key, 0, -1, withscores=True)  # type: ignore[assignment]
+        return {member.decode(): int(score) for member, score in held}
+
+
+def counts(result: ApplyResult) -> tuple[object, ...]:
+    return (result.applied, result.resets, result.redelivered, result.duplicates, result.unverified, result.capped)
+
+
+@pytest.fixture(scope="module")
+def model_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    server = RedisServer.start(tmp_path_factory.mktemp("moderation-model-redis"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def model_client(model_redis: RedisServer) -> Iterator[RedisClient]:
+    client = create_redis_client(model_redis.url, db=MODEL_DB)
+    yield client
+    client.flushdb()
+    client.close()
+
+
+def test_the_apply_script_moderates_as_the_reference_store(
+    model_client: RedisClient, capsys: pytest.CaptureFixture[str]
+) -> None:
+    exercised = Exercised()
+    run_state_machine_as_test(
+        lambda: ModerationModel(model_client, exercised),  # type: ignore[arg-type]  # hypothesis takes any factory
+        settings=settings(
+            max_examples=EXAMPLES,
+            stateful_step_count=STEPS,
+            deadline=None,
+            derandomize=True,
+            database=None,
+            phases=PHASES,
+            suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+        ),
+    )
+    with capsys.disabled():
+        print(f"\nmoderation model: {exercised}")
+    never = [name for name, value in vars(exercised).items() if value == 0]
+    assert not never, f"the examples never went through: {', '.join(never)}"
