@@ -32,7 +32,7 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_stat
 
 from local_runtime.servers import RedisServer
 from shared.adapters.board_writer import RedisBoardWriter
-from shared.adapters.keys import hidden_scores_key
+from shared.adapters.keys import applied_offsets_key, hidden_scores_key
 from shared.adapters.redis_client import RedisClient, create_redis_client
 from shared.application.apply import ApplyResult, PendingScore
 from shared.application.moderation_apply import BAN, HIDDEN_SCORE, RESET, SCORE, UNBAN
@@ -96,6 +96,7 @@ class Exercised:
     both_sets: int = 0  # checks where a player held points shown and hidden at once
     untouched_boards: int = 0  # action-only calls to a board holding no one
     lone_unbans_moving: int = 0  # a call of unbans alone moving a player back
+    actions_redelivered_unremembered: int = 0  # at or below the watermark, not remembered: skipped
 
     def __str__(self) -> str:
         return ", ".join(f"{name.replace('_', ' ')} {value}" for name, value in vars(self).items())
@@ -135,7 +136,8 @@ class ModerationModel(RuleBasedStateMachine):
     def an_action_alone(self, data: st.DataObject) -> None:
         """A ban or unban in a batch of its own, to every board: a board may hold its player only hidden."""
         hidden = sorted({user for board in BOARDS for user in self.model.of(board).hidden})
-        if hidden and data.draw(st.booleans(), label="unban a hidden player"):
+        unban_hidden: bool = data.draw(st.booleans(), label="unban a hidden player")
+        if hidden and unban_hidden:
             user, tag = data.draw(st.sampled_from(hidden), label="user"), UNBAN
         else:
             user = data.draw(st.sampled_from(USERS), label="user")
@@ -145,6 +147,17 @@ class ModerationModel(RuleBasedStateMachine):
         partition = PARTITION_OF[user]
         self.log[partition].append(Record(self._next_offset(partition), item))
         self._deliver(partition, self.log[partition][-1:], set())
+
+    @rule(data=st.data())
+    def everyone_shown_banned(self, data: st.DataObject) -> None:
+        """Ban, alone, each player a board shows: the board's sorted set is then gone, its hidden set stays."""
+        board = data.draw(st.sampled_from(BOARDS), label="board")
+        for user in sorted(self.model.of(board).scores):
+            item = Item(bytes.fromhex(event_id_for(f"item-{len(self.items)}", user)), user, BAN, 0, 0, (board,))
+            self.items.append(item)
+            partition = PARTITION_OF[user]
+            self.log[partition].append(Record(self._next_offset(partition), item))
+            self._deliver(partition, self.log[partition][-1:], set())
 
     @rule(data=st.data())
     def a_redelivery(self, data: st.DataObject) -> None:
@@ -214,7 +227,15 @@ class ModerationModel(RuleBasedStateMachine):
             self.exercised.resets += sum(1 for score in pending if score.tag == RESET)
             self.exercised.hidden_scores += sum(1 for score in pending if score.tag == HIDDEN_SCORE)
             self.exercised.untouched_boards += holds_no_one and all(s.tag in (BAN, UNBAN, RESET) for s in pending)
-            self.exercised.lone_unbans_moving += bool(moving) and all(score.tag == UNBAN for score in pending)
+            lone_unbans = bool(moving) and all(score.tag == UNBAN for score in pending)
+            self.exercised.lone_unbans_moving += lone_unbans
+            upto = before.watermarks.get(partition, -1)
+            remembered = before.remembered.get(partition, set())
+            self.exercised.actions_redelivered_unremembered += sum(
+                1
+                for score in pending
+                if score.tag in (BAN, UNBAN, RESET) and score.offset <= upto and score.event_id not in remembered
+            )
         return failed
 
     def _follow_sums(self, board: Board, pending: list[PendingScore], result: ApplyResult) -> None:
@@ -295,3 +316,36 @@ def test_the_apply_script_moderates_as_the_reference_store(
         print(f"\nmoderation model: {exercised}")
     never = [name for name, value in vars(exercised).items() if value == 0]
     assert not never, f"the examples never went through: {', '.join(never)}"
+
+
+# --- the two edges the examples rarely reach, on the real script -------------------------------------
+
+BOARD = BOARDS[1]
+PARTITION = PARTITIONS[0]
+
+
+def pending(offset: int, name: str, user: str, tag: str, points: int = 0) -> PendingScore:
+    return PendingScore(
+        offset, bytes.fromhex(event_id_for(name, user)), user, points, 0, time.time_ns() // 1_000_000, tag
+    )
+
+
+def test_an_unban_alone_restores_a_player_on_a_board_that_shows_no_one(model_client: RedisClient) -> None:
+    writer = RedisBoardWriter(model_client)
+    writer.apply(BOARD, PARTITION, [pending(0, "s", "eve", SCORE, 9), pending(1, "b", "eve", BAN)])
+    assert model_client.exists(BOARD.key) == 0, "the board's only player is hidden"
+    result = writer.apply(BOARD, PARTITION, [pending(2, "u", "eve", UNBAN)])
+    assert result.applied == 1
+    assert model_client.zscore(BOARD.key, "eve") is not None and model_client.exists(hidden_scores_key(BOARD)) == 0
+
+
+def test_an_action_sent_to_a_board_before_it_existed_is_skipped_on_redelivery_not_taken_for_a_restart(
+    model_client: RedisClient,
+) -> None:
+    writer = RedisBoardWriter(model_client)
+    ban = pending(0, "b", "eve", BAN)
+    assert writer.apply(BOARD, PARTITION, [ban]).applied == 0
+    assert model_client.exists(BOARD.key, applied_offsets_key(BOARD)) == 0, "nothing written"
+    writer.apply(BOARD, PARTITION, [pending(1, "s", "ann", SCORE, 3)])  # a later record creates the board
+    again = writer.apply(BOARD, PARTITION, [ban, pending(1, "s", "ann", SCORE, 3)])
+    assert (again.applied, again.resets, again.redelivered) == (0, 0, (0, 1))
