@@ -8,7 +8,6 @@ updater on the real servers, so the same records can be redelivered at will.
 from __future__ import annotations
 
 import base64
-import json
 import random
 import time
 import uuid
@@ -17,7 +16,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 
 from local_runtime.lambda_host import LocalFunction
@@ -28,6 +26,7 @@ from shared.adapters.redis_client import create_redis_client
 from shared.domain.boards import Window
 from shared.domain.events import ScoreEvent, event_id_for
 from shared.domain.record_codec import encode_record
+from tests.support.dead_letter_reads import letters_for
 from tests.support.direct_reads import BoardId, board_ids_of, board_points
 from tests.support.http_api import Api
 from tests.support.local_stack import own_servers_environ, start_stack
@@ -57,26 +56,6 @@ def kafka_batch(cluster: str, records: Sequence[dict[str, Any]]) -> dict[str, An
 
 def score(month: Month, match: str, user: str, points: int = 1) -> bytes:
     return encode_record(ScoreEvent(event_id_for(match, user), match, user, points, month.at(60)))
-
-
-def letters_for(stack: RunningStack, topic: str) -> list[dict[str, Any]]:
-    """This topic's letters, taken off the queue; other tests' letters are put back at once."""
-    sqs = boto3.client("sqs", endpoint_url=stack.aws_endpoint_url, region_name="us-east-1")
-    found: list[dict[str, Any]] = []
-    for _ in range(20):
-        messages = sqs.receive_message(QueueUrl=stack.dlq_url, MaxNumberOfMessages=10).get("Messages", [])
-        if not messages:
-            break
-        for message in messages:
-            letter = json.loads(message["Body"])
-            if letter.get("topic") == topic:
-                found.append(letter)
-                sqs.delete_message(QueueUrl=stack.dlq_url, ReceiptHandle=message["ReceiptHandle"])
-            else:
-                sqs.change_message_visibility(
-                    QueueUrl=stack.dlq_url, ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=0
-                )
-    return found
 
 
 def failed_offsets(answer: dict[str, Any]) -> list[int]:

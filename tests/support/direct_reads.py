@@ -8,6 +8,7 @@ from typing import Any
 
 from kafka import KafkaConsumer, TopicPartition
 
+from shared.adapters.keys import hidden_scores_key
 from shared.adapters.redis_client import create_redis_client
 from shared.domain.boards import Board, Window
 
@@ -27,14 +28,16 @@ def board_ids_of(occurred_at_ms: int) -> list[BoardId]:
     ]
 
 
-def board_points(redis_url: str, board: Board | str) -> dict[str, int]:
+def board_points(redis_url: str, board: Board | str, *, hidden: bool = False) -> dict[str, int]:
     """Everyone's points on a board (a str names a month), read straight from Redis (the ground truth
-    check), decoded with the board's own codec; any REDIS_URL topology."""
+    check), decoded with the board's own codec; any REDIS_URL topology. `hidden`: the board's hidden
+    set (banned players) instead."""
     if isinstance(board, str):
         board = Window.MONTHLY.parse_period(board)
     client = create_redis_client(redis_url, decode_responses=True)
     try:
-        members: list[tuple[str, float]] = client.zrange(board.key, 0, -1, withscores=True)  # type: ignore[assignment]
+        key = hidden_scores_key(board) if hidden else board.key
+        members: list[tuple[str, float]] = client.zrange(key, 0, -1, withscores=True)  # type: ignore[assignment]
         return {member: board.codec.points_of(score) for member, score in members}
     finally:
         client.close()

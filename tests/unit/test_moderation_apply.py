@@ -369,3 +369,11 @@ def test_a_ban_received_near_the_end_of_time_still_reaches_the_boards_that_exist
     ban = action(ModerationKind.BAN, last.start_ms)
     reached = moderated_boards(BoardSchedule((Window.DAILY,)), ban)
     assert reached[0] == last
+
+
+def test_a_record_without_its_key_still_finds_its_player_banned() -> None:
+    boards, state = InMemoryBoards(), CountingState({"eve": WITHOUT_END})
+    event = kafka_event(record(0, 0, score("eve", "m1", 5, at=NOVEMBER, received=NOVEMBER)))  # no Kafka key
+    assert run(boards, RecordingDeadLetters(), event, MONTHLY_ONLY, state) == []
+    assert boards.hidden[NOV] == {"eve": 5} and boards.on(Window.MONTHLY, "2026-11") == {}
+    assert state.asked == [{"eve"}]
