@@ -17,8 +17,9 @@ from shared.adapters.keys import hidden_scores_key, moderation_state_key
 from shared.adapters.redis_client import create_redis_client
 from shared.domain.boards import Window
 from shared.domain.events import ScoreEvent, event_id_for
-from shared.domain.moderation import ModerationKind
+from shared.domain.moderation import ModerationAction, ModerationKind, action_id_for
 from shared.domain.record_codec import encode_moderation, encode_record
+from shared.domain.timestamps import now_ms
 from tests.support.dead_letter_reads import letters_for
 from tests.support.direct_reads import board_points
 from tests.support.http_api import Api
@@ -141,3 +142,39 @@ def test_a_damaged_moderation_record_is_dead_lettered_and_moves_no_one(stack: Ru
     assert "actor" in letters[0]["reason"]
     assert board_points(stack.redis_url, monthly) == {user: 3}
     assert standing(Api(stack.api_url, stack.api_key), monthly, user)[0] == 200
+
+
+def test_a_timed_ban_shows_scores_received_from_its_end_and_its_expiry_restores_the_hidden_ones(
+    stack: RunningStack, month: Month
+) -> None:
+    api, user = Api(stack.api_url, stack.api_key), f"timed-{uuid.uuid4().hex[:8]}"
+    monthly = Window.MONTHLY.parse_period(month.period)
+
+    def post(match: str, points: int) -> None:
+        body = {"match_id": match, "user_id": user, "points": points, "occurred_at": month.at(60)}
+        assert api.post("/v1/scores", body)[0] == 202
+
+    post("before", 5)
+    ban = action_now(user, ModerationKind.BAN)
+    ban = ban._replace(until_ms=ban.received_at_ms + 8_000)
+    expiry = ModerationAction(
+        action_id_for("expire:" + ban.action_id, user),
+        user,
+        ModerationKind.UNBAN,
+        "timed ban ended",
+        "system:timed-ban",
+        ban.until_ms or 0,
+    )
+    publisher = publisher_for(stack)
+    try:
+        publisher.publish_moderation([ban])
+        post("during", 2)  # received well before `until`: hidden
+        wait_for(lambda: standing(api, monthly, user)[0] == 404 or None, what="the ban on the month")
+        wait_for(lambda: now_ms() > (ban.until_ms or 0) or None, timeout=60, what="the ban's end")
+        post("after", 3)  # received after `until`: shown at once, before the expiry is applied
+        wait_for(lambda: points_on(api, monthly, user) == 3 or None, what="the score after the end, shown")
+        publisher.publish_moderation([expiry, expiry])  # produced twice: applied once
+    finally:
+        publisher.close()
+    wait_for(lambda: points_on(api, monthly, user) == 10 or None, what="the hidden points back")
+    assert board_points(stack.redis_url, monthly, hidden=True).get(user) is None

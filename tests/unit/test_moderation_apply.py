@@ -7,13 +7,17 @@ script by tests/integration/test_moderation_model.py. Instants are fixed and pas
 
 from __future__ import annotations
 
+import json
 from collections.abc import Collection, Mapping
+from types import SimpleNamespace
 
 import pytest
 from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
 from redis.exceptions import ConnectionError as RedisConnectionError
 
+from shared.adapters.updater_progress import CLOCK_SKEW_MS, _judge
 from shared.application.apply import ScoreApplier
+from shared.application.live import PUSH_INTERVAL_MS, LiveNotifier, LiveSubscriptions
 from shared.application.moderation_apply import (
     BAN,
     HIDDEN_SCORE,
@@ -27,10 +31,14 @@ from shared.application.moderation_apply import (
     ban_hides,
     moderated_boards,
 )
+from shared.application.queries import LeaderboardQueries
+from shared.application.reference_board import ReferenceBoards
+from shared.domain.board_changes import BoardChange
 from shared.domain.boards import DAY_MS, BoardSchedule, Window
 from shared.domain.events import ScoreEvent, event_id_for
 from shared.domain.moderation import ModerationAction, ModerationKind, action_id_for, ban_in_force
 from shared.domain.record_codec import PoisonRecord, decode_update, encode_moderation
+from tests.support.live_fakes import FakeClock, FakeMemory, FakeRegistry, FakeTransport
 from tests.support.updater_fakes import (
     EVERY_WINDOW,
     MONTHLY_ONLY,
@@ -377,3 +385,38 @@ def test_a_record_without_its_key_still_finds_its_player_banned() -> None:
     assert run(boards, RecordingDeadLetters(), event, MONTHLY_ONLY, state) == []
     assert boards.hidden[NOV] == {"eve": 5} and boards.on(Window.MONTHLY, "2026-11") == {}
     assert state.asked == [{"eve"}]
+
+
+def test_a_ban_reaches_live_subscribers_as_a_new_top_10() -> None:
+    clock, store = FakeClock(), ReferenceBoards()
+    queries = LeaderboardQueries(store, tuple(Window), clock=clock)
+    registry, memory, transport = FakeRegistry(), FakeMemory(clock), FakeTransport()
+    subscriptions = LiveSubscriptions(registry, transport, memory, queries)
+    notifier = LiveNotifier(registry, transport, memory, queries, sleep=clock.sleep)
+    applier = ScoreApplier(store, RecordingDeadLetters(), BoardSchedule((Window.MONTHLY,)))
+    now = clock.now_ms
+
+    def apply(*records: tuple[int, ScoreEvent | ModerationAction]) -> None:
+        batch = applier.begin()
+        batch.submit("p-0", "p-0", [(offset, item, now) for offset, item in records])
+        batch.settle(lambda *_: pytest.fail("no poison"))
+        notifier.notify([BoardChange(b, frozenset(players or ())) for b, players in batch.changes.items()])
+        clock.now_ms += PUSH_INTERVAL_MS
+
+    apply(
+        (0, ScoreEvent(event_id_for("m", "eve"), "m", "eve", 9, now, now)),
+        (1, ScoreEvent(event_id_for("m", "ann"), "m", "ann", 4, now, now)),
+    )
+    assert subscriptions.connect("c1", "10.0.0.1")
+    assert subscriptions.subscribe("c1", json.dumps({"action": "subscribe", "window": "monthly"}))
+    apply((2, action(ModerationKind.BAN, now)))
+    pushed = [json.loads(message) for message in transport.to("c1")]
+    assert [entry["user_id"] for entry in pushed[0]["entries"]] == ["eve", "ann"]
+    assert pushed[-1]["type"] == "top" and pushed[-1]["entries"] == [{"rank": 1, "user_id": "ann", "points": 4}]
+
+
+def test_the_period_closer_reads_an_action_as_the_next_record_by_its_receipt_time() -> None:
+    value = moderation("eve", ModerationKind.BAN, NOVEMBER)
+    next_record = SimpleNamespace(value=value, offset=4, timestamp=0)
+    assert _judge(next_record, NOVEMBER - CLOCK_SKEW_MS - 1, 3) is None, "received after the close: settled"
+    assert "received before the close" in str(_judge(next_record, NOVEMBER, 3))
