@@ -107,9 +107,10 @@ class ScoreBatchProcessor(BatchProcessor):
     def process(self) -> list[tuple[object, ...]]:
         # Records stay the raw dicts Lambda sent: wrapping 10 000 of them in Powertools' data class
         # cost more than the Redis work. Only a failed record is wrapped, for the failure report.
+        self.tally, self.changes = BatchTally(), {}
+        # Who is banned is read here, once; if Redis cannot answer, the whole batch fails and is retried.
         batch = self._applier.begin(keyed_players(self.records))
         self.tally = batch.tally
-        self.changes = {}
         by_partition: dict[str, list[RawRecord]] = defaultdict(list)
         for record in self.records:
             by_partition[partition_name(record)].append(record)

@@ -558,7 +558,7 @@ class BatchApplication:
             return settlements
         try:
             self._bans.persist({user: state for by_user in states.values() for user, state in by_user.items()})
-        except Exception as error:
+        except Exception as error:  # any failure, as for an apply call: the state is written on redelivery
             for partition in states:
                 first = self._bans.first_change(partition)
                 failed_from = settlements[partition].failed_from

@@ -35,6 +35,7 @@ from shared.application.queries import LeaderboardQueries
 from shared.application.reference_board import ReferenceBoards
 from shared.domain.board_changes import BoardChange
 from shared.domain.boards import DAY_MS, BoardSchedule, Window
+from shared.domain.errors import StoreUnavailable
 from shared.domain.events import ScoreEvent, event_id_for
 from shared.domain.moderation import ModerationAction, ModerationKind, action_id_for, ban_in_force
 from shared.domain.record_codec import PoisonRecord, decode_update, encode_moderation
@@ -420,3 +421,16 @@ def test_the_period_closer_reads_an_action_as_the_next_record_by_its_receipt_tim
     next_record = SimpleNamespace(value=value, offset=4, timestamp=0)
     assert _judge(next_record, NOVEMBER - CLOCK_SKEW_MS - 1, 3) is None, "received after the close: settled"
     assert "received before the close" in str(_judge(next_record, NOVEMBER, 3))
+
+
+class UnreadableState(InMemoryModerationState):
+    def banned_until(self, players: Collection[str]) -> dict[str, int]:
+        raise StoreUnavailable("moderation state: redis is down")
+
+
+def test_when_who_is_banned_cannot_be_read_the_whole_batch_fails_before_any_write() -> None:
+    boards = InMemoryBoards()
+    event = kafka_event(keyed(record(0, 0, score("eve", "m1", 5, at=NOVEMBER)), "eve"))
+    with pytest.raises(StoreUnavailable):
+        run(boards, RecordingDeadLetters(), event, MONTHLY_ONLY, UnreadableState())
+    assert boards.calls == []
