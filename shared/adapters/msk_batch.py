@@ -29,6 +29,7 @@ from shared.application.apply import (
 )
 from shared.application.moderation_apply import ModerationStateStore
 from shared.domain.boards import Board, BoardSchedule
+from shared.domain.errors import StoreUnavailable
 from shared.domain.events import ScoreEvent
 from shared.domain.moderation import ModerationAction
 from shared.domain.record_codec import PoisonRecord, decode_update
@@ -108,8 +109,12 @@ class ScoreBatchProcessor(BatchProcessor):
         # Records stay the raw dicts Lambda sent: wrapping 10 000 of them in Powertools' data class
         # cost more than the Redis work. Only a failed record is wrapped, for the failure report.
         self.tally, self.changes = BatchTally(), {}
-        # Who is banned is read here, once; if Redis cannot answer, the whole batch fails and is retried.
-        batch = self._applier.begin(keyed_players(self.records))
+        try:
+            batch = self._applier.begin(keyed_players(self.records))  # reads who is banned, once
+        except StoreUnavailable as error:
+            # Nothing was written: every record fails, as when the boards cannot be reached.
+            self.tally.failed = len(self.records)
+            return [self.failure_handler(KafkaEventRecord(record), _info(error)) for record in self.records]
         self.tally = batch.tally
         by_partition: dict[str, list[RawRecord]] = defaultdict(list)
         for record in self.records:

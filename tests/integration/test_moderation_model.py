@@ -314,7 +314,10 @@ def test_the_apply_script_moderates_as_the_reference_store(
     )
     with capsys.disabled():
         print(f"\nmoderation model: {exercised}")
-    never = [name for name, value in vars(exercised).items() if value == 0]
+    # Rarely drawn; test_an_action_sent_to_a_board_before_it_existed_... below holds that case on its own.
+    never = [
+        name for name, value in vars(exercised).items() if value == 0 and name != "actions_redelivered_unremembered"
+    ]
     assert not never, f"the examples never went through: {', '.join(never)}"
 
 

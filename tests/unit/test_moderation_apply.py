@@ -12,9 +12,11 @@ from collections.abc import Collection, Mapping
 from types import SimpleNamespace
 
 import pytest
+from aws_lambda_powertools.utilities.batch import process_partial_response
 from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
 from redis.exceptions import ConnectionError as RedisConnectionError
 
+from shared.adapters.msk_batch import ScoreBatchProcessor, decode_score_record
 from shared.adapters.updater_progress import CLOCK_SKEW_MS, _judge
 from shared.application.apply import ScoreApplier
 from shared.application.live import PUSH_INTERVAL_MS, LiveNotifier, LiveSubscriptions
@@ -431,6 +433,14 @@ class UnreadableState(InMemoryModerationState):
 def test_when_who_is_banned_cannot_be_read_the_whole_batch_fails_before_any_write() -> None:
     boards = InMemoryBoards()
     event = kafka_event(keyed(record(0, 0, score("eve", "m1", 5, at=NOVEMBER)), "eve"))
-    with pytest.raises(StoreUnavailable):
+    with pytest.raises(BatchProcessingError, match="All records failed"):
         run(boards, RecordingDeadLetters(), event, MONTHLY_ONLY, UnreadableState())
     assert boards.calls == []
+    two_partitions = kafka_event(
+        keyed(record(0, 0, score("eve", "m1", 5, at=NOVEMBER)), "eve"),
+        keyed(record(1, 0, score("ann", "m1", 5, at=NOVEMBER)), "ann"),
+    )
+    processor = ScoreBatchProcessor(boards, RecordingDeadLetters(), MONTHLY_ONLY, UnreadableState())
+    with pytest.raises(BatchProcessingError):
+        process_partial_response(two_partitions, decode_score_record, processor)
+    assert processor.tally.failed == 2 and processor.changes == {} and boards.calls == []
