@@ -18,6 +18,29 @@ def applied_events_key(board: Board, partition: str) -> str:
     return f"{board.key}:events:{partition}"
 
 
+# A board being rebuilt (shared/application/rebuild.py): a shadow board with its own watermarks and
+# remembered ids, renamed over the live keys at the swap. Each carries the board's key, hash tag
+# included, so the swap's keys share the board's Redis Cluster slot.
+def shadow_board_key(board: Board) -> str:
+    return f"{board.key}:shadow"
+
+
+def shadow_applied_offsets_key(board: Board) -> str:
+    return f"{shadow_board_key(board)}:applied"
+
+
+def shadow_applied_events_key(board: Board, partition: str) -> str:
+    return f"{shadow_board_key(board)}:events:{partition}"
+
+
+def rebuild_progress_key(board: Board) -> str:
+    return f"{shadow_board_key(board)}:progress"
+
+
+def rebuild_lock_key(board: Board) -> str:
+    return f"{shadow_board_key(board)}:lock"
+
+
 def dead_letter_key(fingerprint: str) -> str:
     return f"lb:deadletter:{fingerprint}"
 
