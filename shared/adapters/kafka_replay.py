@@ -37,7 +37,13 @@ def watermark_name(cluster: str, topic: str, partition: int) -> str:
 
 class KafkaReplaySource:
     def __init__(
-        self, bootstrap_servers: str, topic: str, cluster: str, *, security: dict[str, Any] | None = None
+        self,
+        bootstrap_servers: str,
+        topic: str,
+        cluster: str,
+        *,
+        security: dict[str, Any] | None = None,
+        records_per_read: int = RECORDS_PER_READ,
     ) -> None:
         self._options = {
             "bootstrap_servers": bootstrap_servers,
@@ -50,6 +56,7 @@ class KafkaReplaySource:
         }
         self._topic = topic
         self._cluster = cluster
+        self._records_per_read = records_per_read
 
     def open(self, from_ms: int, positions: Mapping[str, int]) -> KafkaReplayReader:
         try:
@@ -68,7 +75,7 @@ class KafkaReplaySource:
             starts = _starts(consumer, fresh, from_ms)
             for partition, name in names.items():
                 consumer.seek(partition, positions[name] if name in positions else starts[partition])
-            return KafkaReplayReader(consumer, names)
+            return KafkaReplayReader(consumer, names, self._records_per_read)
         except KafkaError as error:
             consumer.close(autocommit=False)
             raise BrokerUnavailable(f"replaying {self._topic}: {error}") from error
@@ -104,13 +111,14 @@ def _starts(consumer: KafkaConsumer, partitions: list[TopicPartition], from_ms: 
 
 
 class KafkaReplayReader:
-    def __init__(self, consumer: KafkaConsumer, names: dict[TopicPartition, str]) -> None:
+    def __init__(self, consumer: KafkaConsumer, names: dict[TopicPartition, str], records_per_read: int) -> None:
         self._consumer = consumer
         self._names = names
+        self._records_per_read = records_per_read
 
     def read(self) -> tuple[dict[tuple[str, str], list[DecodedRecord]], bool]:
         try:
-            fetched = self._consumer.poll(timeout_ms=POLL_MS, max_records=RECORDS_PER_READ)
+            fetched = self._consumer.poll(timeout_ms=POLL_MS, max_records=self._records_per_read)
             batches: dict[tuple[str, str], list[DecodedRecord]] = {}
             for partition, records in fetched.items():
                 decoded: list[DecodedRecord] = []

@@ -351,9 +351,9 @@ class BoardRebuilder:
                 if not at_end:
                     continue
                 attempts += 1
+                players = self.shadow.size(board)
                 still_behind = self.shadow.swap_replayed(board, token)
                 if still_behind is None:
-                    players = self.shadow_players(board)
                     return RebuildOutcome(board, RebuildSource.REPLAY, RebuildStatus.SWAPPED, players, read, attempts)
                 behind = still_behind
         finally:
@@ -361,10 +361,6 @@ class BoardRebuilder:
         return RebuildOutcome(
             board, RebuildSource.REPLAY, RebuildStatus.INCOMPLETE, 0, read, attempts, detail=f"behind on {behind}"
         )
-
-    def shadow_players(self, board: Board) -> int:
-        """After a swap: the players on the (live) board, as the shadow had them."""
-        return self.shadow.size(board)
 
 
 @dataclass

@@ -18,6 +18,7 @@ import boto3
 import pytest
 import redis
 
+from local_runtime.msk_trigger import broker_cluster_id, local_cluster_arn
 from local_runtime.servers import LocalServers
 from local_runtime.stack import DEFAULT_ARCHIVE_BUCKET, RunningStack
 from shared.adapters.archive_store import S3ArchiveStore
@@ -25,6 +26,7 @@ from shared.adapters.board_export import RedisBoardExport
 from shared.adapters.board_writer import RedisBoardWriter
 from shared.adapters.kafka_replay import KafkaReplaySource
 from shared.adapters.keys import rebuild_lock_key, rebuild_progress_key, shadow_board_key
+from shared.adapters.msk_batch import kafka_cluster_of
 from shared.adapters.shadow_board import RedisShadowBoard
 from shared.adapters.updater_progress import KafkaUpdaterProgress
 from shared.application.archive import PeriodCloser
@@ -195,7 +197,26 @@ class CrashAfter(RedisShadowBoard):
         super().add(board, scores, progress)
 
 
-def rebuilder(stack: RunningStack, shadow: RedisShadowBoard) -> BoardRebuilder:
+class EagerSwaps:
+    """The replay, read a few records at a time, claiming after each read to have reached the end:
+    so the swap is asked while the shadow is still behind the live board."""
+
+    def __init__(self, source: KafkaReplaySource) -> None:
+        self.source = source
+
+    def open(self, from_ms: int, positions: Any) -> Any:
+        reader = self.source.open(from_ms, positions)
+        original = reader.read
+
+        def read() -> Any:
+            records, _ = original()
+            return records, True
+
+        reader.read = read  # type: ignore[method-assign]
+        return reader
+
+
+def rebuilder(stack: RunningStack, shadow: RedisShadowBoard, replay: Any = None) -> BoardRebuilder:
     client = shadow.client
     archive = S3ArchiveStore(s3(stack), DEFAULT_ARCHIVE_BUCKET)
     schedule = BoardSchedule(windows=(Window.DAILY, Window.WEEKLY), retention_ms={Window.DAILY: 0, Window.WEEKLY: 0})
@@ -203,7 +224,7 @@ def rebuilder(stack: RunningStack, shadow: RedisShadowBoard) -> BoardRebuilder:
         shadow=shadow,
         writer=RedisBoardWriter(client),
         archive=archive,
-        replay=KafkaReplaySource(stack.kafka_bootstrap, stack.topic, ""),
+        replay=replay or KafkaReplaySource(stack.kafka_bootstrap, stack.topic, stack_cluster(stack)),
         schedule=schedule,
         closer=PeriodCloser(
             export=RedisBoardExport(client),
@@ -232,6 +253,30 @@ def test_a_restore_killed_halfway_leaves_only_its_shadow_and_the_next_run_finish
     outcome = rebuild(stack, board)
     assert (outcome["status"], outcome["players"]) == ("swapped", len(truth))
     assert board_points(store, board) == truth
+    assert not store.keys(f"{shadow_board_key(board)}*")
+
+
+def stack_cluster(stack: RunningStack) -> str:
+    """How the local MSK trigger scopes this broker's partitions in the boards' watermarks."""
+    cluster_id = broker_cluster_id(stack.kafka_bootstrap)
+    assert cluster_id
+    return kafka_cluster_of({"eventSourceArn": local_cluster_arn(cluster_id)})
+
+
+def test_the_swap_is_refused_while_the_shadow_is_behind_the_live_watermarks(
+    stack: RunningStack, store: redis.Redis
+) -> None:
+    board = unused_past_board(Window.DAILY)
+    truth = produce_day(stack, board, 60, seed=15)
+    wait_for(lambda: board_points(store, board) == truth, timeout=60, what=f"the day on {board.key}")
+    client = redis.Redis.from_url(stack.redis_url)
+    replay = EagerSwaps(KafkaReplaySource(stack.kafka_bootstrap, stack.topic, stack_cluster(stack), records_per_read=7))
+
+    outcome = rebuilder(stack, RedisShadowBoard(client), replay).rebuild(board, RebuildSource.REPLAY, 120)
+
+    assert outcome.status is RebuildStatus.SWAPPED
+    assert board_points(store, board) == truth
+    assert outcome.swap_attempts > 1  # refused while behind
     assert not store.keys(f"{shadow_board_key(board)}*")
 
 
