@@ -22,7 +22,9 @@ its progress beside the shadow: the next run resumes it. docs/ARCHIVE.md tells w
 from __future__ import annotations
 
 import time
+from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol
@@ -223,6 +225,8 @@ class BoardRebuilder:
     clock: Callable[[], int]
     new_token: Callable[[], str]
     monotonic: Callable[[], float] = time.monotonic
+    get_threads: int = 8
+    """Archive pages fetched at once during a restore: a GET waits on S3 far longer than its page takes to add."""
 
     def rebuild(
         self, board: Board, source: RebuildSource | None, seconds: float, *, restart: bool = False
@@ -263,22 +267,32 @@ class BoardRebuilder:
         progress = self._resume_or_start(board, f"archive:{manifest.run_id}", restart)
         page = int(progress.get("page", "0"))
         carry = _Carry.parse(progress.get("carry", ""))
-        while page < manifest.page_count:
-            if self.monotonic() >= deadline:
-                return RebuildOutcome(
-                    board,
-                    RebuildSource.ARCHIVE,
-                    RebuildStatus.INCOMPLETE,
-                    detail=f"{page} of {manifest.page_count} pages",
-                )
+        # Pages are fetched `get_threads` at a time ahead of the one being added, in order.
+        with ThreadPoolExecutor(self.get_threads, thread_name_prefix="archive-get") as pool:
+            ahead: deque[Future[list[ArchivedEntry]]] = deque()
+            following = page
             try:
-                entries = self._page(manifest, page)
-                scores = carry.scores(board, entries)
-            except ArchiveDamaged:
-                self.shadow.discard(board)
-                raise
-            page += 1
-            self.shadow.add(board, scores, {"page": str(page), "carry": carry.text()})
+                while page < manifest.page_count:
+                    if self.monotonic() >= deadline:
+                        return RebuildOutcome(
+                            board,
+                            RebuildSource.ARCHIVE,
+                            RebuildStatus.INCOMPLETE,
+                            detail=f"{page} of {manifest.page_count} pages",
+                        )
+                    while following < manifest.page_count and len(ahead) < 2 * self.get_threads:
+                        ahead.append(pool.submit(self._page, manifest, following))
+                        following += 1
+                    try:
+                        scores = carry.scores(board, ahead.popleft().result())
+                    except ArchiveDamaged:
+                        self.shadow.discard(board)
+                        raise
+                    page += 1
+                    self.shadow.add(board, scores, {"page": str(page), "carry": carry.text()})
+            finally:
+                for waiting in ahead:
+                    waiting.cancel()
         self._verify(board, manifest)
         expires_at = max(self.closer.hot_until_ms(board), self.clock() + RESTORED_MIN_KEEP_MS)
         self.shadow.swap_restored(board, token, expires_at)
