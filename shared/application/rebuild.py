@@ -39,6 +39,7 @@ from shared.application.apply import (
 from shared.application.archive import ArchiveStore, PeriodCloser
 from shared.application.queries import Entry
 from shared.domain.archive import (
+    ArchiveDamaged,
     ArchivedEntry,
     ArchiveFormatError,
     Checksum,
@@ -72,11 +73,6 @@ class RebuildStatus(StrEnum):
     """The run reached its deadline; its progress is kept and the next run resumes it."""
     ALREADY_RUNNING = "already_running"
     """Another run holds the board's rebuild lock; nothing was done."""
-
-
-class ArchiveDamaged(ValueError):
-    """The archive cannot be restored as it is (a page missing or unreadable, or a checksum that
-    does not match); the shadow is dropped and the live board is left as it was."""
 
 
 class NoArchive(LookupError):
@@ -302,18 +298,15 @@ class BoardRebuilder:
         key = manifest.page_key(number)
         data = self.archive.get(key)
         if data is None:
-            raise ArchiveDamaged(f"archive of {manifest.window} {manifest.period}: page {number} ({key}) is missing")
+            raise ArchiveDamaged(manifest.board, f"misses {key} (page {number})")
         try:
             entries = decode_page(data)
         except (ArchiveFormatError, ValueError, TypeError) as error:
-            raise ArchiveDamaged(
-                f"archive of {manifest.window} {manifest.period}: page {number} ({key}): {error}"
-            ) from None
+            raise ArchiveDamaged(manifest.board, f"holds an unreadable object {key}: {error}") from None
         expected = min(manifest.page_size, manifest.total - number * manifest.page_size)
         if len(entries) != expected:
             raise ArchiveDamaged(
-                f"archive of {manifest.window} {manifest.period}: page {number} ({key}) holds {len(entries)} "
-                f"entries, the manifest says {expected}"
+                manifest.board, f"holds {len(entries)} entries in {key} (page {number}), its manifest says {expected}"
             )
         return entries
 
@@ -334,9 +327,7 @@ class BoardRebuilder:
             problem = "the restored board's checksum differs from the manifest's"
         if problem:
             self.shadow.discard(board)
-            raise ArchiveDamaged(
-                f"archive of {manifest.window} {manifest.period}: {problem}; the live board is unchanged"
-            )
+            raise ArchiveDamaged(manifest.board, f"does not match its manifest: {problem}; the live board is unchanged")
 
     # -- by replay ----------------------------------------------------------------------------
 
@@ -408,18 +399,14 @@ class _Carry:
                 if entry.user_id.encode() >= self.user_id.encode():
                     self.tick += 1
             elif self.points >= 0 and entry.points > self.points:
-                raise ArchiveDamaged(
-                    f"archive of {board.window} {board.period}: {entry.user_id!r} is out of rank order"
-                )
+                raise ArchiveDamaged(board, f"lists {entry.user_id!r} out of rank order")
             else:
                 self.tick = 0
             if self.tick > codec.max_ticks:
-                raise ArchiveDamaged(
-                    f"archive of {board.window} {board.period}: too many players tied at {entry.points}"
-                )
+                raise ArchiveDamaged(board, f"ties more players at {entry.points} points than a board can order")
             try:
                 scores.append((entry.user_id, codec.encode(entry.points, self.tick)))
             except ValueError as error:
-                raise ArchiveDamaged(f"archive of {board.window} {board.period}: {entry.user_id!r}: {error}") from None
+                raise ArchiveDamaged(board, f"lists {entry.user_id!r} with {error}") from None
             self.points, self.user_id = entry.points, entry.user_id
         return scores

@@ -37,6 +37,15 @@ class ArchiveFormatError(ValueError):
     """An archive object that this code cannot read: another format version, or a damaged object."""
 
 
+class ArchiveDamaged(RuntimeError):
+    """A board's archive that cannot be read as its manifest says: an object missing or unreadable,
+    or contents that do not match the manifest. The message names the board and what is wrong."""
+
+    def __init__(self, board: Board, problem: str) -> None:
+        super().__init__(f"the archive of {board.window} {board.period} {problem}")
+        self.board = board
+
+
 @dataclass(frozen=True, slots=True)
 class ArchivedEntry:
     user_id: str

@@ -12,7 +12,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, cast
 
 import boto3
 import pytest
@@ -84,10 +84,14 @@ def rebuild(stack: RunningStack, board: Board, **options: Any) -> dict[str, Any]
     return dict(stack.functions["BoardRebuildFunction"].invoke(event))
 
 
+def ranked(store: redis.Redis, board: Board) -> list[tuple[str, int]]:
+    """The board in its order, best first: (user, points)."""
+    scored = cast(list[tuple[str, float]], store.zrevrange(board.key, 0, -1, withscores=True))
+    return [(member, board.codec.points_of(score)) for member, score in scored]
+
+
 def board_points(store: redis.Redis, board: Board) -> dict[str, int]:
-    return {
-        member: board.codec.points_of(score) for member, score in store.zrevrange(board.key, 0, -1, withscores=True)
-    }
+    return dict(ranked(store, board))
 
 
 def archived_day(stack: RunningStack, store: redis.Redis, players: int, seed: int) -> tuple[Board, dict[str, int]]:
@@ -121,9 +125,7 @@ def test_a_closed_day_deleted_from_redis_is_restored_from_its_archive(stack: Run
     assert (outcome["source"], outcome["status"], outcome["players"]) == ("archive", "swapped", len(truth))
     assert board_points(store, board) == truth
     # The same order as the archive (ties included), so first_reached ranks answer as before.
-    assert [
-        (member, board.codec.points_of(score)) for member, score in store.zrevrange(board.key, 0, -1, withscores=True)
-    ] == archive_order(stack, board)
+    assert ranked(store, board) == archive_order(stack, board)
     assert store.pexpiretime(board.key) > now_ms()
     assert not store.keys(f"{shadow_board_key(board)}*")
 
@@ -142,9 +144,9 @@ def put_page(stack: RunningStack, board: Board, page: int, body: bytes | None) -
 @pytest.mark.parametrize(
     ("damage", "message"),
     [
-        ("missing", "page 0 (boards/daily/"),
+        ("missing", "misses boards/daily/"),
         ("garbage", "unreadable rank page"),
-        ("points", "checksum differs from the manifest"),
+        ("points", "checksum differs from the manifest's"),
     ],
 )
 def test_a_damaged_archive_is_a_clear_error_and_the_live_board_stays(
@@ -166,7 +168,7 @@ def test_a_damaged_archive_is_a_clear_error_and_the_live_board_stays(
 
     with pytest.raises(Exception, match=re.escape(message)) as raised:
         rebuild(stack, board)
-    assert f"archive of daily {board.period}" in str(raised.value)
+    assert f"the archive of daily {board.period} " in str(raised.value)
     assert board_points(store, board) == live
     assert not store.keys(f"{shadow_board_key(board)}*")
     assert truth
