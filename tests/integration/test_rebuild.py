@@ -18,6 +18,7 @@ import boto3
 import pytest
 import redis
 
+from local_runtime.invoke import invoke
 from local_runtime.msk_trigger import broker_cluster_id, local_cluster_arn
 from local_runtime.servers import LocalServers
 from local_runtime.stack import DEFAULT_ARCHIVE_BUCKET, RunningStack
@@ -37,7 +38,9 @@ from shared.domain.timestamps import now_ms
 from tests.support.archive_stack import produce_day
 from tests.support.http_api import Api
 from tests.support.local_stack import GRACE_VARIABLES, own_servers_environ, start_stack
-from tests.support.past_days import unused_past_board
+from tests.support.past_days import reserve_boards, unused_past_board
+from tests.support.paths import REPO_ROOT
+from tests.support.sample_events import load_event
 from tests.support.waiting import wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.archive]
@@ -351,3 +354,29 @@ def truth(board: Board, acknowledged: list[tuple[str, str, int]]) -> dict[str, i
 
 def applied(store: redis.Redis, board: Board, acknowledged: list[tuple[str, str, int]]) -> bool:
     return board_points(store, board) == truth(board, list(acknowledged))
+
+
+SAMPLE_REBUILD = load_event("rebuild_board.json")
+reserve_boards(Board(Window(SAMPLE_REBUILD["window"]), SAMPLE_REBUILD["period"]))
+
+
+def test_the_sample_rebuild_event_runs_through_local_invoke(servers: LocalServers, tmp_path: Any) -> None:
+    """No archive for the sample's day, so it is replayed; nobody scored in it, so the board is empty."""
+    answer = invoke(
+        "BoardRebuildFunction",
+        SAMPLE_REBUILD,
+        template_path=REPO_ROOT / "template.yaml",
+        stack_workdir=tmp_path,
+        environ=own_servers_environ(
+            REDIS_URL=servers.redis_url,
+            KAFKA_BOOTSTRAP_SERVERS=servers.kafka_bootstrap,
+            AWS_ENDPOINT_URL=servers.aws_endpoint_url,
+        ),
+    )
+    assert {key: answer[key] for key in ("window", "period", "source", "status", "players")} == {
+        "window": SAMPLE_REBUILD["window"],
+        "period": SAMPLE_REBUILD["period"],
+        "source": "replay",
+        "status": "swapped",
+        "players": 0,
+    }
