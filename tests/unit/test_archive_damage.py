@@ -1,8 +1,9 @@
 """A damaged archive object read by the query path: a clear 502 naming the archive, not a crash.
-And the restore's score order: equal points restored in the archive's order."""
+The restore's score order (equal points in the archive's order), and the checksum's definition."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 from typing import Any
 
@@ -13,6 +14,7 @@ from shared.application.rebuild import _Carry
 from shared.domain.archive import (
     ArchiveDamaged,
     ArchivedEntry,
+    Checksum,
     IndexedPlayer,
     Manifest,
     encode_bucket,
@@ -97,3 +99,19 @@ def test_an_archive_page_out_of_rank_order_is_damaged() -> None:
     entries = [ArchivedEntry("a", 3, 1), ArchivedEntry("b", 5, 2)]
     with pytest.raises(ArchiveDamaged, match="lists 'b' out of rank order"):
         _Carry().scores(CLOSED, entries)
+
+
+def test_the_checksum_is_sha256_over_each_entrys_json_line() -> None:
+    """The format's definition (a manifest written by any version must still verify)."""
+    entries = [
+        ArchivedEntry('q"uote\\back', 9, 1),
+        ArchivedEntry("é中😀\n\t", 2**53 - 1, 2),
+        ArchivedEntry("", 0, 3),
+    ]
+    expected = hashlib.sha256(
+        b"".join(json.dumps([e.user_id, e.points, e.shared_rank]).encode() + b"\n" for e in entries)
+    )
+    checksum = Checksum()
+    checksum.add(entries[:1])
+    checksum.add(entries[1:])
+    assert checksum.hexdigest() == expected.hexdigest()
