@@ -6,6 +6,7 @@ compared with ground truth computed independently (what was produced, or what in
 from __future__ import annotations
 
 import gzip
+import itertools
 import json
 import re
 import threading
@@ -259,6 +260,23 @@ def test_a_restore_killed_halfway_leaves_only_its_shadow_and_the_next_run_finish
     assert (outcome["status"], outcome["players"]) == ("swapped", len(truth))
     assert board_points(store, board) == truth
     assert not store.keys(f"{shadow_board_key(board)}*")
+
+
+def test_a_restore_out_of_time_answers_incomplete_and_the_next_run_resumes(
+    stack: RunningStack, store: redis.Redis
+) -> None:
+    board, truth = archived_day(stack, store, 2_500, seed=16)  # three pages
+    ticks = itertools.count()
+    slow = rebuilder(stack, RedisShadowBoard(redis.Redis.from_url(stack.redis_url)))
+    slow.monotonic = lambda: float(next(ticks))  # each look at the clock: one second later
+
+    outcome = slow.rebuild(board, RebuildSource.ARCHIVE, 2.0)  # time for one page
+
+    assert (outcome.status, outcome.detail) == (RebuildStatus.INCOMPLETE, "1 of 3 pages")
+    assert store.exists(board.key) == 0 and store.exists(rebuild_lock_key(board)) == 0
+    assert store.hget(rebuild_progress_key(board), "page") == "1"
+    assert rebuild(stack, board)["status"] == "swapped"
+    assert board_points(store, board) == truth
 
 
 def stack_cluster(stack: RunningStack) -> str:
