@@ -99,6 +99,7 @@ class RedisShadowBoard:
     def chunks(self, board: Board, chunk: int) -> Iterator[list[Entry]]:
         key = shadow_board_key(board)
         start = 0
+        points_of = board.codec.points_of  # Board.codec parses the period each time
         while True:
             try:
                 flat = self.client.zrevrange(key, start, start + chunk - 1, withscores=True)
@@ -106,7 +107,7 @@ class RedisShadowBoard:
                 raise StoreUnavailable(f"rebuild shadow of {board.key}: {error}") from error
             if not flat:
                 return
-            yield [Entry(_text(member), board.codec.points_of(score)) for member, score in cast(_Scored, flat)]
+            yield [Entry(_text(member), points_of(score)) for member, score in cast(_Scored, flat)]
             if len(flat) < chunk:
                 return
             start += chunk
