@@ -80,8 +80,9 @@ class RedisShadowBoard:
             raise StoreUnavailable(f"rebuild shadow of {board.key}: {error}") from error
 
     def add(self, board: Board, scores: Sequence[tuple[str, int]], progress: Mapping[str, str]) -> None:
-        # One transaction: the shadow never holds a page whose progress was not recorded, or the reverse.
-        pipeline = self.client.pipeline(transaction=True)
+        # No MULTI (the updater's Redis user may not run it): the progress is written after the page,
+        # and a page added again after a crash between the two gives every member the same score again.
+        pipeline = self.client.pipeline(transaction=False)
         if scores:
             pipeline.zadd(shadow_board_key(board), {member: score for member, score in scores})
         pipeline.hset(rebuild_progress_key(board), mapping=_mapping(progress))
