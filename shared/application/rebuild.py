@@ -259,7 +259,10 @@ class BoardRebuilder:
         data = self.archive.get(manifest_key(board))
         if data is None:
             raise NoArchive(f"{board.window} {board.period} has no archive ({manifest_key(board)} not found)")
-        manifest = Manifest.from_json(data)
+        try:
+            manifest = Manifest.from_json(data)
+        except ArchiveFormatError as error:
+            raise ArchiveDamaged(board, f"has an unreadable manifest {manifest_key(board)}: {error}") from None
         progress = self._resume_or_start(board, f"archive:{manifest.run_id}", restart)
         page = int(progress.get("page", "0"))
         carry = _Carry.parse(progress.get("carry", ""))
