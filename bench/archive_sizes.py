@@ -17,8 +17,11 @@ import time
 from pathlib import Path
 from statistics import mean
 
+from bench.progress import Progress
+from bench.results import RESULTS_DIR, Result
 from shared.application.archive import PeriodCloser
 from shared.application.queries import Entry
+from shared.domain.archive import PAGE_SIZE, PLAYERS_PER_BUCKET
 from shared.domain.boards import Board, BoardSchedule, Window
 from tests.support.archive_fakes import FixedProgress, ListedBoards, MemoryArchiveStore
 
@@ -77,6 +80,41 @@ def scaled(row: dict[str, float], players: int) -> dict[str, float]:
         "buckets": buckets,
         "mb": round(total / 1e6),
     }
+
+
+def sizes(players: int, progress: Progress | None = None) -> list[dict[str, float]]:
+    entries = board_of(min(max(players, 1_000), MAX_PLAYERS))
+    rows = []
+    for page_size in PAGE_SIZES:
+        for per_bucket in BUCKET_SIZES:
+            row = measure(entries, page_size, per_bucket)
+            row["at"] = [scaled(row, target) for target in TARGETS]  # type: ignore[assignment]
+            rows.append(row)
+            if progress is not None:
+                progress.step(
+                    f"   page {page_size:,}, {per_bucket:,} players/bucket: {row['bytes_per_player']} B/player"
+                )
+    return rows
+
+
+def run(progress: Progress, players: int = 200_000) -> list[Result]:
+    """`make bench`'s section: every size measured (bench/results/archive_sizes.json), the chosen one in the table."""
+    rows = sizes(players, progress)
+    (RESULTS_DIR / "archive_sizes.json").write_text(
+        json.dumps({"measured_players": min(max(players, 1_000), MAX_PLAYERS), "rows": rows}, indent=1) + "\n"
+    )
+    chosen = next(
+        row for row in rows if row["page_size"] == PAGE_SIZE and row["players_per_bucket"] == PLAYERS_PER_BUCKET
+    )
+    results = [
+        Result("archive page (1,000 entries), mean", chosen["page_bytes_mean"] / 1e3, "kB"),
+        Result("archive index bucket (1,000 players), mean", chosen["bucket_bytes_mean"] / 1e3, "kB"),
+        Result("archive bytes per player", chosen["bytes_per_player"], "B", parameters={"measured_players": players}),
+    ]
+    for target in chosen["at"]:  # type: ignore[attr-defined]
+        results.append(Result(f"archive objects at {target['players']:,} players", target["objects"], "objects"))
+        results.append(Result(f"archive size at {target['players']:,} players", target["mb"], "MB"))
+    return results
 
 
 def main() -> None:

@@ -15,7 +15,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, TypeVar
 
-from bench import backlog, ingest, plots, push, queries, updater, visibility
+from bench import archive_rebuild, archive_sizes, backlog, ingest, plots, push, queries, updater, visibility
 from bench.environment import REPO_ROOT, BenchServers, quiet_client_logs
 from bench.machine import CpuSnapshot, contention
 from bench.progress import Progress
@@ -133,6 +133,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                     servers, scale.backlog_records, scale.backlog_players, scale.name, progress, SEED, now_ms=now_ms()
                 ),
             )
+            flush()
+            archive_size_rows = suite.section("archive object sizes", lambda: archive_sizes.run(progress))
+            archive_rows = suite.section(
+                "archive close and restore", lambda: archive_rebuild.run(servers, progress, SEED)
+            )
     finally:
         servers.stop(keep_logs=bool(suite.errors))
     progress.step("servers stopped")
@@ -151,6 +156,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         ordered += push_run.results
     if backlog_run:
         ordered += backlog_run.results
+    if archive_size_rows:
+        ordered += archive_size_rows
+    if archive_rows:
+        ordered += archive_rows
     if query_run:
         ordered += [r for r in query_run[0].results if r.name.startswith("Redis memory")]
     if uuid_memory:

@@ -30,7 +30,7 @@ from local_runtime.api_gateway import ApiGateway
 from local_runtime.kafka_admin import ensure_topic
 from local_runtime.lambda_host import Handler, LocalFunction, environment_overlay, load_handler
 from local_runtime.live_gateway import LIVE_PATH, LiveGateway
-from local_runtime.msk_trigger import MskTrigger
+from local_runtime.msk_trigger import LOCAL_CLUSTER_ARN, MskTrigger, broker_cluster_id, local_cluster_arn
 from local_runtime.servers import LocalServers
 from local_runtime.sqs_trigger import SqsTrigger
 from local_runtime.template import LocalTemplate, load_template
@@ -243,6 +243,17 @@ class LocalStack:
         )
 
 
+def _local_cluster_arn(bootstrap: str) -> str:
+    """The ARN the local MSK trigger gives the updater's batches (MskTrigger.start), so a board rebuild
+    names partitions in watermarks as the updater does."""
+    try:
+        cluster_id = broker_cluster_id(bootstrap)
+    except Exception as error:
+        logger.warning("the broker did not say its cluster id (%s); using %s", error, LOCAL_CLUSTER_ARN)
+        return LOCAL_CLUSTER_ARN
+    return local_cluster_arn(cluster_id) if cluster_id else LOCAL_CLUSTER_ARN
+
+
 def local_environment(
     environ: Mapping[str, str],
     servers: LocalServers,
@@ -270,6 +281,7 @@ def local_environment(
     }
     if consumer_group:
         local["UPDATER_CONSUMER_GROUP"] = consumer_group
+    local["KAFKA_CLUSTER_ARN"] = _local_cluster_arn(servers.kafka_bootstrap)
     if topic:
         local["KAFKA_TOPIC"] = topic
     # The caller's environment wins over the template for these; quiet mode only sets defaults.

@@ -34,6 +34,7 @@ LAYER_FUNCTIONS = {
     "QueryLayer": "leaderboard_query",
     "UpdaterLayer": "score_updater",
     "CloserLayer": "period_closer",
+    "RebuildLayer": "board_rebuild",
     "LiveLayer": "live_connection",
     "NotifierLayer": "live_notifier",
 }

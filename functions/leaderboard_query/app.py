@@ -193,6 +193,7 @@ def _periods(found: FoundPeriods) -> dict[str, Any]:
         HTTPStatus.BAD_REQUEST,
         HTTPStatus.NOT_FOUND,
         HTTPStatus.SERVICE_UNAVAILABLE,
+        HTTPStatus.BAD_GATEWAY,
         NOT_FOUND="The deployment does not enable the monthly window (unknown_window); or a closed month nobody "
         "scored in (period_not_found)",
     ),
@@ -215,6 +216,7 @@ def get_top(
         HTTPStatus.BAD_REQUEST,
         HTTPStatus.NOT_FOUND,
         HTTPStatus.SERVICE_UNAVAILABLE,
+        HTTPStatus.BAD_GATEWAY,
         NOT_FOUND="The player has no score in the period (player_not_found); or the deployment does not "
         "enable the monthly window (unknown_window)",
     ),
@@ -236,6 +238,7 @@ def get_player(
         HTTPStatus.BAD_REQUEST,
         HTTPStatus.NOT_FOUND,
         HTTPStatus.SERVICE_UNAVAILABLE,
+        HTTPStatus.BAD_GATEWAY,
         NOT_FOUND="No such window, or not enabled (unknown_window); or a closed period nobody scored in "
         "(period_not_found)",
     ),
@@ -262,6 +265,7 @@ def get_board_top(
         HTTPStatus.BAD_REQUEST,
         HTTPStatus.NOT_FOUND,
         HTTPStatus.SERVICE_UNAVAILABLE,
+        HTTPStatus.BAD_GATEWAY,
         NOT_FOUND="No such window, or not enabled (unknown_window); or the player has no score in the period "
         "(player_not_found); or a closed period nobody scored in (period_not_found)",
     ),

@@ -50,6 +50,7 @@ closer = PeriodCloser(
     clock=now_ms,
     new_run_id=lambda: uuid.uuid4().hex,
     hot_periods=settings.archive_hot_periods,
+    put_threads=16,
 )
 
 logger = Logger()

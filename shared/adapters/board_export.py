@@ -31,6 +31,7 @@ class RedisBoardExport:
 
     def chunks(self, board: Board, chunk: int) -> Iterator[list[Entry]]:
         start = 0
+        points_of = board.codec.points_of  # Board.codec parses the period each time
         while True:
             try:
                 # By index, not by score: each call is O(log n + chunk), so no call holds Redis for long.
@@ -39,7 +40,7 @@ class RedisBoardExport:
                 raise StoreUnavailable(f"board {board.key}: {error}") from error
             if not flat:
                 return
-            yield [Entry(_text(member), board.codec.points_of(score)) for member, score in cast(_Scored, flat)]
+            yield [Entry(_text(member), points_of(score)) for member, score in cast(_Scored, flat)]
             if len(flat) < chunk:
                 return
             start += chunk

@@ -8,7 +8,15 @@ from typing import Any
 
 from redis.cluster import ClusterNode, RedisCluster
 
-from shared.adapters.keys import applied_events_key, applied_offsets_key, hidden_scores_key
+from shared.adapters.keys import (
+    applied_events_key,
+    applied_offsets_key,
+    hidden_scores_key,
+    shadow_applied_events_key,
+    shadow_applied_offsets_key,
+    shadow_board_key,
+    shadow_hidden_scores_key,
+)
 from shared.adapters.redis_client import RedisClient
 from shared.adapters.redis_scripts import REDIS_FAILURES, lua_source
 from shared.application.apply import ApplyResult, PendingScore
@@ -53,6 +61,7 @@ class RedisBoardWriter:
         *,
         unscoped_partition: str = "",
         expires_at_ms: int | None = None,
+        into_shadow: bool = False,
     ) -> ApplyResult:
         """Apply one partition's scores (in offset order, each with its tick on this board) to the
         board, each event at most once; a player's total stops at the board codec's largest. Each
@@ -69,8 +78,22 @@ class RedisBoardWriter:
         With `wait_replicas` set, it returns only once that many replicas hold the write, and raises
         ReplicationLagging otherwise: the caller reports the batch failed, and on redelivery the
         records are skipped as applied while the WAIT is asked again.
+        `into_shadow` writes the board's rebuild shadow and its own watermarks instead (docs/ARCHIVE.md).
         """
-        keys = [board.key, applied_offsets_key(board), applied_events_key(board, partition), hidden_scores_key(board)]
+        if into_shadow:
+            keys = [
+                shadow_board_key(board),
+                shadow_applied_offsets_key(board),
+                shadow_applied_events_key(board, partition),
+                shadow_hidden_scores_key(board),
+            ]
+        else:
+            keys = [
+                board.key,
+                applied_offsets_key(board),
+                applied_events_key(board, partition),
+                hidden_scores_key(board),
+            ]
         args: list[str | int | bytes] = [
             board.codec.slots,
             board.codec.max_points,

@@ -65,3 +65,30 @@ def live_top_digest_key(board: Board) -> str:
 
 def live_standings_key(board: Board) -> str:
     return f"lb:live:standing:{board.window}:{board.period}"
+
+
+# A board being rebuilt (shared/application/rebuild.py): a shadow board with its own watermarks and
+# remembered ids, renamed over the live keys at the swap. Each carries the board's key, hash tag
+# included, so the swap's keys share the board's Redis Cluster slot.
+def shadow_board_key(board: Board) -> str:
+    return f"{board.key}:shadow"
+
+
+def shadow_applied_offsets_key(board: Board) -> str:
+    return f"{shadow_board_key(board)}:applied"
+
+
+def shadow_applied_events_key(board: Board, partition: str) -> str:
+    return f"{shadow_board_key(board)}:events:{partition}"
+
+
+def shadow_hidden_scores_key(board: Board) -> str:
+    return f"{shadow_board_key(board)}:hidden"
+
+
+def rebuild_progress_key(board: Board) -> str:
+    return f"{shadow_board_key(board)}:progress"
+
+
+def rebuild_lock_key(board: Board) -> str:
+    return f"{shadow_board_key(board)}:lock"

@@ -130,6 +130,9 @@ class Settings:
     archive_bucket: str = ""
     updater_consumer_group: str = ""
     archive_hot_periods: int = 2
+    # The MSK cluster's ARN, which scopes the partitions' names in the boards' watermarks (a board
+    # rebuild by replay names them as the updater does); "" for self-managed Kafka.
+    kafka_cluster_arn: str = ""
     # Live push (docs/LIVE.md): where the updater reports changed boards ("" reports nothing), the
     # WebSocket API's management endpoint, and the connection registry's bounds.
     changes_queue_url: str = ""
@@ -180,6 +183,7 @@ class Settings:
             archive_bucket=env.get("ARCHIVE_BUCKET", "").strip(),
             updater_consumer_group=env.get("UPDATER_CONSUMER_GROUP", "").strip(),
             archive_hot_periods=_int(env, "ARCHIVE_HOT_PERIODS", defaults.archive_hot_periods, 0, 1000),
+            kafka_cluster_arn=env.get("KAFKA_CLUSTER_ARN", "").strip(),
             changes_queue_url=env.get("CHANGES_QUEUE_URL", "").strip(),
             live_endpoint_url=env.get("LIVE_ENDPOINT_URL", "").strip(),
             live_connections_per_ip=_int(env, "LIVE_CONNECTIONS_PER_IP", defaults.live_connections_per_ip, 1, 100_000),

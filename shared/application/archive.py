@@ -11,7 +11,9 @@ next complete run deletes. The format is shared.domain.archive; docs/ARCHIVE.md 
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Protocol
@@ -137,6 +139,8 @@ class PeriodCloser:
     hot_periods: int = 2
     """An archived board stays in Redis until this many periods after it have closed too (the
     window's BOARD_RETENTION_* ends it earlier if shorter)."""
+    put_threads: int = 1
+    """PUTs in flight at once: a PUT waits on S3 (tens of ms) far longer than it costs to build."""
     lookback: dict[Window, int] = field(default_factory=dict)
     """How many closed periods back a tick looks, per window (default: the window's hot retention + 1)."""
 
@@ -230,6 +234,21 @@ class PeriodCloser:
             page_size=self.page_size,
             bucket_count=bucket_count_for(total, self.players_per_bucket),
         )
+        with _Uploads(self.store, self.put_threads) as uploads:
+            checksum = self._write_objects(board, total, manifest, uploads)
+        return Manifest(
+            window=manifest.window,
+            period=manifest.period,
+            total=manifest.total,
+            checksum=checksum,
+            created_at_ms=manifest.created_at_ms,
+            run_id=manifest.run_id,
+            page_size=manifest.page_size,
+            bucket_count=manifest.bucket_count,
+        )
+
+    def _write_objects(self, board: Board, total: int, manifest: Manifest, uploads: _Uploads) -> str:
+        """Every page and bucket, all written when it returns; the checksum of the entries."""
         passes = -(-total // self.index_entries_in_memory)
         first_pass_checksum = ""
         for pass_number in range(passes):
@@ -245,7 +264,7 @@ class PeriodCloser:
                 if pass_number == 0:
                     page.append(entry)
                     if len(page) == self.page_size:
-                        self._put_page(manifest, position // self.page_size, page)
+                        uploads.put(manifest.page_key(position // self.page_size), encode_page(page))
                         page = []
                 bucket = bucket_of(entry.user_id, manifest.bucket_count)
                 if bucket in buckets:
@@ -261,22 +280,11 @@ class PeriodCloser:
             elif checksum.hexdigest() != first_pass_checksum:
                 raise BoardChanged(f"{board.key} changed between two passes of the export")
             if page:
-                self._put_page(manifest, (position - 1) // self.page_size, page)
+                uploads.put(manifest.page_key((position - 1) // self.page_size), encode_page(page))
             for bucket, players in buckets.items():
-                self.store.put(manifest.bucket_key(bucket), encode_bucket(players), content_type="application/gzip")
-        return Manifest(
-            window=manifest.window,
-            period=manifest.period,
-            total=manifest.total,
-            checksum=first_pass_checksum,
-            created_at_ms=manifest.created_at_ms,
-            run_id=manifest.run_id,
-            page_size=manifest.page_size,
-            bucket_count=manifest.bucket_count,
-        )
-
-    def _put_page(self, manifest: Manifest, number: int, page: list[ArchivedEntry]) -> None:
-        self.store.put(manifest.page_key(number), encode_page(page), content_type="application/gzip")
+                uploads.put(manifest.bucket_key(bucket), encode_bucket(players))
+        uploads.finish()
+        return first_pass_checksum
 
     def _ranked(self, board: Board) -> Iterator[ArchivedEntry]:
         position = 0
@@ -306,3 +314,36 @@ def archived_periods(store: ArchiveStore, window: Window) -> list[str]:
         if period is not None:
             found.append(period)
     return found
+
+
+class _Uploads:
+    """The archive's PUTs, `threads` at a time; with 1, each in the caller's thread before it goes on.
+
+    At most a few per thread wait in line, so memory stays bounded; `finish` returns once every PUT
+    succeeded, and raises the first failure otherwise. Leaving the block early drops the ones not sent.
+    """
+
+    def __init__(self, store: ArchiveStore, threads: int) -> None:
+        self._store = store
+        self._threads = threads
+        self._pool = ThreadPoolExecutor(threads, thread_name_prefix="archive-put") if threads > 1 else None
+        self._pending: deque[Future[None]] = deque()
+
+    def put(self, key: str, data: bytes) -> None:
+        if self._pool is None:
+            self._store.put(key, data, content_type="application/gzip")
+            return
+        self._pending.append(self._pool.submit(self._store.put, key, data, content_type="application/gzip"))
+        while len(self._pending) > 4 * self._threads:
+            self._pending.popleft().result()
+
+    def finish(self) -> None:
+        while self._pending:
+            self._pending.popleft().result()
+
+    def __enter__(self) -> _Uploads:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)

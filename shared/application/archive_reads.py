@@ -15,7 +15,17 @@ from typing import NoReturn
 
 from shared.application.archive import ArchiveStore, archived_periods
 from shared.application.queries import BoardReader, BoardSlice, Entry, PlayerSlice
-from shared.domain.archive import ArchivedEntry, Manifest, decode_bucket, decode_page, manifest_key, pages_spanning
+from shared.domain.archive import (
+    ArchiveDamaged,
+    ArchivedEntry,
+    ArchiveFormatError,
+    IndexedPlayer,
+    Manifest,
+    decode_bucket,
+    decode_page,
+    manifest_key,
+    pages_spanning,
+)
 from shared.domain.boards import Board, BoardSchedule, Window
 
 MANIFESTS_CACHED = 1_024
@@ -40,7 +50,10 @@ class ArchiveBoardReader:
         data = self._store.get(manifest_key(board))
         if data is None:
             return None  # not cached: the closer may write it any moment
-        manifest = Manifest.from_json(data)
+        try:
+            manifest = Manifest.from_json(data)
+        except ArchiveFormatError as error:
+            raise ArchiveDamaged(board, f"has an unreadable manifest {manifest_key(board)}: {error}") from None
         self._manifests[board] = manifest
         if len(self._manifests) > MANIFESTS_CACHED:
             self._manifests.popitem(last=False)
@@ -58,10 +71,11 @@ class ArchiveBoardReader:
         manifest = self.manifest(board)
         if manifest is None:
             return None
-        bucket = self._store.get(manifest.bucket_key(manifest.bucket_of(user_id)))
+        key = manifest.bucket_key(manifest.bucket_of(user_id))
+        bucket = self._store.get(key)
         if bucket is None:
-            raise_missing(manifest, manifest.bucket_key(manifest.bucket_of(user_id)))
-        player = decode_bucket(bucket).get(user_id)
+            raise_missing(manifest, key)
+        player = _bucket(manifest, key, bucket).get(user_id)
         if player is None:
             return None
         first = max(0, player.position - neighbours)
@@ -91,16 +105,26 @@ class ArchiveBoardReader:
             if data is None:
                 raise_missing(manifest, key)
             start = page * manifest.page_size
-            found.extend(decode_page(data)[max(first - start, 0) : last - start + 1])
+            found.extend(_page(manifest, key, data)[max(first - start, 0) : last - start + 1])
         return found
 
 
-class ArchiveDamaged(RuntimeError):
-    """A manifest names an object the archive does not hold."""
-
-
 def raise_missing(manifest: Manifest, key: str) -> NoReturn:
-    raise ArchiveDamaged(f"the archive of {manifest.window} {manifest.period} misses {key}")
+    raise ArchiveDamaged(manifest.board, f"misses {key}")
+
+
+def _page(manifest: Manifest, key: str, data: bytes) -> list[ArchivedEntry]:
+    try:
+        return decode_page(data)
+    except (ArchiveFormatError, ValueError, TypeError) as error:
+        raise ArchiveDamaged(manifest.board, f"holds an unreadable object {key}: {error}") from None
+
+
+def _bucket(manifest: Manifest, key: str, data: bytes) -> dict[str, IndexedPlayer]:
+    try:
+        return decode_bucket(data)
+    except (ArchiveFormatError, ValueError, TypeError, AttributeError) as error:
+        raise ArchiveDamaged(manifest.board, f"holds an unreadable object {key}: {error}") from None
 
 
 def _slice(manifest: Manifest, first: int, entries: list[ArchivedEntry], count_ahead: bool) -> BoardSlice:

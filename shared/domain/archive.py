@@ -37,6 +37,15 @@ class ArchiveFormatError(ValueError):
     """An archive object that this code cannot read: another format version, or a damaged object."""
 
 
+class ArchiveDamaged(RuntimeError):
+    """A board's archive that cannot be read as its manifest says: an object missing or unreadable,
+    or contents that do not match the manifest. The message names the board and what is wrong."""
+
+    def __init__(self, board: Board, problem: str) -> None:
+        super().__init__(f"the archive of {board.window} {board.period} {problem}")
+        self.board = board
+
+
 @dataclass(frozen=True, slots=True)
 class ArchivedEntry:
     user_id: str
@@ -149,6 +158,9 @@ def bucket_of(user_id: str, bucket_count: int) -> int:
     return int.from_bytes(digest, "big") % bucket_count
 
 
+_json_string = json.encoder.encode_basestring_ascii  # type: ignore[attr-defined]
+
+
 class Checksum:
     """SHA-256 over entries in rank order, one canonical line each."""
 
@@ -156,8 +168,12 @@ class Checksum:
         self._hash = hashlib.sha256()
 
     def add(self, entries: Iterable[ArchivedEntry]) -> None:
-        for entry in entries:
-            self._hash.update(json.dumps([entry.user_id, entry.points, entry.shared_rank]).encode() + b"\n")
+        # Byte for byte `json.dumps([user_id, points, shared_rank])` and a newline, built without the
+        # general encoder: it was most of an export's CPU time.
+        lines = "".join(
+            f"[{_json_string(entry.user_id)}, {int(entry.points)}, {int(entry.shared_rank)}]\n" for entry in entries
+        )
+        self._hash.update(lines.encode())
 
     def hexdigest(self) -> str:
         return self._hash.hexdigest()

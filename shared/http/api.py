@@ -21,6 +21,7 @@ from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from shared.application.queries import PeriodNotFound
+from shared.domain.archive import ArchiveDamaged
 from shared.domain.boards import InvalidPeriod, UnknownWindow
 from shared.domain.errors import ArchiveUnavailable, StoreUnavailable
 from shared.domain.events import InvalidInput
@@ -61,6 +62,8 @@ _ERROR_DESCRIPTIONS = {
     HTTPStatus.REQUEST_ENTITY_TOO_LARGE: "Request body over 1 MiB",
     HTTPStatus.UNSUPPORTED_MEDIA_TYPE: "A body that is not application/json (any case; charset, if given, utf-8)",
     HTTPStatus.SERVICE_UNAVAILABLE: "A dependency (Kafka for writes, Redis for reads) is unavailable; retry shortly",
+    HTTPStatus.BAD_GATEWAY: "A closed period's archive cannot be read (archive_damaged): retrying will not help until "
+    "an operator restores it",
 }
 
 
@@ -267,6 +270,19 @@ def install_error_handlers(app: APIGatewayRestResolver) -> None:
             HTTPStatus.SERVICE_UNAVAILABLE,
             "archive_unavailable",
             "the archive of closed periods is unavailable; retry shortly",
+        )
+
+    @app.exception_handler(ArchiveDamaged)
+    def _archive_damaged(error: ArchiveDamaged) -> Response[dict[str, Any]]:
+        # Retrying will not help: an operator restores the archive (docs/ARCHIVE.md). The object's key
+        # goes to the log only.
+        logger.error("archive damaged", error=str(error))
+        board = error.board
+        return error_response(
+            HTTPStatus.BAD_GATEWAY,
+            "archive_damaged",
+            f"the archive of {board.window} {board.period} cannot be read",
+            period=board.period,
         )
 
     @app.exception_handler(PeriodNotFound)

@@ -19,7 +19,7 @@ import boto3
 import pytest
 import redis
 import requests
-from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka import KafkaConsumer, TopicPartition
 from kafka.structs import OffsetAndMetadata
 
 from local_runtime.invoke import invoke
@@ -33,10 +33,9 @@ from shared.adapters.updater_progress import KafkaUpdaterProgress
 from shared.application.archive import CloseStatus, PeriodCloser
 from shared.domain.archive import ArchivedEntry, Manifest, board_prefix, checksum_of, decode_page, manifest_key
 from shared.domain.boards import DAY_MS, Board, BoardSchedule, Window
-from shared.domain.events import ScoreEvent, event_id_for
-from shared.domain.record_codec import encode_record, record_key
 from shared.domain.timestamps import now_ms
 from tests.support.archive_fakes import CrashingStore, InjectedCrash
+from tests.support.archive_stack import produce_day
 from tests.support.local_stack import GRACE_VARIABLES, own_servers_environ, start_stack
 from tests.support.past_days import reserve_boards, unused_past_board
 from tests.support.paths import REPO_ROOT
@@ -85,28 +84,6 @@ def s3(stack: RunningStack) -> Any:
         aws_access_key_id="test",
         aws_secret_access_key="test",
     )
-
-
-def produce_day(stack: RunningStack, board: Board, players: int, seed: int, topic: str = "") -> dict[str, int]:
-    """Two matches per player inside the day, received a second after each; the truth: user -> points."""
-    rng = random.Random(seed)
-    truth: dict[str, int] = {}
-    producer = KafkaProducer(bootstrap_servers=stack.kafka_bootstrap, acks="all", linger_ms=5)
-    try:
-        for number in range(players):
-            user = f"p{number:04d}-{uuid.uuid4().hex[:4]}"
-            for match in range(2):
-                occurred = board.start_ms + rng.randrange(0, 86_000) * 1000
-                points = rng.randint(1, 6)
-                event = ScoreEvent(
-                    event_id_for(f"m{match}", user), f"m{match}", user, points, occurred, occurred + 1000
-                )
-                producer.send(topic or stack.topic, key=record_key(event), value=encode_record(event))
-                truth[user] = truth.get(user, 0) + points
-        producer.flush(timeout=30)
-    finally:
-        producer.close()
-    return truth
 
 
 def wait_until_applied(store: redis.Redis, board: Board, players: int) -> None:

@@ -13,9 +13,10 @@ import pytest
 
 from shared.application import archive_reads
 from shared.application.archive import BoardChanged, CloseOutcome, CloseStatus, PeriodCloser
-from shared.application.archive_reads import ArchiveBoardReader, ArchiveDamaged, TieredBoardReader
+from shared.application.archive_reads import ArchiveBoardReader, TieredBoardReader
 from shared.application.queries import BoardSlice, Entry, PlayerSlice
 from shared.domain.archive import (
+    ArchiveDamaged,
     ArchivedEntry,
     ArchiveFormatError,
     IndexedPlayer,

@@ -24,6 +24,7 @@ from local_runtime.servers import RedisServer
 from shared.adapters.board_writer import RedisBoardWriter
 from shared.adapters.keys import submission_key
 from shared.adapters.redis_client import create_redis_client
+from shared.adapters.shadow_board import RedisShadowBoard
 from shared.adapters.submission_ledger import SubmissionLedger
 from shared.application.apply import PendingScore
 from shared.application.ingest import SubmissionState
@@ -203,3 +204,29 @@ def test_the_default_user_lets_nobody_in(template_users: tuple[RedisServer, dict
     default_url = urls["RedisDefaultUser"]
     with pytest.raises(redis.exceptions.AuthenticationError):
         client(default_url).ping()
+
+
+def test_the_rebuild_works_as_the_updater_user(template_users: tuple[RedisServer, dict[str, str]]) -> None:
+    """BoardRebuildFunction runs as the updater's user: its shadow, lock, progress and swaps need no more."""
+    _, urls = template_users
+    rebuilt = Window.MONTHLY.parse_period("2011-06")
+    updater = client(urls["RedisUpdaterUser"])
+    shadow = RedisShadowBoard(updater)
+    assert shadow.lock(rebuilt, "run-1", 60_000)
+    assert not shadow.lock(rebuilt, "run-2", 60_000)
+    shadow.discard(rebuilt)
+    shadow.save_progress(rebuilt, {"origin": "replay"})
+    writer = RedisBoardWriter(updater)
+    event_id = bytes.fromhex(event_id_for("m", "zoe"))
+    writer.apply(rebuilt, "c/score-events-0", [PendingScore(0, event_id, "zoe", 5, 0, -1)], into_shadow=True)
+    assert shadow.size(rebuilt) == 1
+    assert shadow.swap_replayed(rebuilt, "run-1") is None
+    assert updater.zscore(rebuilt.key, "zoe") is not None
+
+    shadow.add(rebuilt, [("amy", rebuilt.codec.encode(7, 0))], {"origin": "archive:r", "page": "1"})
+    assert [entry.user_id for chunk in shadow.chunks(rebuilt, 10) for entry in chunk] == ["amy"]
+    shadow.swap_restored(rebuilt, "run-1", now_ms() + 60_000)
+    assert updater.zrange(rebuilt.key, 0, -1) == ["amy"]
+    shadow.unlock(rebuilt, "run-1")
+    assert shadow.lock(rebuilt, "run-2", 60_000)
+    shadow.unlock(rebuilt, "run-2")

@@ -1,0 +1,39 @@
+"""BoardRebuildFunction refuses a bad event with a message naming what is wrong, before it touches
+Redis, S3 or Kafka (none of which listen here)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from local_runtime.lambda_host import LambdaContext, environment_overlay, load_handler
+from tests.support.handler_calls import CLOSED
+from tests.support.paths import REPO_ROOT
+
+pytestmark = [pytest.mark.unit, pytest.mark.archive]
+
+
+@pytest.fixture(scope="module")
+def rebuild() -> Any:
+    with environment_overlay({**CLOSED, "ARCHIVE_BUCKET": "archive", "LEADERBOARD_WINDOWS": "daily,monthly"}):
+        return load_handler(REPO_ROOT / "functions" / "board_rebuild" / "app.py", repo_root=REPO_ROOT)
+
+
+@pytest.mark.parametrize(
+    ("event", "message"),
+    [
+        ({}, "the event must name the board"),
+        ({"window": "daily"}, "the event must name the board"),
+        ({"window": "hourly", "period": "2024-03-14"}, "unknown window 'hourly'"),
+        ({"window": "weekly", "period": "2024-W10"}, "unknown window 'weekly'"),
+        ({"window": "daily", "period": "2024-13-40"}, "daily period must look like"),
+        ({"window": "daily", "period": "2024-03-14\x00"}, "daily period must look like"),
+        ({"window": "daily", "period": "2024-03-14", "source": "backup"}, "source must be 'archive' or 'replay'"),
+        ({"window": "daily", "period": "2024-03-14", "restart": "yes"}, "restart must be true or false"),
+        ({"window": "daily", "period": "2024-03-14"}, "the function's timeout leaves no time"),
+    ],
+)
+def test_a_bad_event_is_refused_naming_the_problem(rebuild: Any, event: dict[str, Any], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        rebuild(event, LambdaContext("board-rebuild", timeout_seconds=3.0))
