@@ -27,6 +27,7 @@ from shared.adapters.archive_store import S3ArchiveStore
 from shared.adapters.board_export import RedisBoardExport
 from shared.adapters.board_writer import RedisBoardWriter
 from shared.adapters.kafka_replay import KafkaReplaySource
+from shared.adapters.moderation_state import RedisModerationState
 from shared.adapters.shadow_board import RedisShadowBoard
 from shared.application.archive import PeriodCloser
 from shared.application.rebuild import BoardRebuilder, RebuildSource, RebuildStatus
@@ -118,6 +119,7 @@ def measure(servers: BenchServers, players: int, seed: int, progress: Progress) 
         closer=closer,
         clock=lambda: (BOARD.end_ms or 0) + 10 * 86_400_000,
         new_token=lambda: uuid.uuid4().hex,
+        bans=RedisModerationState(client),
     )
     progress.step("archive: restoring it from S3 into a shadow key, verifying, swapping")
     started = time.perf_counter()

@@ -20,6 +20,7 @@ from shared.adapters.board_export import RedisBoardExport
 from shared.adapters.board_writer import RedisBoardWriter
 from shared.adapters.kafka_replay import KafkaReplaySource
 from shared.adapters.kafka_security import kafka_security_options
+from shared.adapters.moderation_state import RedisModerationState
 from shared.adapters.msk_batch import kafka_cluster_of
 from shared.adapters.redis_client import create_redis_client
 from shared.adapters.settings import Settings
@@ -65,6 +66,7 @@ rebuilder = BoardRebuilder(
     ),
     clock=now_ms,
     new_token=lambda: uuid.uuid4().hex,
+    bans=RedisModerationState(client),
 )
 
 logger = Logger()

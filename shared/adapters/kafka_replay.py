@@ -21,7 +21,8 @@ from shared.application.apply import DecodedRecord
 from shared.application.rebuild import ReplayGap
 from shared.domain.errors import BrokerUnavailable
 from shared.domain.events import ScoreEvent
-from shared.domain.record_codec import PoisonRecord, decode_record
+from shared.domain.moderation import ModerationAction
+from shared.domain.record_codec import PoisonRecord, decode_update
 
 logger = logging.getLogger(__name__)
 
@@ -124,7 +125,7 @@ class KafkaReplayReader:
                 decoded: list[DecodedRecord] = []
                 for record in records:
                     try:
-                        event: ScoreEvent | PoisonRecord = decode_record(record.value)
+                        event: ScoreEvent | ModerationAction | PoisonRecord = decode_update(record.value)
                     except PoisonRecord as error:
                         event = error
                     timestamp = record.timestamp if isinstance(record.timestamp, int) and record.timestamp >= 0 else -1

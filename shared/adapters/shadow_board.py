@@ -10,11 +10,13 @@ from redis.typing import EncodableT, FieldT
 from shared.adapters.keys import (
     applied_events_key,
     applied_offsets_key,
+    hidden_scores_key,
     rebuild_lock_key,
     rebuild_progress_key,
     shadow_applied_events_key,
     shadow_applied_offsets_key,
     shadow_board_key,
+    shadow_hidden_scores_key,
 )
 from shared.adapters.redis_client import RedisClient
 from shared.adapters.redis_scripts import REDIS_FAILURES, lua_source
@@ -74,7 +76,11 @@ class RedisShadowBoard:
         try:
             events = [shadow_applied_events_key(board, partition) for partition in self._partitions(board)]
             self.client.delete(
-                shadow_board_key(board), shadow_applied_offsets_key(board), rebuild_progress_key(board), *events
+                shadow_board_key(board),
+                shadow_hidden_scores_key(board),
+                shadow_applied_offsets_key(board),
+                rebuild_progress_key(board),
+                *events,
             )
         except REDIS_FAILURES as error:
             raise StoreUnavailable(f"rebuild shadow of {board.key}: {error}") from error
@@ -121,6 +127,8 @@ class RedisShadowBoard:
             shadow_applied_offsets_key(board),
             rebuild_lock_key(board),
             rebuild_progress_key(board),
+            hidden_scores_key(board),
+            shadow_hidden_scores_key(board),
         ]
         for partition in pairs:
             keys += [shadow_applied_events_key(board, partition), applied_events_key(board, partition)]

@@ -13,7 +13,8 @@ the board's Redis Cluster slot) from one of two sources, and only then swaps it 
   partition, at least up to the offset the live watermarks name; otherwise it changes nothing and
   the replay reads on. So no record the live board had is lost, and none is applied twice: a record
   the shadow applied beyond the live watermark is at or below the swapped-in watermark, so the
-  updater skips it.
+  updater skips it. Moderation actions on the topic are replayed too, tagged from who is banned now
+  (read, never written: _BansReadOnly), so the hidden set is swapped with the board.
 
 A run holds a lock (only one rebuild of a board at a time), stops before its deadline, and leaves
 its progress beside the shadow: the next run resumes it. docs/ARCHIVE.md tells why and how big.
@@ -23,7 +24,7 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from enum import StrEnum
@@ -37,6 +38,7 @@ from shared.application.apply import (
     ScoreApplier,
 )
 from shared.application.archive import ArchiveStore, PeriodCloser
+from shared.application.moderation_apply import ModerationStateStore
 from shared.application.queries import Entry
 from shared.domain.archive import (
     ArchiveDamaged,
@@ -97,7 +99,7 @@ class ShadowBoard(Protocol):
     def save_progress(self, board: Board, fields: Mapping[str, str]) -> None: ...
 
     def discard(self, board: Board) -> None:
-        """Drop the shadow, its watermarks, remembered ids and progress; the live board is untouched."""
+        """Drop the shadow, its hidden set, watermarks, remembered ids and progress; the live board is untouched."""
         ...
 
     def add(self, board: Board, scores: Sequence[tuple[str, int]], progress: Mapping[str, str]) -> None:
@@ -111,7 +113,7 @@ class ShadowBoard(Protocol):
         ...
 
     def swap_replayed(self, board: Board, token: str) -> str | None:
-        """Swap board, watermarks and remembered ids in if the shadow is not behind the live watermarks;
+        """Swap board, hidden set, watermarks and remembered ids in if the shadow is not behind the live watermarks;
         None once swapped, else which partition it is behind on."""
         ...
 
@@ -205,6 +207,36 @@ class _DroppedLetters:
         return []
 
 
+class _BansReadOnly:
+    """Who is banned, for a replay: the live state read from the store, never written to it.
+
+    The live updater owns the store; a replay writing the state its old actions left could undo a
+    later action (an unban). The replay follows its own actions in memory instead, so the records
+    after a player's last replayed action are tagged as that action left the player, as the live
+    updater tagged them. docs/ARCHIVE.md argues why this gives the live board and hidden set."""
+
+    def __init__(self, store: ModerationStateStore) -> None:
+        self._store = store
+        self._replayed: dict[str, int | None] = {}
+
+    def banned_until(self, players: Collection[str]) -> dict[str, int]:
+        unseen = [player for player in players if player not in self._replayed]
+        banned = self._store.banned_until(unseen) if unseen else {}
+        for player in players:
+            until = self._replayed.get(player)
+            if until is not None:
+                banned[player] = until
+        return banned
+
+    def record(self, states: Mapping[str, int | None]) -> None:
+        self._replayed.update(states)
+
+
+def _players(records: Mapping[tuple[str, str], list[DecodedRecord]]) -> set[str]:
+    """Whose bans a replayed batch reads up front, in one call."""
+    return {event.user_id for batch in records.values() for _, event, _ in batch if not isinstance(event, PoisonRecord)}
+
+
 def _skipped_letter(partition: str, offset: int, error: PoisonRecord) -> DeadLetter:
     return DeadLetter("", partition, 0, offset, None, None, None, str(error))
 
@@ -220,6 +252,8 @@ class BoardRebuilder:
     """Says when a restored board leaves Redis (its hot retention), as after its close."""
     clock: Callable[[], int]
     new_token: Callable[[], str]
+    bans: ModerationStateStore
+    """Who is banned (the live updater's state): read by a replay, never written."""
     monotonic: Callable[[], float] = time.monotonic
     get_threads: int = 8
     """Archive pages fetched at once during a restore: a GET waits on S3 far longer than its page takes to add."""
@@ -339,7 +373,9 @@ class BoardRebuilder:
             raise ValueError(f"the {board.window} window is not enabled, so nothing routes records to its boards")
         progress = self._resume_or_start(board, "replay", restart)
         positions = {name[len("at:") :]: int(offset) for name, offset in progress.items() if name.startswith("at:")}
-        applier = ScoreApplier(_OnlyThisBoard(self.writer, board), _DroppedLetters(), self.schedule)
+        applier = ScoreApplier(
+            _OnlyThisBoard(self.writer, board), _DroppedLetters(), self.schedule, moderation=_BansReadOnly(self.bans)
+        )
         reader = self.replay.open(board.start_ms - REPLAY_LEAD_MS, positions)
         read = attempts = 0
         behind = "nothing read yet"
@@ -347,7 +383,7 @@ class BoardRebuilder:
             while self.monotonic() < deadline:
                 records, at_end = reader.read()
                 read += sum(len(batch) for batch in records.values())
-                batch = applier.begin()
+                batch = applier.begin(_players(records))
                 for (partition, watermark), decoded in records.items():
                     batch.submit(partition, watermark, decoded)
                 for settlement in batch.settle(_skipped_letter).values():

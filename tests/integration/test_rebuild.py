@@ -28,6 +28,7 @@ from shared.adapters.board_export import RedisBoardExport
 from shared.adapters.board_writer import RedisBoardWriter
 from shared.adapters.kafka_replay import KafkaReplaySource
 from shared.adapters.keys import rebuild_lock_key, rebuild_progress_key, shadow_board_key
+from shared.adapters.moderation_state import RedisModerationState
 from shared.adapters.msk_batch import kafka_cluster_of
 from shared.adapters.shadow_board import RedisShadowBoard
 from shared.adapters.updater_progress import KafkaUpdaterProgress
@@ -242,6 +243,7 @@ def rebuilder(stack: RunningStack, shadow: RedisShadowBoard, replay: Any = None)
         ),
         clock=now_ms,
         new_token=lambda: uuid.uuid4().hex,
+        bans=RedisModerationState(client),
     )
 
 

@@ -2,16 +2,19 @@
 -- KEYS[1]  live board                KEYS[2]  live watermarks
 -- KEYS[3]  shadow board              KEYS[4]  shadow watermarks
 -- KEYS[5]  the rebuild's lock        KEYS[6]  the rebuild's progress
--- KEYS[7..] pairs, one per partition: the shadow's remembered event ids, then the live ones
+-- KEYS[7]  live hidden set            KEYS[8]  shadow hidden set (banned players' entries)
+-- KEYS[9..] pairs, one per partition: the shadow's remembered event ids, then the live ones
 -- ARGV[1]  the lock's token: only the run holding the lock may swap
--- ARGV[2]  'replay': board, watermarks and remembered ids are swapped, and only if the shadow has applied
---          at least every offset the live watermarks name; 'archive': the board alone is swapped
+-- ARGV[2]  'replay': board, hidden set, watermarks and remembered ids are swapped, and only if the shadow
+--          has applied at least every offset the live watermarks name; 'archive': the board alone is
+--          swapped (an archive holds only shown players: the live hidden set stays as it is)
 -- ARGV[3]  'archive' only: when (epoch ms) the board and the live watermarks expire
 -- ARGV[4..] the partitions of the pairs, in order: exactly those in the shadow's watermarks
 -- Returns {1} once swapped, or {0, partition, live offset, shadow offset} when the shadow is behind the
 -- live board on that partition (nothing written: the caller replays further and asks again).
 local live_board, live_marks, shadow_board, shadow_marks = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local lock, progress = KEYS[5], KEYS[6]
+local live_hidden, shadow_hidden = KEYS[7], KEYS[8]
 local token, mode = ARGV[1], ARGV[2]
 
 if redis.call('GET', lock) ~= token then
@@ -29,7 +32,7 @@ if mode == 'archive' then
   redis.call('RENAME', shadow_board, live_board)
   redis.call('PEXPIREAT', live_board, ARGV[3])
   if redis.call('EXISTS', live_marks) == 1 then redis.call('PEXPIREAT', live_marks, ARGV[3]) end
-  redis.call('DEL', shadow_marks, progress)
+  redis.call('DEL', shadow_marks, shadow_hidden, progress)
   return {1}
 end
 
@@ -61,11 +64,11 @@ for i = 1, #live, 2 do
   end
 end
 
--- A rebuilt board may be empty (nobody scored): the live keys then go.
-for _, pair in ipairs({{shadow_board, live_board}, {shadow_marks, live_marks}}) do
+-- A rebuilt board may be empty (nobody scored), or hide nobody: the live keys then go.
+for _, pair in ipairs({{shadow_board, live_board}, {shadow_hidden, live_hidden}, {shadow_marks, live_marks}}) do
   if redis.call('EXISTS', pair[1]) == 1 then redis.call('RENAME', pair[1], pair[2]) else redis.call('DEL', pair[2]) end
 end
-for i = 7, #KEYS, 2 do
+for i = 9, #KEYS, 2 do
   if redis.call('EXISTS', KEYS[i]) == 1 then redis.call('RENAME', KEYS[i], KEYS[i + 1]) else redis.call('DEL', KEYS[i + 1]) end
 end
 redis.call('DEL', progress)
