@@ -20,7 +20,6 @@ import pytest
 import redis
 
 from local_runtime.invoke import invoke
-from local_runtime.msk_trigger import broker_cluster_id, local_cluster_arn
 from local_runtime.servers import LocalServers
 from local_runtime.stack import DEFAULT_ARCHIVE_BUCKET, RunningStack
 from shared.adapters.archive_store import S3ArchiveStore
@@ -29,7 +28,6 @@ from shared.adapters.board_writer import RedisBoardWriter
 from shared.adapters.kafka_replay import KafkaReplaySource
 from shared.adapters.keys import rebuild_lock_key, rebuild_progress_key, shadow_board_key
 from shared.adapters.moderation_state import RedisModerationState
-from shared.adapters.msk_batch import kafka_cluster_of
 from shared.adapters.shadow_board import RedisShadowBoard
 from shared.adapters.updater_progress import KafkaUpdaterProgress
 from shared.application.archive import PeriodCloser
@@ -42,6 +40,7 @@ from tests.support.http_api import Api
 from tests.support.local_stack import GRACE_VARIABLES, own_servers_environ, start_stack
 from tests.support.past_days import reserve_boards, unused_past_board
 from tests.support.paths import REPO_ROOT
+from tests.support.rebuild import stack_cluster
 from tests.support.sample_events import load_event
 from tests.support.waiting import wait_for
 
@@ -279,13 +278,6 @@ def test_a_restore_out_of_time_answers_incomplete_and_the_next_run_resumes(
     assert store.hget(rebuild_progress_key(board), "page") == "1"
     assert rebuild(stack, board)["status"] == "swapped"
     assert board_points(store, board) == truth
-
-
-def stack_cluster(stack: RunningStack) -> str:
-    """How the local MSK trigger scopes this broker's partitions in the boards' watermarks."""
-    cluster_id = broker_cluster_id(stack.kafka_bootstrap)
-    assert cluster_id
-    return kafka_cluster_of({"eventSourceArn": local_cluster_arn(cluster_id)})
 
 
 def test_the_swap_is_refused_while_the_shadow_is_behind_the_live_watermarks(
