@@ -169,12 +169,15 @@ def test_bans_unbans_and_resets_inside_the_replayed_range_end_as_on_the_live_boa
     )
 
     lose_the_board(store, board)
+    # The state is the live updater's; the replay leaves it as it finds it. Lifting this ban behind
+    # the replay's back stands for a later change the replay must not undo with the ban it replays.
+    store.hdel(moderation_state_key(), banned)
     outcome = rebuild_by_replay(stack, board)
 
     assert outcome["status"] == "swapped", outcome
     assert shown_and_hidden(store, board) == (truth, hidden_truth)
-    assert store.hget(moderation_state_key(), banned) == "0"
-    assert store.hget(moderation_state_key(), lifted) is None, "the replayed ban was not written back"
+    assert store.hget(moderation_state_key(), banned) is None, "the replay wrote the ban it replayed"
+    assert store.hget(moderation_state_key(), lifted) is None
     assert not store.keys(f"{shadow_board_key(board)}*")
 
 
