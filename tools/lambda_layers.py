@@ -36,6 +36,7 @@ LAYER_FUNCTIONS = {
     "CloserLayer": "period_closer",
     "LiveLayer": "live_connection",
     "NotifierLayer": "live_notifier",
+    "ModerationAdminLayer": "moderation_admin",
 }
 # The module a requirement is for, where it is not the requirement's own name with "_" for "-".
 # crc32c is never imported by us: kafka-python uses it, when installed, to checksum record batches.

@@ -15,7 +15,8 @@ from shared.adapters.kafka_security import kafka_security_options
 from shared.adapters.settings import Settings
 from shared.domain.errors import BrokerUnavailable
 from shared.domain.events import ScoreEvent
-from shared.domain.record_codec import encode_record, record_key
+from shared.domain.moderation import ModerationAction
+from shared.domain.record_codec import encode_moderation, encode_record, record_key, record_key_for_action
 
 
 class ScoreEventPublisher:
@@ -25,6 +26,8 @@ class ScoreEventPublisher:
     the configured send timeout, cut to what `seconds_left` (the invocation's remaining time)
     leaves after the ledger update and the answer.
     """
+
+    client_id = "leaderboard-match-ingest"
 
     def __init__(self, settings: Settings, *, seconds_left: Callable[[], float | None] | None = None) -> None:
         self._settings = settings
@@ -46,7 +49,7 @@ class ScoreEventPublisher:
             "delivery_timeout_ms": timeout_ms + 2,
             "bootstrap_timeout_ms": timeout_ms,
             "reconnect_backoff_max_ms": 1000,
-            "client_id": "leaderboard-match-ingest",
+            "client_id": self.client_id,
         }
 
     def _get_producer(self, deadline: float) -> KafkaProducer:
@@ -66,6 +69,9 @@ class ScoreEventPublisher:
             producer.close(timeout=0)
 
     def publish(self, events: Sequence[ScoreEvent]) -> None:
+        self._publish_records([(record_key(event), encode_record(event)) for event in events])
+
+    def _publish_records(self, records: Sequence[tuple[bytes, bytes]]) -> None:
         timeout = self._settings.publish_timeout_seconds(self._seconds_left())
         if timeout <= 0:
             raise BrokerUnavailable("no time left in this invocation to wait for Kafka")
@@ -75,10 +81,7 @@ class ScoreEventPublisher:
             # kafka-python reads max_block_ms on every send, where it bounds the wait for the
             # topic's metadata: what is left of this publish's time goes there.
             producer.config["max_block_ms"] = _ms_until(deadline)
-            futures = [
-                producer.send(self._settings.kafka_topic, key=record_key(event), value=encode_record(event))
-                for event in events
-            ]
+            futures = [producer.send(self._settings.kafka_topic, key=key, value=value) for key, value in records]
             producer.flush(timeout=_seconds_until(deadline))
             for future in futures:
                 future.get(timeout=_seconds_until(deadline))
@@ -91,6 +94,16 @@ class ScoreEventPublisher:
             producer, self._producer = self._producer, None
         if producer is not None:
             producer.close(timeout=5)
+
+
+class ModerationPublisher(ScoreEventPublisher):
+    """Moderation actions onto the score topic, keyed by user id like the player's scores, with the same
+    guarantees (acks=all, idempotent, bounded by the invocation's time)."""
+
+    client_id = "leaderboard-moderation-admin"
+
+    def publish_actions(self, actions: Sequence[ModerationAction]) -> None:
+        self._publish_records([(record_key_for_action(action), encode_moderation(action)) for action in actions])
 
 
 def _seconds_until(deadline: float) -> float:
