@@ -15,7 +15,7 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Body, Header, Path
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from shared.adapters.hidden_scores import RedisHiddenScores
 from shared.adapters.kafka_producer import ModerationPublisher
@@ -103,11 +103,18 @@ IdempotencyKey = Annotated[
 Reason = Annotated[str, Field(description="Why, in 1..500 printable characters; kept in the audit trail")]
 
 
+def _until_shape(value: object) -> object:
+    # Checked before the union so a wrong type is reported as `until`, not `until.int`.
+    if value is not None and type(value) is not int and not isinstance(value, str):
+        raise ValueError("must be epoch milliseconds (an integer) or an RFC 3339 timestamp (a string)")
+    return value
+
+
 class BanRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
     reason: Reason
-    until: int | str | None = Field(
+    until: Annotated[int | str | None, BeforeValidator(_until_shape)] = Field(
         default=None,
         description="When the ban lifts itself: epoch milliseconds or an RFC 3339 timestamp with an offset, in the "
         "future; absent or null: until an unban",
