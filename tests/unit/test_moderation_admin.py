@@ -70,7 +70,7 @@ def test_until_is_read_as_epoch_ms_or_rfc3339() -> None:
         ("2023-11-14T22:13:20Z", "must be in the future"),
         ("tomorrow", "RFC 3339"),
         ("2023-11-14 22:13:21", "RFC 3339"),
-        ("２０２３-11-14T22:13:21Z", "RFC 3339"),  # fullwidth digits
+        ("\uff12\uff10\uff12\uff13-11-14T22:13:21Z", "RFC 3339"),  # fullwidth digits
         (True, "epoch milliseconds"),
         (1.5e12, "epoch milliseconds"),
         ([T0 + 1], "epoch milliseconds"),
