@@ -5,6 +5,7 @@ Every write is recorded in the audit trail (DynamoDB) first, then produced to Ka
 `{"expire": "due"}` (events/expire_timed_bans.json) every minute. docs/MODERATION.md tells why.
 """
 
+import uuid
 from http import HTTPStatus
 from typing import Annotated, Any
 from urllib.parse import unquote
@@ -17,11 +18,13 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
+from shared.adapters.archive_store import S3ArchiveStore
 from shared.adapters.hidden_scores import RedisHiddenScores
 from shared.adapters.kafka_producer import ModerationPublisher
 from shared.adapters.moderation_audit import DynamoAuditTrail, audit_client_config
 from shared.adapters.redis_client import create_redis_client
 from shared.adapters.settings import Settings
+from shared.application.archive_revisions import ArchiveReviser
 from shared.application.moderation_admin import Accepted, ConflictingRetry, ModerationAdmin
 from shared.domain.boards import enabled_window
 from shared.domain.errors import AuditUnavailable, BrokerUnavailable
@@ -59,6 +62,15 @@ admin = ModerationAdmin(
     ),
     schedule=schedule,
     clock=now_ms,
+    # Bans and unbans also ask for the closed boards' archives to be re-exported (by the period closer).
+    archive=ArchiveReviser(
+        S3ArchiveStore(boto3.client("s3", region_name=settings.aws_region), settings.archive_bucket),
+        settings.windows,
+        clock=now_ms,
+        new_run_id=lambda: uuid.uuid4().hex,
+    )
+    if settings.archive_bucket
+    else None,
 )
 
 logger = Logger()

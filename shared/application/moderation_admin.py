@@ -63,6 +63,12 @@ class HiddenScores(Protocol):
         ...
 
 
+class ArchiveRequests(Protocol):
+    def request(self, action: ModerationAction) -> None:
+        """Ask for the closed boards' archives to follow this ban or unban (again harmless)."""
+        ...
+
+
 class ConflictingRetry(Exception):
     """An action id (an Idempotency-Key) used before for another request."""
 
@@ -104,6 +110,7 @@ class ModerationAdmin:
     hidden: HiddenScores
     schedule: BoardSchedule
     clock: Callable[[], int]
+    archive: ArchiveRequests | None = None
     expiries_per_run: int = EXPIRIES_PER_RUN
 
     def act(self, action: ModerationAction) -> Accepted:
@@ -114,7 +121,12 @@ class ModerationAdmin:
         if recorded.kind is ModerationKind.BAN and recorded.until_ms is not None:
             self.audit.set_timer(recorded)
         self.publisher.publish_actions([recorded])
+        self._request_archives(recorded)
         return Accepted(recorded, retried=earlier is not None)
+
+    def _request_archives(self, action: ModerationAction) -> None:
+        if self.archive is not None:
+            self.archive.request(action)
 
     def report(self, user_id: str) -> PlayerReport:
         history = in_effect_order(self.audit.history(user_id))
@@ -152,6 +164,7 @@ class ModerationAdmin:
                 unban = expiry_of(ban)
                 self.audit.append(unban)
                 self.publisher.publish_actions([unban])
+                self._request_archives(unban)
             self.audit.clear_timer(ban)
             outcomes.append(ExpiryOutcome(ban, unban))
         return outcomes
