@@ -11,15 +11,23 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+import boto3
 import pytest
 
 from local_runtime.servers import LocalServers
-from local_runtime.stack import RunningStack
+from local_runtime.stack import DEFAULT_ARCHIVE_BUCKET, REGION, RunningStack
+from shared.adapters.archive_store import S3ArchiveStore
+from shared.application.archive import PeriodCloser
+from shared.application.queries import Entry
+from shared.domain.archive import board_prefix, manifest_key
+from shared.domain.boards import BoardSchedule, Window
 from shared.domain.moderation import ModerationKind, action_id_for
 from shared.domain.record_codec import decode_moderation, is_moderation
+from tests.support.archive_fakes import FixedProgress, ListedBoards
 from tests.support.direct_reads import topic_values
 from tests.support.http_api import Api
-from tests.support.local_stack import own_servers_environ, start_stack, start_stack_on
+from tests.support.local_stack import GRACE_VARIABLES, own_servers_environ, start_stack
+from tests.support.past_days import unused_past_board
 from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.moderation
@@ -34,13 +42,29 @@ ADMIN_ROUTES = [
 
 @pytest.fixture(scope="module")
 def stack(servers: LocalServers, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
-    with start_stack_on(servers, tmp_path_factory.mktemp("moderation-stack")) as running:
+    environ = own_servers_environ(
+        REDIS_URL=servers.redis_url,
+        KAFKA_BOOTSTRAP_SERVERS=servers.kafka_bootstrap,
+        AWS_ENDPOINT_URL=servers.aws_endpoint_url,
+        **dict.fromkeys(GRACE_VARIABLES, ""),  # the default graces: past days have closed, as deployed
+    )
+    with start_stack(environ, tmp_path_factory.mktemp("moderation-stack")) as running:
         yield running
 
 
 @pytest.fixture
 def admin(stack: RunningStack) -> Api:
     return Api(stack.api_url, stack.admin_api_key)
+
+
+def stack_s3(stack: RunningStack) -> Any:
+    return boto3.client(
+        "s3",
+        endpoint_url=stack.aws_endpoint_url,
+        region_name=REGION,
+        aws_access_key_id="test",
+        aws_secret_access_key="test",
+    )
 
 
 def player() -> str:
@@ -277,3 +301,43 @@ def test_the_audit_trail_outlives_the_admin_function_and_redis(servers: LocalSer
     assert [(entry["action_id"], entry["reason"]) for entry in body["history"]] == [
         (ban["action_id"], "before the restart")
     ]
+
+
+# --- archives ------------------------------------------------------------------------------------
+
+
+@pytest.mark.archive
+def test_a_ban_re_exports_a_closed_boards_archive_as_a_new_revision(stack: RunningStack, admin: Api) -> None:
+    board = unused_past_board()
+    cheater, honest = player(), player()
+    store = S3ArchiveStore(stack_s3(stack), DEFAULT_ARCHIVE_BUCKET)
+    base = PeriodCloser(
+        export=ListedBoards({board: [Entry(cheater, 90), Entry(honest, 50), Entry("third-" + honest, 50)]}),
+        store=store,
+        progress=FixedProgress(),
+        schedule=BoardSchedule((Window.DAILY,)),
+        clock=lambda: time.time_ns() // 1_000_000,
+        new_run_id=lambda: uuid.uuid4().hex,
+    ).close(board)
+    assert base.total == 3
+    base_objects = {key: store.get(key) for key in store.keys(board_prefix(board))}
+
+    status, ban = admin.call("PUT", f"/v1/admin/players/{cheater}/ban", {"reason": "archived cheat"})
+    assert status == 202, ban
+    answer = stack.functions["PeriodCloserFunction"].invoke({"close": "due"})
+    assert {"window": "daily", "period": board.period, "user_id": cheater, "revision": 1, "total": 2} in answer[
+        "revisions"
+    ]
+
+    status, top = Api(stack.api_url, stack.api_key).call(
+        "GET", f"/v1/leaderboards/daily/top?period={board.period}&ties=shared"
+    )
+    assert status == 200, top
+    assert [(entry["user_id"], entry["rank"]) for entry in top["entries"]] == [(honest, 1), ("third-" + honest, 1)]
+    status, _ = Api(stack.api_url, stack.api_key).call(
+        "GET", f"/v1/leaderboards/daily/users/{cheater}?period={board.period}"
+    )
+    assert status == 404
+    # The first archive is as it was: the revision is objects of its own.
+    assert {key: store.get(key) for key in base_objects} == base_objects
+    assert store.get(manifest_key(board)) is not None
