@@ -21,7 +21,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 from shared.adapters.archive_store import S3ArchiveStore
 from shared.adapters.hidden_scores import RedisHiddenScores
 from shared.adapters.kafka_producer import ModerationPublisher
-from shared.adapters.moderation_audit import DynamoAuditTrail, audit_client_config
+from shared.adapters.moderation_audit import DynamoAuditTrail, admin_client_config
 from shared.adapters.redis_client import create_redis_client
 from shared.adapters.settings import Settings
 from shared.application.archive_revisions import ArchiveReviser
@@ -51,7 +51,7 @@ class Invocation:
 
 admin = ModerationAdmin(
     audit=DynamoAuditTrail(
-        boto3.client("dynamodb", region_name=settings.aws_region, config=audit_client_config()),
+        boto3.client("dynamodb", region_name=settings.aws_region, config=admin_client_config()),
         settings.moderation_audit_table,
     ),
     publisher=ModerationPublisher(settings, seconds_left=Invocation.seconds_left),
@@ -64,7 +64,9 @@ admin = ModerationAdmin(
     clock=now_ms,
     # Bans and unbans also ask for the closed boards' archives to be re-exported (by the period closer).
     archive=ArchiveReviser(
-        S3ArchiveStore(boto3.client("s3", region_name=settings.aws_region), settings.archive_bucket),
+        S3ArchiveStore(
+            boto3.client("s3", region_name=settings.aws_region, config=admin_client_config()), settings.archive_bucket
+        ),
         settings.windows,
         clock=now_ms,
         new_run_id=lambda: uuid.uuid4().hex,

@@ -30,9 +30,22 @@ MAX_HISTORY_ITEMS = 1_000
 _EPOCH_MS_DIGITS = 13  # up to 9999-12-31: sorts as text in time order
 
 
-def audit_client_config() -> Config:
-    """Fail fast inside an API request: two attempts of at most 2 s each."""
-    return Config(connect_timeout=1, read_timeout=2, retries={"mode": "standard", "total_max_attempts": 2})
+# Each DynamoDB (or S3) call of an admin request: two attempts of at most 0.5 s to connect and 1 s to read.
+ADMIN_CALL_CONNECT_SECONDS = 0.5
+ADMIN_CALL_READ_SECONDS = 1.0
+ADMIN_CALL_ATTEMPTS = 2
+ADMIN_CALL_WORST_SECONDS = ADMIN_CALL_ATTEMPTS * (ADMIN_CALL_CONNECT_SECONDS + ADMIN_CALL_READ_SECONDS)
+# A write's calls at most: the audit put, the earlier item's read (a retry), the timer, the archive request.
+ADMIN_CALLS_PER_WRITE = 4
+
+
+def admin_client_config() -> Config:
+    """Fail fast inside an API request (ADMIN_CALL_WORST_SECONDS per call), for DynamoDB and S3 alike."""
+    return Config(
+        connect_timeout=ADMIN_CALL_CONNECT_SECONDS,
+        read_timeout=ADMIN_CALL_READ_SECONDS,
+        retries={"mode": "standard", "total_max_attempts": ADMIN_CALL_ATTEMPTS},
+    )
 
 
 def player_pk(user_id: str) -> str:
