@@ -14,6 +14,7 @@ from urllib.parse import quote
 import boto3
 import pytest
 
+from local_runtime.lambda_host import environment_overlay, load_handler
 from local_runtime.servers import LocalServers
 from local_runtime.stack import DEFAULT_ARCHIVE_BUCKET, REGION, RunningStack
 from shared.adapters.archive_store import S3ArchiveStore
@@ -25,9 +26,12 @@ from shared.domain.moderation import ModerationKind, action_id_for
 from shared.domain.record_codec import decode_moderation, is_moderation
 from tests.support.archive_fakes import FixedProgress, ListedBoards
 from tests.support.direct_reads import topic_values
+from tests.support.handler_calls import Handler, call
 from tests.support.http_api import Api
 from tests.support.local_stack import GRACE_VARIABLES, own_servers_environ, start_stack
 from tests.support.past_days import unused_past_board
+from tests.support.paths import REPO_ROOT
+from tests.support.sample_events import load_event
 from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.moderation
@@ -341,3 +345,47 @@ def test_a_ban_re_exports_a_closed_boards_archive_as_a_new_revision(stack: Runni
     # The first archive is as it was: the revision is objects of its own.
     assert {key: store.get(key) for key in base_objects} == base_objects
     assert store.get(manifest_key(board)) is not None
+
+
+# --- failures ------------------------------------------------------------------------------------
+
+
+def admin_handler(stack: RunningStack, **overrides: str) -> Handler:
+    """The admin function loaded once more, on the stack's servers except where `overrides` point."""
+    environment = {**stack.local_environment, **overrides}
+    with environment_overlay(environment):
+        return load_handler(REPO_ROOT / "functions" / "moderation_admin" / "app.py", repo_root=REPO_ROOT)
+
+
+def ban_event(user_id: str, key: str) -> dict[str, Any]:
+    event = load_event("ban_player.json")
+    event["path"] = f"/v1/admin/players/{user_id}/ban"
+    event["pathParameters"] = {"user_id": user_id}
+    event["headers"]["Idempotency-Key"] = key
+    event["multiValueHeaders"]["Idempotency-Key"] = [key]
+    return event
+
+
+def test_a_ban_kafka_did_not_take_is_recorded_and_a_retry_with_its_key_applies_it(
+    stack: RunningStack, admin: Api
+) -> None:
+    user, key = player(), f"k-{uuid.uuid4().hex}"
+    status, refused = call(admin_handler(stack, KAFKA_BOOTSTRAP_SERVERS="127.0.0.1:1"), ban_event(user, key))
+    assert (status, refused["error"]["code"]) == (503, "kafka_unavailable")
+    assert "same Idempotency-Key" in refused["error"]["message"]
+    [recorded] = history(admin, user)
+    assert moderation_records(stack, user) == []
+
+    status, retried = call(admin_handler(stack), ban_event(user, key))
+    assert status == 202, retried
+    assert (retried["action_id"], retried["retried"]) == (recorded["action_id"], True)
+    assert [value["action_id"] for value in moderation_records(stack, user)] == [recorded["action_id"]]
+    assert recorded["actor"] == load_event("ban_player.json")["requestContext"]["identity"]["userArn"]
+
+
+def test_with_the_audit_trail_down_a_ban_is_refused_and_nothing_is_produced(stack: RunningStack) -> None:
+    user = player()
+    handler = admin_handler(stack, AWS_ENDPOINT_URL="http://127.0.0.1:1")
+    status, refused = call(handler, ban_event(user, f"k-{uuid.uuid4().hex}"))
+    assert (status, refused["error"]["code"]) == (503, "audit_unavailable")
+    assert moderation_records(stack, user) == []
