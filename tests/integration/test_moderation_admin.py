@@ -18,11 +18,12 @@ from local_runtime.lambda_host import environment_overlay, load_handler
 from local_runtime.servers import LocalServers
 from local_runtime.stack import DEFAULT_ARCHIVE_BUCKET, REGION, RunningStack
 from shared.adapters.archive_store import S3ArchiveStore
+from shared.adapters.moderation_audit import DynamoAuditTrail
 from shared.application.archive import PeriodCloser
 from shared.application.queries import Entry
 from shared.domain.archive import board_prefix, manifest_key
 from shared.domain.boards import BoardSchedule, Window
-from shared.domain.moderation import ModerationKind, action_id_for
+from shared.domain.moderation import ModerationAction, ModerationKind, action_id_for
 from shared.domain.record_codec import decode_moderation, is_moderation
 from tests.support.archive_fakes import FixedProgress, ListedBoards
 from tests.support.direct_reads import topic_values
@@ -389,3 +390,46 @@ def test_with_the_audit_trail_down_a_ban_is_refused_and_nothing_is_produced(stac
     status, refused = call(handler, ban_event(user, f"k-{uuid.uuid4().hex}"))
     assert (status, refused["error"]["code"]) == (503, "audit_unavailable")
     assert moderation_records(stack, user) == []
+
+
+# --- the audit trail's store ---------------------------------------------------------------------
+
+
+def test_the_audit_store_keeps_the_first_record_and_finds_timers_due_to_the_millisecond(
+    servers: LocalServers,
+) -> None:
+    dynamodb = boto3.client(
+        "dynamodb",
+        endpoint_url=servers.aws_endpoint_url,
+        region_name=REGION,
+        aws_access_key_id="test",
+        aws_secret_access_key="test",
+    )
+    table = f"audit-{uuid.uuid4().hex[:8]}"
+    dynamodb.create_table(
+        TableName=table,
+        AttributeDefinitions=[
+            {"AttributeName": "pk", "AttributeType": "S"},
+            {"AttributeName": "sk", "AttributeType": "S"},
+        ],
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    audit = DynamoAuditTrail(dynamodb, table)
+    at = 1_700_000_000_000
+    first = ModerationAction(action_id_for("a", "u"), "u", ModerationKind.BAN, "first", "op", at, at + 10)
+    assert audit.append(first) is None
+    assert audit.append(first._replace(reason="second", received_at_ms=at + 5)) == first
+    assert audit.history("u") == [first]
+    assert audit.history("someone else") == []
+
+    later = ModerationAction(action_id_for("b", "u"), "u", ModerationKind.BAN, "later", "op", at, at + 11)
+    audit.set_timer(first)
+    audit.set_timer(later)
+    assert audit.due_timers(at + 9, 10) == []
+    assert audit.due_timers(at + 10, 10) == [first]
+    assert audit.due_timers(at + 11, 10) == [first, later]
+    assert audit.due_timers(at + 11, 1) == [first]
+    audit.clear_timer(first)
+    assert audit.due_timers(at + 11, 10) == [later]
+    assert audit.history("u") == [first]  # clearing a timer leaves the action's record
