@@ -119,7 +119,7 @@ def test_an_unban_writes_a_newer_revision_with_the_player_back() -> None:
     assert [outcome.revision for outcome in revise.apply_pending()] == [1, 2, 3]
 
     revision = newest_revision(store, DAY)
-    assert revision is not None and (revision.number, revision.hidden) == (3, {other})
+    assert revision is not None and (revision.number, revision.hidden) == (3, frozenset({other}))
     assert read_all(ArchiveBoardReader(store), DAY) == [
         (entry.user_id, entry.points) for entry in brute_force(entries, {other})
     ]
