@@ -68,7 +68,8 @@ queries = LeaderboardQueries(
 CACHE_CONTROL = {
     Freshness.LIVE: "no-store",
     Freshness.CLOSED: "public, max-age=60",  # the updater may still be applying what came before the close
-    Freshness.FINAL: "public, max-age=31536000, immutable",
+    # Settled, but a ban or unban re-exports a closed board's archive (docs/MODERATION.md): not immutable.
+    Freshness.FINAL: "public, max-age=300",
 }
 
 logger = Logger()

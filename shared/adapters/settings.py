@@ -139,6 +139,8 @@ class Settings:
     live_endpoint_url: str = ""
     live_connections_per_ip: int = 20
     live_connection_ttl_seconds: int = 7200  # API Gateway closes a WebSocket after 2 h
+    # Moderation (docs/MODERATION.md): the DynamoDB table of the audit trail ("" = no admin routes).
+    moderation_audit_table: str = ""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -190,6 +192,7 @@ class Settings:
             live_connection_ttl_seconds=_int(
                 env, "LIVE_CONNECTION_TTL_SECONDS", defaults.live_connection_ttl_seconds, 60, 86_400
             ),
+            moderation_audit_table=env.get("MODERATION_AUDIT_TABLE", "").strip(),
         )
 
     def score_limits(self) -> ScoreLimits:

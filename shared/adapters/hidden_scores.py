@@ -1,0 +1,32 @@
+"""Banned players' points, read from each board's hidden set (keys.hidden_scores_key) in one pipelined round trip."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from shared.adapters.keys import hidden_scores_key
+from shared.adapters.redis_client import RedisClient
+from shared.adapters.redis_scripts import REDIS_FAILURES
+from shared.domain.boards import Board
+from shared.domain.errors import StoreUnavailable
+
+
+class RedisHiddenScores:
+    def __init__(self, client: RedisClient) -> None:
+        self.client = client
+
+    def hidden_points(self, user_id: str, boards: Sequence[Board]) -> dict[Board, int]:
+        # One ZSCORE per board: each hidden set shares its board's hash tag, so under Redis Cluster
+        # they sit in different slots and redis-py sends each node its share of the pipeline.
+        pipeline = self.client.pipeline(transaction=False)
+        for board in boards:
+            pipeline.zscore(hidden_scores_key(board), user_id)
+        try:
+            scores = pipeline.execute()
+        except REDIS_FAILURES as error:
+            raise StoreUnavailable(f"hidden scores of {user_id!r}: {error}") from error
+        return {
+            board: board.codec.points_of(int(score))
+            for board, score in zip(boards, scores, strict=True)
+            if score is not None
+        }
