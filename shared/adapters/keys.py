@@ -10,12 +10,22 @@ from __future__ import annotations
 from shared.domain.boards import Board
 
 
-def applied_offsets_key(board: Board) -> str:
-    return f"{board.key}:applied"
+def board_shard_keys(board: Board, shards: int) -> tuple[str, ...]:
+    """The sorted sets of a board split into `shards` (docs/BOARDS.md#sharded-boards); one shard is
+    the board's own key. Shard i of S is `lb:{window:period#i/S}`: its own hash tag, so the shards
+    spread over Redis Cluster slots, and S in the name, so two layouts of a board never share a key."""
+    if shards == 1:
+        return (board.key,)
+    return tuple(f"lb:{{{board.window}:{board.period}#{shard:02d}/{shards}}}" for shard in range(shards))
 
 
-def applied_events_key(board: Board, partition: str) -> str:
-    return f"{board.key}:events:{partition}"
+def applied_offsets_key(board: Board | str) -> str:
+    """Of a board, or of one shard by its key (board_shard_keys)."""
+    return f"{board if isinstance(board, str) else board.key}:applied"
+
+
+def applied_events_key(board: Board | str, partition: str) -> str:
+    return f"{board if isinstance(board, str) else board.key}:events:{partition}"
 
 
 def dead_letter_key(fingerprint: str) -> str:
