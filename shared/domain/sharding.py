@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import heapq
 import zlib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from itertools import islice
 
 from shared.domain.boards import Window
 
@@ -55,10 +56,14 @@ class Ranked:
         return (self.score, self.user_id)
 
 
-def merge_top(pieces: Iterable[Sequence[Ranked]], count: int) -> list[Ranked]:
+def merge_ordered(pieces: Iterable[Iterable[Ranked]]) -> Iterator[Ranked]:
+    """The shards' members in the board's order, lazily, from each shard's members in that order."""
+    return heapq.merge(*pieces, key=Ranked.order, reverse=True)
+
+
+def merge_top(pieces: Iterable[Iterable[Ranked]], count: int) -> list[Ranked]:
     """The first `count` members of the board from each shard's own first `count` (each in board order)."""
-    merged = heapq.merge(*pieces, key=Ranked.order, reverse=True)
-    return [member for _, member in zip(range(count), merged, strict=False)]
+    return list(islice(merge_ordered(pieces), count))
 
 
 def players_ahead_in(prefix: Sequence[Ranked], first_index: int, better_from: int) -> int:
