@@ -17,10 +17,10 @@ Every loop is bounded in count and time; the cluster listens on 127.0.0.1 only.
 
 from __future__ import annotations
 
+import json
 import random
 import tempfile
 import time
-import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -72,8 +72,7 @@ def _load(cluster: RedisClusterNodes, shards: int, players: int, rng: random.Ran
             by_shard: list[dict[str, int]] = [{} for _ in keys]
             for index in range(loaded, loaded + chunk):
                 user = user_id(index)
-                shard = zlib.crc32(user.encode()) % shards if shards > 1 else 0
-                by_shard[shard][user] = rng.randrange(1, 5000) * slots + rng.randrange(slots)
+                by_shard[home_shard(user, shards)][user] = rng.randrange(1, 5000) * slots + rng.randrange(slots)
             pipeline = client.pipeline(transaction=False)
             for key, members in zip(keys, by_shard, strict=True):
                 if members:
@@ -181,7 +180,12 @@ def run(scale: Scale, progress: Progress, seed: int) -> ShardedRun:
                 for query, took in latencies.items():
                     summary = summary_ms(took)
                     run_result.results.append(
-                        Result(f"sharded S={shards}: {query} p99", summary["p99_ms"], "ms", parameters={**common, **summary})
+                        Result(
+                            f"sharded S={shards}: {query} p99",
+                            summary["p99_ms"],
+                            "ms",
+                            parameters={**common, **summary},
+                        )
                     )
                 run_result.results.append(
                     Result(
@@ -207,6 +211,44 @@ def run(scale: Scale, progress: Progress, seed: int) -> ShardedRun:
     return run_result
 
 
-def home_of(user: str, shards: int) -> int:
-    """The loader's shard choice is the production one (checked by bench's own unit test)."""
-    return home_shard(user, shards)
+def main() -> int:
+    """`python -m bench.sharded`: this section alone (it starts its own cluster), its table, JSON and plot."""
+    from datetime import UTC, datetime
+
+    from bench import plots
+    from bench.machine import CpuSnapshot, contention
+    from bench.results import RESULTS_DIR, SCHEMA_VERSION, table
+    from bench.scale import scale_from_env
+
+    scale = scale_from_env()
+    progress = Progress()
+    started_at = datetime.now(UTC)
+    cpu_at_start = CpuSnapshot.take()
+    progress.step(f"sharded boards, scale '{scale.name}': {scale.sharded_players:,} players (BENCH_SCALE=25m: 50 M)")
+    result = run(scale, progress, seed=20_240_601)
+    wall = (datetime.now(UTC) - started_at).total_seconds()
+    suffix = "" if scale.name == "default" else f"-{scale.name}"
+    plot = plots.sharded(
+        RESULTS_DIR / f"sharded{suffix}.png",
+        result.latencies,
+        result.write_rates,
+        f"One board of {result.players:,} players in S shards on 3 Cluster primaries ({started_at:%Y-%m-%d})",
+    )
+    document = {
+        "schema_version": SCHEMA_VERSION,
+        "scale": scale.name,
+        "started_at": started_at.isoformat(timespec="seconds"),
+        "duration_seconds": round(wall, 1),
+        "machine": {"contention": contention(cpu_at_start, CpuSnapshot.take(), wall).as_dict()},
+        "results": [row.as_dict() for row in result.results],
+        "plots": [plot.name],
+    }
+    path = RESULTS_DIR / f"sharded{suffix}.json"
+    path.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
+    print(table(result.results))
+    progress.step(f"wrote {path.name} and {plot.name} in {RESULTS_DIR}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
