@@ -9,8 +9,11 @@ a page can mix moments a few milliseconds apart while scores move."""
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping, Sequence
 from typing import Any
+
+from redis.exceptions import NoScriptError
 
 from shared.adapters.keys import board_shard_keys
 from shared.adapters.redis_client import RedisClient
@@ -59,6 +62,7 @@ class RedisBoardReader:
         self._page = ReadOnlyScript(client, lua_source("players_ahead.lua", "top_entries.lua"))
         self._around = ReadOnlyScript(client, lua_source("players_ahead.lua", "player_standing.lua"))
         self._shard_standing = lua_source("shard_standing.lua")
+        self._shard_standing_sha = hashlib.sha1(self._shard_standing.encode()).hexdigest()
 
     def page(self, board: Board, offset: int, limit: int, *, count_ahead: bool) -> BoardSlice:
         shards = self.shards.get(board.window, 1)
@@ -139,8 +143,14 @@ class RedisBoardReader:
         if score is None:
             return None
         me = Ranked(int(float(score)), user_id)
-        script = self._shard_standing
-        replies = self._round(board, [("EVAL_RO", script, 1, key, me.score, user_id, neighbours) for key in keys])
+        args = (me.score, user_id, neighbours)
+        try:
+            replies = self._round(board, [("EVALSHA_RO", self._shard_standing_sha, 1, key, *args) for key in keys])
+        except StoreUnavailable as failure:
+            if not isinstance(failure.__cause__, NoScriptError):
+                raise
+            # A node without the script (new, or restarted): send its text once; EVAL_RO caches it there.
+            replies = self._round(board, [("EVAL_RO", self._shard_standing, 1, key, *args) for key in keys])
         total = sum(int(reply[0]) for reply in replies)
         before = sum(int(reply[1]) for reply in replies)
         first_index, members = merge_around((_ranked(reply[3]) for reply in replies), me, before, neighbours)

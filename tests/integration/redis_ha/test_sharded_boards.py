@@ -13,6 +13,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 import pytest
+from redis.cluster import RedisCluster
 
 from local_runtime.redis_topologies import RedisClusterNodes
 from shared.adapters.board_writer import RedisBoardWriter
@@ -128,3 +129,16 @@ def test_a_page_too_deep_is_a_400_naming_the_bound(cluster: RedisClusterNodes, w
     status, body = api.get("/v1/leaderboards/alltime/top", limit=10, offset=MAX_SHARDED_DEPTH)
     assert status == 400, body
     assert body["error"]["field"] == "offset" and str(MAX_SHARDED_DEPTH) in body["error"]["message"]
+
+
+def test_a_standing_is_answered_after_the_nodes_lost_their_scripts(
+    cluster: RedisClusterNodes, client: RedisClient, written: BoardTruth
+) -> None:
+    # A restarted or replaced node holds no scripts: the reader sends the script's text once.
+    api = QueryHandlerApi.load(cluster.url, BOARD_SHARDS=f"alltime={SHARDS}")
+    user = written.order()[17]
+    assert api.get(f"/v1/leaderboards/alltime/users/{quote(user)}", around=2)[0] == 200
+    client.execute_command("SCRIPT FLUSH", target_nodes=RedisCluster.ALL_NODES)  # type: ignore[no-untyped-call]
+    status, me = api.get(f"/v1/leaderboards/alltime/users/{quote(user)}", around=2)
+    assert status == 200, me
+    assert me["rank"] == written.player(user, 2, shared=False)[0]
