@@ -8,6 +8,7 @@ shard alone. Failover of one shard's primary under load is in test_failover.py.
 from __future__ import annotations
 
 import random
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import quote
@@ -16,8 +17,9 @@ import pytest
 from redis.cluster import RedisCluster
 
 from local_runtime.redis_topologies import RedisClusterNodes
+from shared.adapters.board_export import RedisBoardExport
 from shared.adapters.board_writer import RedisBoardWriter
-from shared.adapters.keys import board_shard_keys
+from shared.adapters.keys import applied_offsets_key, board_shard_keys
 from shared.adapters.redis_client import RedisClient, create_redis_client
 from shared.application.apply import PendingScore
 from shared.domain.boards import Window
@@ -142,3 +144,18 @@ def test_a_standing_is_answered_after_the_nodes_lost_their_scripts(
     status, me = api.get(f"/v1/leaderboards/alltime/users/{quote(user)}", around=2)
     assert status == 200, me
     assert me["rank"] == written.player(user, 2, shared=False)[0]
+
+
+def test_the_closer_exports_a_sharded_board_in_rank_order(client: RedisClient, written: BoardTruth) -> None:
+    export = RedisBoardExport(client, shards={Window.ALLTIME: SHARDS})
+    assert export.size(BOARD) == PLAYERS
+    chunks = list(export.chunks(BOARD, 37))  # a chunk size that divides nothing
+    assert all(len(chunk) == 37 for chunk in chunks[:-1])
+    assert [(entry.user_id, entry.points) for chunk in chunks for entry in chunk] == [
+        (user, written.points[user]) for user in written.order()
+    ]
+    keep_until = int(time.time() * 1000) + 86_400_000
+    export.expire(BOARD, keep_until)
+    for key in board_shard_keys(BOARD, SHARDS):
+        for expiring in (key, applied_offsets_key(key)):
+            assert client.pexpiretime(expiring) == keep_until, expiring
