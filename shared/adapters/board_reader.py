@@ -101,19 +101,19 @@ class RedisBoardReader:
         return PlayerSlice(index=int(rank), neighbourhood=neighbourhood)
 
     def existing(self, boards: Sequence[Board]) -> set[Board]:
-        # One EXISTS per key: each board has a hash tag of its own, so under Redis Cluster they sit in
-        # different slots, and redis-py sends each node its share of the pipeline.
+        # One EXISTS per key: each board (and each shard of one) has a hash tag of its own, so under Redis
+        # Cluster they sit in different slots, and redis-py sends each node its share of the pipeline.
         # A sharded board exists when any of its shards does.
+        keys = [board_shard_keys(board, self.shards.get(board.window, 1)) for board in boards]
         pipeline = self.client.pipeline(transaction=False)
-        for board in boards:
-            for key in board_shard_keys(board, self.shards.get(board.window, 1)):
-                pipeline.exists(key)
+        for key in (key for shard_keys in keys for key in shard_keys):
+            pipeline.exists(key)
         try:
             found = iter(pipeline.execute())
         except REDIS_FAILURES as error:
             raise StoreUnavailable(f"boards {', '.join(board.key for board in boards)}: {error}") from error
-        held = {board for board in boards if sum([next(found) for _ in range(self.shards.get(board.window, 1))])}
-        return held
+        held = [any([next(found) for _ in shard_keys]) for shard_keys in keys]
+        return {board for board, exists in zip(boards, held, strict=True) if exists}
 
     def _sharded_page(
         self, board: Board, keys: Sequence[str], offset: int, limit: int, *, count_ahead: bool

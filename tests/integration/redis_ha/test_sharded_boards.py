@@ -18,6 +18,7 @@ from redis.cluster import RedisCluster
 
 from local_runtime.redis_topologies import RedisClusterNodes
 from shared.adapters.board_export import RedisBoardExport
+from shared.adapters.board_reader import RedisBoardReader
 from shared.adapters.board_writer import RedisBoardWriter
 from shared.adapters.keys import applied_offsets_key, board_shard_keys
 from shared.adapters.redis_client import RedisClient, create_redis_client
@@ -97,6 +98,9 @@ def test_each_player_lives_in_their_home_shard_alone(client: RedisClient, writte
         assert all(home_shard(user, SHARDS) == shard for user in held[key])
     assert sorted(user for members in held.values() for user in members) == sorted(written.points)
     assert len({client.cluster_keyslot(key) for key in keys}) == SHARDS  # type: ignore[union-attr]
+    reader = RedisBoardReader(client, shards={Window.ALLTIME: SHARDS})
+    elsewhere = Window.MONTHLY.parse_period("2011-05")  # unsharded, and nobody scored in it
+    assert reader.existing([elsewhere, BOARD]) == {BOARD}
 
 
 def test_the_query_handler_answers_as_the_brute_force(cluster: RedisClusterNodes, written: BoardTruth) -> None:
