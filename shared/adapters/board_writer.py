@@ -70,6 +70,9 @@ class RedisBoardWriter:
         With `wait_replicas` set, it returns only once that many replicas hold the write, and raises
         ReplicationLagging otherwise: the caller reports the batch failed, and on redelivery the
         records are skipped as applied while the WAIT is asked again.
+
+        A board of a window with `shards` > 1 (docs/BOARDS.md#sharded-boards) gets one script call per
+        shard its records' players live in, each with that shard's own watermarks and remembered ids.
         """
         shards = self.shards.get(board.window, 1)
         shard_keys = board_shard_keys(board, shards)
@@ -85,7 +88,9 @@ class RedisBoardWriter:
             0 if expires_at_ms is None else expires_at_ms,
         ]
         if shards == 1:
-            calls = [(self._apply_keys(shard_keys[0], partition), arguments + [field for s in scores for field in s])]
+            calls = [
+                (self._apply_keys(board.key, partition), arguments + [field for score in scores for field in score])
+            ]
         else:
             # Each shard is a board of its own to the apply script: its own watermarks and remembered
             # ids, so each applies its players' records exactly once whatever happens to the others.
