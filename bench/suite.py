@@ -15,7 +15,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, TypeVar
 
-from bench import archive_rebuild, archive_sizes, backlog, ingest, plots, push, queries, updater, visibility
+from bench import archive_rebuild, archive_sizes, backlog, ingest, plots, push, queries, sharded, updater, visibility
 from bench.environment import REPO_ROOT, BenchServers, quiet_client_logs
 from bench.machine import CpuSnapshot, contention
 from bench.progress import Progress
@@ -138,6 +138,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             archive_rows = suite.section(
                 "archive close and restore", lambda: archive_rebuild.run(servers, progress, SEED)
             )
+            sharded_run = suite.section("sharded boards", lambda: sharded.run(scale, progress, SEED))
     finally:
         servers.stop(keep_logs=bool(suite.errors))
     progress.step("servers stopped")
@@ -160,6 +161,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         ordered += archive_size_rows
     if archive_rows:
         ordered += archive_rows
+    if sharded_run:
+        ordered += sharded_run.results
     if query_run:
         ordered += [r for r in query_run[0].results if r.name.startswith("Redis memory")]
     if uuid_memory:
@@ -206,6 +209,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             updater_run.lua_rates,
             updater_run.floors,
             f"score_updater throughput vs batch size ({title})",
+        )
+        document["plots"].append(path.name)
+    if sharded_run:
+        path = plots.sharded(
+            _plot_name("sharded", scale),
+            sharded_run.latencies,
+            sharded_run.write_rates,
+            f"One board of {sharded_run.players:,} players in S shards on 3 Cluster primaries ({title})",
         )
         document["plots"].append(path.name)
     latest, dated = write(document, f"{started_at:%Y-%m-%d}-{scale.name}.json")

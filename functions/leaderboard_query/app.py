@@ -36,7 +36,8 @@ settings.check_request_budget(writes=False)
 hot_reader = RedisBoardReader(
     create_redis_client(
         settings.redis_url, secret_reference=settings.redis_secret_arn, timeouts=settings.redis_timeouts()
-    )
+    ),
+    shards=settings.board_shards,
 )
 
 

@@ -39,7 +39,8 @@ closer = PeriodCloser(
     export=RedisBoardExport(
         create_redis_client(
             settings.redis_url, secret_reference=settings.redis_secret_arn, timeouts=settings.redis_timeouts()
-        )
+        ),
+        shards=settings.board_shards,
     ),
     store=S3ArchiveStore(boto3.client("s3", region_name=settings.aws_region), settings.archive_bucket),
     progress=KafkaUpdaterProgress(
