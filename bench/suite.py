@@ -101,7 +101,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     servers = BenchServers.start()
     progress.step(
-        f"servers up: redis-server {servers.redis.port}, Tansu {servers.kafka.port}, moto {servers.moto.port} "
+        f"servers up: {servers.redis_version()} {servers.redis.port}, Tansu {servers.kafka.port}, moto {servers.moto.port} "
         f"(work dir {servers.workdir})"
     )
     suite = Suite(scale, progress)
