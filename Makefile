@@ -83,10 +83,10 @@ unit: venv
 # docs/REDIS.md). `make test` runs the whole suite on it, then OTHER_SERVER_TESTS on the other one.
 OTHER_SERVER_TESTS ?= integration and not browser and not faults
 test: servers browser lint layers typecheck check-template openapi-check
-	@echo "==> pytest on $$($(PY) -m local_runtime.redis_binaries version)"
+	@chosen=$$($(PY) tools/redis_server.py version) && echo "==> pytest on $$chosen"
 	$(PY) -m pytest
-	@other=$$($(PY) -m local_runtime.redis_binaries other) && \
-	  echo "==> pytest -m '$(OTHER_SERVER_TESTS)' on $$(REDIS_SERVER=$$other $(PY) -m local_runtime.redis_binaries version)" && \
+	@other=$$($(PY) tools/redis_server.py other) && other_version=$$(REDIS_SERVER=$$other $(PY) tools/redis_server.py version) && \
+	  echo "==> pytest -m '$(OTHER_SERVER_TESTS)' on $$other_version" && \
 	  REDIS_SERVER=$$other $(PY) -m pytest -q -m "$(OTHER_SERVER_TESTS)"
 
 # Only the date moves: the monotonic clock stays real (timed waits would never expire otherwise),

@@ -118,29 +118,3 @@ def other_server_kind(environ: Mapping[str, str] | None = None) -> ServerKind:
     """The kind `make test` runs its second pass on: the one `REDIS_SERVER` did not pick."""
     chosen = chosen_server_kind(environ)
     return next(kind for kind in SERVER_KINDS if kind != chosen)
-
-
-def main(argv: list[str] | None = None) -> int:
-    """`python -m local_runtime.redis_binaries [chosen|other|version]`: for the Makefile."""
-    import sys
-
-    command = (argv if argv is not None else sys.argv[1:]) or ["version"]
-    try:
-        if command == ["chosen"]:
-            print(chosen_server_kind())
-        elif command == ["other"]:
-            print(other_server_kind())
-        elif command == ["version"]:
-            binary = server_binary()
-            print(f"{binary.version} ({binary.path})")
-        else:
-            print("usage: python -m local_runtime.redis_binaries [chosen|other|version]", file=sys.stderr)
-            return 2
-    except ServerStartError as failure:
-        print(failure, file=sys.stderr)
-        return 1
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -21,6 +21,7 @@ from local_runtime.redis_binaries import (
     other_server_kind,
     server_binary,
 )
+from tools import redis_server
 
 
 def test_the_default_is_valkey_when_nothing_is_named() -> None:
@@ -99,9 +100,9 @@ def test_the_command_line_names_the_other_server_and_fails_clearly(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.setenv(SERVER_VARIABLE, "redis")
-    assert redis_binaries.main(["other"]) == 0
+    assert redis_server.main(["other"]) == 0
     assert capsys.readouterr().out == "valkey\n"
     monkeypatch.setenv(SERVER_VARIABLE, "memcached")
-    assert redis_binaries.main(["version"]) == 1
+    assert redis_server.main(["version"]) == 1
     assert "REDIS_SERVER='memcached' is not a known server" in capsys.readouterr().err
-    assert redis_binaries.main(["bogus"]) == 2
+    assert redis_server.main(["bogus"]) == 2
