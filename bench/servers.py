@@ -334,47 +334,53 @@ def _at_25m(run: ServerRun) -> float:
 
 
 def plot(path: Path, runs: Sequence[ServerRun], title: str) -> Path:
-    """Bars: memory per player (used and RSS, fresh and churned) and throughput relative to Redis."""
+    """Bars: memory per player (used and RSS, fresh and churned) and, when measured, throughput."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    figure, (left, right) = plt.subplots(1, 2, figsize=(13, 5))
-    measures = ["used, fresh", "used, churned", "RSS, fresh", "RSS, churned"]
+    rates: list[tuple[str, dict[str, float]]] = []
+    if runs:
+        rates += [
+            (f"updater, {k}", {r.version: r.updater_rates.get(k, 0.0) for r in runs}) for k in runs[0].updater_rates
+        ]
+        rates += [(f"query, {k}", {r.version: r.query_rates.get(k, 0.0) for r in runs}) for k in runs[0].query_rates]
+    figure, axes = plt.subplots(1, 2 if rates else 1, figsize=(14 if rates else 8, 5.5), squeeze=False)
+    left = axes[0][0]
+    measures = ["used, fresh", "board, churned", "board + event ids,\nchurned", "RSS, fresh", "RSS, churned"]
     width = 0.8 / max(1, len(runs))
     for index, run in enumerate(runs):
         m = run.memory
-        values = [m.fresh_used, m.churned_used, m.fresh_rss, m.churned_rss]
+        values = [
+            m.per_player(m.fresh_used),
+            m.churned_board_per_player,
+            m.per_player(m.churned_used),
+            m.per_player(m.fresh_rss),
+            m.per_player(m.churned_rss),
+        ]
         positions = [x + index * width for x in range(len(measures))]
-        left.bar(positions, [m.per_player(v) for v in values], width, label=run.version)
+        bars = left.bar(positions, values, width, label=run.version)
+        left.bar_label(bars, fmt="%.0f", fontsize=7)
     left.axhline(TARGET_BYTES_AT_25M, color="red", linestyle="-.", linewidth=0.8, label="target 80 B/player")
-    left.set_xticks([x + width * (len(runs) - 1) / 2 for x in range(len(measures))], measures)
+    left.set_xticks([x + width * (len(runs) - 1) / 2 for x in range(len(measures))], measures, fontsize=8)
     left.set_ylabel("bytes per player")
-    left.set_title(f"memory per player, {runs[0].memory.players:,} players" if runs else "memory")
+    if runs:
+        m = runs[0].memory
+        left.set_title(f"memory per player: {m.players:,} players, then {m.updates:,} updates")
     left.legend(fontsize=8)
-    rates = [
-        (f"updater, {k}", {r.version: r.updater_rates.get(k, 0.0) for r in runs})
-        for k in (runs[0].updater_rates if runs else {})
-    ]
-    rates += [
-        (f"query, {k}", {r.version: r.query_rates.get(k, 0.0) for r in runs})
-        for k in (runs[0].query_rates if runs else {})
-    ]
-    for index, run in enumerate(runs):
-        positions = [x + index * width for x in range(len(rates))]
-        right.bar(positions, [values[run.version] for _, values in rates], width, label=run.version)
-    right.set_xticks(
-        [x + width * (len(runs) - 1) / 2 for x in range(len(rates))],
-        [name for name, _ in rates],
-        rotation=20,
-        ha="right",
-        fontsize=8,
-    )
-    right.set_yscale("log")
-    right.set_ylabel("records/s or requests/s (log)")
-    right.set_title("throughput, one run, the same machine")
-    right.legend(fontsize=8)
+    if rates:
+        right = axes[0][1]
+        for index, run in enumerate(runs):
+            positions = [x + index * width for x in range(len(rates))]
+            bars = right.bar(positions, [values[run.version] for _, values in rates], width, label=run.version)
+            right.bar_label(bars, fmt="%.0f", fontsize=7)
+        ticks = [x + width * (len(runs) - 1) / 2 for x in range(len(rates))]
+        right.set_xticks(ticks, [name for name, _ in rates], rotation=20, ha="right", fontsize=8)
+        right.set_yscale("log")
+        right.set_ylabel("records/s (updater) or requests/s (query), log")
+        right.set_title("throughput: each server in turn, one run")
+        right.legend(fontsize=8)
     figure.suptitle(title)
     figure.tight_layout()
     figure.savefig(path, dpi=110)
