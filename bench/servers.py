@@ -22,7 +22,9 @@ import dataclasses
 import json
 import os
 import random
+import shutil
 import sys
+import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -38,6 +40,8 @@ from bench.results import RESULTS_DIR, Result, Target, table
 from bench.scale import Scale, scale_from_env
 from bench.workload import random_score
 from local_runtime.redis_binaries import DEFAULT_SERVER, SERVER_KINDS, ServerKind, server_binary
+from local_runtime.servers import RedisServer
+from shared.adapters.board_reader import RedisBoardReader
 from shared.adapters.board_writer import RedisBoardWriter
 from shared.adapters.keys import applied_events_key, applied_offsets_key
 from shared.adapters.redis_client import create_redis_client
@@ -200,6 +204,86 @@ def measure_memory(servers: BenchServers, players: int, updates: int, seed: int,
     return figures
 
 
+INTERLEAVED_PLAYERS = 200_000
+INTERLEAVED_ROUNDS = 40
+INTERLEAVED_APPLY_RECORDS = 4_000  # per server per round, in APPLY_SLICE-record calls
+INTERLEAVED_READS = 200  # per server per round and per read
+
+
+@dataclass
+class InterleavedSpeed:
+    """The same work on both servers in alternating small rounds, so contention hits both alike."""
+
+    apply_records_per_second: dict[str, float]
+    reads_per_second: dict[str, dict[str, float]]  # read -> version -> requests/s
+
+    def as_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def interleaved_speed(progress: Progress, seed: int, kinds: Sequence[ServerKind] = SERVER_KINDS) -> InterleavedSpeed:
+    """apply_scores.lua and the query scripts on every server, one round each in turn (the order
+    alternating), on boards of INTERLEAVED_PLAYERS: a like-for-like speed check on a busy machine."""
+    workdir = Path(tempfile.mkdtemp(prefix="leaderboard-servers-"))
+    started: list[RedisServer] = []
+    try:
+        for kind in kinds:
+            started.append(RedisServer.start(workdir, binary=server_binary({"REDIS_SERVER": kind})))
+        versions = [server.binary.version for server in started]
+        progress.step(f"interleaved: {', '.join(versions)}, {INTERLEAVED_ROUNDS} rounds")
+        clients = [create_redis_client(server.url) for server in started]
+        for server in started:
+            load_board(redis.Redis(port=server.port), CHURN_BOARD, INTERLEAVED_PLAYERS, random.Random(seed))
+        writers = [RedisBoardWriter(client, remember_events_seconds=REMEMBER_SECONDS) for client in clients]
+        readers = [RedisBoardReader(client) for client in clients]
+        rng = random.Random(seed)
+        apply_seconds = [0.0] * len(started)
+        read_seconds: dict[str, list[float]] = {"top 10": [0.0] * len(started), "rank ± 4": [0.0] * len(started)}
+        assert CHURN_BOARD.end_ms is not None
+        produced = CHURN_BOARD.end_ms - DAY_MS
+        for round_number in range(INTERLEAVED_ROUNDS):
+            first = round_number * INTERLEAVED_APPLY_RECORDS
+            records = []
+            for offset in range(first, first + INTERLEAVED_APPLY_RECORDS):
+                user = player_id(rng.randrange(INTERLEAVED_PLAYERS))
+                event_id = bytes.fromhex(event_id_for(f"interleaved-{offset}", user))
+                ticks = CHURN_BOARD.ticks_at(produced + offset)
+                records.append(PendingScore(offset, event_id, user, rng.randint(1, 100), ticks, produced + offset))
+            users = [player_id(rng.randrange(INTERLEAVED_PLAYERS)) for _ in range(INTERLEAVED_READS)]
+            order = range(len(started)) if round_number % 2 == 0 else reversed(range(len(started)))
+            for index in order:
+                began = time.perf_counter()
+                for start in range(0, len(records), APPLY_SLICE):
+                    writers[index].apply(CHURN_BOARD, "bench/interleaved-0", records[start : start + APPLY_SLICE])
+                apply_seconds[index] += time.perf_counter() - began
+                began = time.perf_counter()
+                for _ in users:
+                    readers[index].page(CHURN_BOARD, 0, 10, count_ahead=False)
+                read_seconds["top 10"][index] += time.perf_counter() - began
+                began = time.perf_counter()
+                for user in users:
+                    readers[index].around(CHURN_BOARD, user, 4, count_ahead=False)
+                read_seconds["rank ± 4"][index] += time.perf_counter() - began
+        records_each = INTERLEAVED_ROUNDS * INTERLEAVED_APPLY_RECORDS
+        reads_each = INTERLEAVED_ROUNDS * INTERLEAVED_READS
+        speed = InterleavedSpeed(
+            {version: records_each / seconds for version, seconds in zip(versions, apply_seconds, strict=True)},
+            {
+                read: {version: reads_each / seconds for version, seconds in zip(versions, times, strict=True)}
+                for read, times in read_seconds.items()
+            },
+        )
+        progress.step(
+            "interleaved: apply_scores.lua "
+            + ", ".join(f"{v} {rate:,.0f} records/s" for v, rate in speed.apply_records_per_second.items())
+        )
+        return speed
+    finally:
+        for server in started:
+            server.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
 def throughput_scale(scale: Scale) -> Scale:
     """The scale the updater and query benchmarks run at here: theirs, capped to keep two runs short."""
     return dataclasses.replace(
@@ -223,6 +307,8 @@ class ServerRun:
     updater_rates: dict[str, float]  # window set -> handler records/s at the largest batch
     floor_rates: dict[str, float]  # window set -> apply_scores.lua alone, the same calls
     query_rates: dict[str, float]  # query -> handler requests/s, one client
+    # The same work on every server in alternating rounds (interleaved_speed): name -> rate.
+    interleaved_rates: dict[str, float] = dataclasses.field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -231,6 +317,7 @@ class ServerRun:
             "updater_records_per_second": self.updater_rates,
             "apply_floor_records_per_second": self.floor_rates,
             "query_requests_per_second": self.query_rates,
+            "interleaved_per_second": self.interleaved_rates,
         }
 
 
@@ -301,6 +388,9 @@ def results(runs: Sequence[ServerRun]) -> list[Result]:
             )
         for query, rate in run.query_rates.items():
             rows.append(Result(f"{run.version}: query handler {query}, one client", rate, "requests/s"))
+        for name, rate in run.interleaved_rates.items():
+            unit = "records/s" if name == "apply_scores.lua" else "requests/s"
+            rows.append(Result(f"{run.version}: {name}, interleaved with the other server", rate, unit))
     return rows
 
 
@@ -324,6 +414,8 @@ def side_by_side(runs: Sequence[ServerRun]) -> str:
         )
     for query in runs[0].query_rates if runs else ():
         lines.append((f"query req/s, {query}", [f"{r.query_rates.get(query, 0):,.0f}" for r in runs]))
+    for name in runs[0].interleaved_rates if runs else ():
+        lines.append((f"interleaved {name} /s", [f"{r.interleaved_rates.get(name, 0):,.0f}" for r in runs]))
     width = max(len(name) for name, _ in lines)
     header = " " * width + "".join(f"{r.version:>16}" for r in runs)
     return "\n".join([header, *(name.ljust(width) + "".join(f"{v:>16}" for v in values) for name, values in lines)])
@@ -346,6 +438,10 @@ def plot(path: Path, runs: Sequence[ServerRun], title: str) -> Path:
             (f"updater, {k}", {r.version: r.updater_rates.get(k, 0.0) for r in runs}) for k in runs[0].updater_rates
         ]
         rates += [(f"query, {k}", {r.version: r.query_rates.get(k, 0.0) for r in runs}) for k in runs[0].query_rates]
+        rates += [
+            (f"interleaved, {k}", {r.version: r.interleaved_rates.get(k, 0.0) for r in runs})
+            for k in runs[0].interleaved_rates
+        ]
     figure, axes = plt.subplots(1, 2 if rates else 1, figsize=(14 if rates else 8, 5.5), squeeze=False)
     left = axes[0][0]
     measures = ["used, fresh", "board, churned", "board + event ids,\nchurned", "RSS, fresh", "RSS, churned"]
@@ -390,7 +486,18 @@ def plot(path: Path, runs: Sequence[ServerRun], title: str) -> Path:
 
 def run(scale: Scale, progress: Progress, seed: int, *, kinds: Sequence[ServerKind] = SERVER_KINDS) -> list[ServerRun]:
     players, updates = SIZES.get(scale.name, SIZES["default"])
-    return [run_server(kind, players, updates, scale, seed, progress) for kind in kinds]
+    runs = [run_server(kind, players, updates, scale, seed, progress) for kind in kinds]
+    add_interleaved(runs, interleaved_speed(progress, seed, kinds))
+    return runs
+
+
+def add_interleaved(runs: Sequence[ServerRun], speed: InterleavedSpeed) -> None:
+    for server_run in runs:
+        rates = {"apply_scores.lua": speed.apply_records_per_second[server_run.version]}
+        rates |= {
+            f"query script {read}": by_server[server_run.version] for read, by_server in speed.reads_per_second.items()
+        }
+        server_run.interleaved_rates = rates
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -409,6 +516,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     progress = Progress()
     scale = None if args.memory_only else scale_from_env()
     runs = [run_server(kind, args.players, args.updates, scale, 20_240_601, progress) for kind in kinds]
+    if scale is not None:
+        add_interleaved(runs, interleaved_speed(progress, 20_240_601, kinds))
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps([r.as_dict() for r in runs], indent=2) + "\n")
     plot(args.json.with_suffix(".png"), runs, f"{' vs '.join(r.version for r in runs)}")
