@@ -507,6 +507,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--updates", type=int, default=default_updates)
     parser.add_argument("--servers", default=",".join(SERVER_KINDS), help="comma-separated: valkey,redis")
     parser.add_argument("--memory-only", action="store_true", help="skip the updater and query throughput")
+    parser.add_argument(
+        "--interleaved-only", action="store_true", help="only the scripts on both servers in alternating rounds"
+    )
     parser.add_argument("--json", type=Path, default=RESULTS_DIR / "servers-adhoc.json")
     args = parser.parse_args(argv)
     kinds = [server_binary({"REDIS_SERVER": name}).kind for name in args.servers.split(",")]
@@ -514,6 +517,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("--players must be 1..50 000 000 and --updates 0..100 000 000")
     quiet_client_logs()
     progress = Progress()
+    if args.interleaved_only:
+        speed = interleaved_speed(progress, 20_240_601, kinds)
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(speed.as_dict(), indent=2) + "\n")
+        print(json.dumps(speed.as_dict(), indent=2))
+        return 0
     scale = None if args.memory_only else scale_from_env()
     runs = [run_server(kind, args.players, args.updates, scale, 20_240_601, progress) for kind in kinds]
     if scale is not None:
