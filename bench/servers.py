@@ -49,11 +49,11 @@ from shared.application.apply import PendingScore
 from shared.domain.boards import Board, Window
 from shared.domain.events import event_id_for
 
-CHURN_BOARD = Window.MONTHLY.parse_period("2001-01")  # in the past whatever the date: record times are real
+# A past month whatever today is: the apply script remembers a record time after its clock as "now".
+CHURN_BOARD = Window.MONTHLY.parse_period("2001-01")
 PARTITIONS = 4
 APPLY_SLICE = 2_000  # records per apply call, as the updater sends them for a 10 000-record batch
 DAY_MS = 86_400_000
-ID_LENGTH = 15
 TARGET_BYTES_AT_25M = 80.0
 PLAYERS_AT_25M = 25_000_000
 REMEMBER_SECONDS = 3_600  # the template's IDEMPOTENCY_WINDOW_SECONDS default
