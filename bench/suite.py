@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from bench import archive_rebuild, archive_sizes, backlog, ingest, plots, push, queries, sharded, updater, visibility
+from bench import servers as server_comparison
 from bench.environment import REPO_ROOT, BenchServers, quiet_client_logs
 from bench.machine import CpuSnapshot, contention
 from bench.progress import Progress
@@ -101,7 +102,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     servers = BenchServers.start()
     progress.step(
-        f"servers up: redis-server {servers.redis.port}, Tansu {servers.kafka.port}, moto {servers.moto.port} "
+        f"servers up: {servers.redis_version()} {servers.redis.port}, Tansu {servers.kafka.port}, "
+        f"moto {servers.moto.port} "
         f"(work dir {servers.workdir})"
     )
     suite = Suite(scale, progress)
@@ -142,6 +144,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     finally:
         servers.stop(keep_logs=bool(suite.errors))
     progress.step("servers stopped")
+    # Each server in turn, on servers of its own: memory after a load and after churn, and throughput.
+    server_runs = suite.section("valkey vs redis", lambda: server_comparison.run(scale, progress, SEED))
 
     ordered: list[Result] = []
     if updater_run:
@@ -167,6 +171,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         ordered += [r for r in query_run[0].results if r.name.startswith("Redis memory")]
     if uuid_memory:
         ordered.append(uuid_memory)
+    if server_runs:
+        ordered += server_comparison.results(server_runs)
 
     finished_at = datetime.now(UTC)
     wall_seconds = (finished_at - started_at).total_seconds()
@@ -219,6 +225,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"One board of {sharded_run.players:,} players in S shards on 3 Cluster primaries ({title})",
         )
         document["plots"].append(path.name)
+    if server_runs:
+        document["server_comparison"] = [run.as_dict() for run in server_runs]
+        path = server_comparison.plot(
+            _plot_name("servers", scale), server_runs, f"Valkey vs Redis, the same workload ({title})"
+        )
+        document["plots"].append(path.name)
     latest, dated = write(document, f"{started_at:%Y-%m-%d}-{scale.name}.json")
     progress.step(
         f"wrote {latest.relative_to(Path.cwd()) if latest.is_relative_to(Path.cwd()) else latest}, "
@@ -226,6 +238,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
 
     print(table(ordered))
+    if server_runs:
+        print("\n" + server_comparison.side_by_side(server_runs))
     print(f"\n{len(ordered)} results in {document['duration_seconds']:.0f} s; ratio = value / floor.")
     if suite.errors:
         print(
