@@ -58,7 +58,8 @@ admin = ModerationAdmin(
     hidden=RedisHiddenScores(
         create_redis_client(
             settings.redis_url, secret_reference=settings.redis_secret_arn, timeouts=settings.redis_timeouts()
-        )
+        ),
+        shards=settings.board_shards,
     ),
     schedule=schedule,
     clock=now_ms,

@@ -2,25 +2,27 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
-from shared.adapters.keys import hidden_scores_key
+from shared.adapters.keys import hidden_scores_key, home_shard_key
 from shared.adapters.redis_client import RedisClient
 from shared.adapters.redis_scripts import REDIS_FAILURES
-from shared.domain.boards import Board
+from shared.domain.boards import Board, Window
 from shared.domain.errors import StoreUnavailable
 
 
 class RedisHiddenScores:
-    def __init__(self, client: RedisClient) -> None:
+    def __init__(self, client: RedisClient, *, shards: Mapping[Window, int] | None = None) -> None:
         self.client = client
+        self.shards = dict(shards or {})
 
     def hidden_points(self, user_id: str, boards: Sequence[Board]) -> dict[Board, int]:
         # One ZSCORE per board: each hidden set shares its board's hash tag, so under Redis Cluster
         # they sit in different slots and redis-py sends each node its share of the pipeline.
         pipeline = self.client.pipeline(transaction=False)
         for board in boards:
-            pipeline.zscore(hidden_scores_key(board), user_id)
+            shard = home_shard_key(board, self.shards.get(board.window, 1), user_id)
+            pipeline.zscore(hidden_scores_key(shard), user_id)
         try:
             scores = pipeline.execute()
         except REDIS_FAILURES as error:

@@ -8,6 +8,7 @@ script's keys live in one Redis Cluster slot.
 from __future__ import annotations
 
 from shared.domain.boards import Board
+from shared.domain.sharding import home_shard
 
 
 def board_shard_keys(board: Board, shards: int) -> tuple[str, ...]:
@@ -17,6 +18,11 @@ def board_shard_keys(board: Board, shards: int) -> tuple[str, ...]:
     if shards == 1:
         return (board.key,)
     return tuple(f"lb:{{{board.window}:{board.period}#{shard:02d}/{shards}}}" for shard in range(shards))
+
+
+def home_shard_key(board: Board, shards: int, user_id: str) -> str:
+    """The key of the shard holding a player's entry (the board's own key when it is not sharded)."""
+    return board_shard_keys(board, shards)[home_shard(user_id, shards)]
 
 
 def applied_offsets_key(board: Board | str) -> str:
