@@ -7,7 +7,7 @@ INSTALLED := $(VENV)/.installed
 .PHONY: help venv servers faketime browser run demo test test-shifted-clock unit lint layers typecheck check-template openapi openapi-check bench mutation clean
 
 help:
-	@echo "make run    start redis, the Kafka broker, moto, the API and the MSK trigger locally"
+	@echo "make run    start Redis (REDIS_SERVER=valkey|redis), the Kafka broker, moto, the API and the MSK trigger locally"
 	@echo "make demo   the same plus a bounded traffic simulator and a live top 10"
 	@echo "make test   lint, type-check, offline template checks, then every test on real local servers"
 	@echo "make test-shifted-clock  the unit and security tests with the clock 45 and 400 days ahead"
@@ -79,9 +79,15 @@ openapi-check: venv
 unit: venv
 	$(PY) -m pytest -m unit
 
+# REDIS_SERVER=valkey|redis picks the Redis server of every run, test and bench (default: valkey, see
+# docs/REDIS.md). `make test` runs the whole suite on it, then OTHER_SERVER_TESTS on the other one.
+OTHER_SERVER_TESTS ?= integration and not browser and not faults
 test: servers browser lint layers typecheck check-template openapi-check
-	@echo "==> pytest"
+	@chosen=$$($(PY) tools/redis_server.py version) && echo "==> pytest on $$chosen"
 	$(PY) -m pytest
+	@other=$$($(PY) tools/redis_server.py other) && other_version=$$(REDIS_SERVER=$$other $(PY) tools/redis_server.py version) && \
+	  echo "==> pytest -m '$(OTHER_SERVER_TESTS)' on $$other_version" && \
+	  REDIS_SERVER=$$other $(PY) -m pytest -q -m "$(OTHER_SERVER_TESTS)"
 
 # Only the date moves: the monotonic clock stays real (timed waits would never expire otherwise),
 # and tools/shifted_clock makes time.sleep work with that (see its docstring). Redis runs on the

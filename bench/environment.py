@@ -1,7 +1,8 @@
 """The servers a bench run uses, and the handlers loaded in-process against them.
 
-One redis-server, one Tansu broker and one moto server are started on free loopback ports for
-the whole run (never the machine's own Redis). Handlers get the environment the template gives
+One Redis server (valkey-server or redis-server: `REDIS_SERVER`, or the binary a measurement
+names), one Tansu broker and one moto server are started on free loopback ports for the whole
+run (never the machine's own Redis). Handlers get the environment the template gives
 their function, with the local endpoints put in, as `python -m local_runtime run` does.
 """
 
@@ -20,6 +21,7 @@ import boto3
 import redis
 
 from local_runtime.lambda_host import LambdaContext, environment_overlay, load_handler
+from local_runtime.redis_binaries import ServerBinary
 from local_runtime.servers import KafkaBroker, MotoServer, RedisServer
 from local_runtime.template import load_template
 
@@ -53,11 +55,11 @@ class BenchServers:
         self.dlq_url = ""
 
     @classmethod
-    def start(cls, workdir: Path | None = None) -> BenchServers:
+    def start(cls, workdir: Path | None = None, *, binary: ServerBinary | None = None) -> BenchServers:
         workdir = workdir or Path(tempfile.mkdtemp(prefix="leaderboard-bench-"))
         started: list[Any] = []
         try:
-            redis_server = RedisServer.start(workdir)
+            redis_server = RedisServer.start(workdir, binary=binary)
             started.append(redis_server)
             kafka = KafkaBroker.start(workdir)
             started.append(kafka)
@@ -81,7 +83,8 @@ class BenchServers:
         return redis.Redis(host=self.redis.host, port=self.redis.port, socket_timeout=120)
 
     def redis_version(self) -> str:
-        return str(self.redis_client().info("server").get("redis_version", "?"))
+        """`valkey 9.1.2` or `redis 7.0.15`: the server binary and its version."""
+        return self.redis.binary.version
 
     def aws_environment(self) -> dict[str, str]:
         return {

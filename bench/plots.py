@@ -97,3 +97,38 @@ def throughput(
     figure.savefig(path, dpi=110)
     plt.close(figure)
     return path
+
+
+def sharded(
+    path: Path, latencies: Mapping[int, Mapping[str, Sequence[float]]], write_rates: Mapping[int, float], title: str
+) -> Path:
+    """Left: each query's p50 and p99 against the shard count S; right: apply throughput against S."""
+    figure, (left, right) = plt.subplots(1, 2, figsize=(13, 5))
+    counts = sorted(latencies)
+    colours = ["tab:blue", "tab:orange", "tab:green", "tab:red"]
+    queries = list(next(iter(latencies.values()))) if latencies else []
+    for query, colour in zip(queries, colours, strict=False):
+        for pct, style in ((50, "o--"), (99, "o-")):
+            values = []
+            for count in counts:
+                ordered = sorted(latencies[count][query])
+                values.append(ordered[min(len(ordered) - 1, int(len(ordered) * pct / 100))] * 1000 if ordered else 0.0)
+            left.plot(counts, values, style, color=colour, label=f"{query} p{pct}")
+    left.set_xscale("log", base=2)
+    left.set_xticks(counts, [str(c) for c in counts])
+    left.set_xlabel("shards S")
+    left.set_ylabel("ms")
+    left.set_title("query latency (RedisBoardReader, one client)")
+    left.legend(fontsize=8)
+    left.grid(True, alpha=0.3)
+    rate_counts = sorted(write_rates)
+    right.bar([str(c) for c in rate_counts], [write_rates[c] for c in rate_counts], color="tab:blue")
+    right.set_xlabel("shards S")
+    right.set_ylabel("records/s")
+    right.set_title("writes: RedisBoardWriter.apply, 2000-record slices, one thread")
+    right.grid(True, axis="y", alpha=0.3)
+    figure.suptitle(title, fontsize=10)
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+    return path

@@ -36,6 +36,8 @@ class Scale:
     # backlog drain
     backlog_records: int
     backlog_players: int
+    # sharded boards on the Cluster harness (bench/sharded.py): players on the one board, per layout
+    sharded_players: int = 5_000_000
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -75,6 +77,7 @@ FULL = Scale(
         "ingest_seconds": 60.0,
         "visibility_seconds": 60.0,
         "backlog_players": 1_000_000,
+        "sharded_players": 50_000_000,
     }
 )
 

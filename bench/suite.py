@@ -15,7 +15,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, TypeVar
 
-from bench import archive_rebuild, archive_sizes, backlog, ingest, plots, push, queries, updater, visibility
+from bench import archive_rebuild, archive_sizes, backlog, ingest, plots, push, queries, sharded, updater, visibility
+from bench import servers as server_comparison
 from bench.environment import REPO_ROOT, BenchServers, quiet_client_logs
 from bench.machine import CpuSnapshot, contention
 from bench.progress import Progress
@@ -101,7 +102,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     servers = BenchServers.start()
     progress.step(
-        f"servers up: redis-server {servers.redis.port}, Tansu {servers.kafka.port}, moto {servers.moto.port} "
+        f"servers up: {servers.redis_version()} {servers.redis.port}, Tansu {servers.kafka.port}, "
+        f"moto {servers.moto.port} "
         f"(work dir {servers.workdir})"
     )
     suite = Suite(scale, progress)
@@ -138,9 +140,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             archive_rows = suite.section(
                 "archive close and restore", lambda: archive_rebuild.run(servers, progress, SEED)
             )
+            sharded_run = suite.section("sharded boards", lambda: sharded.run(scale, progress, SEED))
     finally:
         servers.stop(keep_logs=bool(suite.errors))
     progress.step("servers stopped")
+    # Each server in turn, on servers of its own: memory after a load and after churn, and throughput.
+    server_runs = suite.section("valkey vs redis", lambda: server_comparison.run(scale, progress, SEED))
 
     ordered: list[Result] = []
     if updater_run:
@@ -160,10 +165,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         ordered += archive_size_rows
     if archive_rows:
         ordered += archive_rows
+    if sharded_run:
+        ordered += sharded_run.results
     if query_run:
         ordered += [r for r in query_run[0].results if r.name.startswith("Redis memory")]
     if uuid_memory:
         ordered.append(uuid_memory)
+    if server_runs:
+        ordered += server_comparison.results(server_runs)
 
     finished_at = datetime.now(UTC)
     wall_seconds = (finished_at - started_at).total_seconds()
@@ -208,6 +217,20 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"score_updater throughput vs batch size ({title})",
         )
         document["plots"].append(path.name)
+    if sharded_run:
+        path = plots.sharded(
+            _plot_name("sharded", scale),
+            sharded_run.latencies,
+            sharded_run.write_rates,
+            f"One board of {sharded_run.players:,} players in S shards on 3 Cluster primaries ({title})",
+        )
+        document["plots"].append(path.name)
+    if server_runs:
+        document["server_comparison"] = [run.as_dict() for run in server_runs]
+        path = server_comparison.plot(
+            _plot_name("servers", scale), server_runs, f"Valkey vs Redis, the same workload ({title})"
+        )
+        document["plots"].append(path.name)
     latest, dated = write(document, f"{started_at:%Y-%m-%d}-{scale.name}.json")
     progress.step(
         f"wrote {latest.relative_to(Path.cwd()) if latest.is_relative_to(Path.cwd()) else latest}, "
@@ -215,6 +238,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
 
     print(table(ordered))
+    if server_runs:
+        print("\n" + server_comparison.side_by_side(server_runs))
     print(f"\n{len(ordered)} results in {document['duration_seconds']:.0f} s; ratio = value / floor.")
     if suite.errors:
         print(

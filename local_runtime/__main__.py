@@ -1,7 +1,8 @@
 """python -m local_runtime run | demo | invoke: the leaderboard on this machine.
 
 Environment: API_PORT (default 3000), INGEST_API_KEY (default local-dev-key: the x-api-key the
-write routes require), and REDIS_URL / KAFKA_BOOTSTRAP_SERVERS / AWS_ENDPOINT_URL to use existing
+write routes require), ADMIN_API_KEY (default local-admin-key: the x-api-key of the admin routes),
+and REDIS_URL / KAFKA_BOOTSTRAP_SERVERS / AWS_ENDPOINT_URL to use existing
 servers instead of starting redis-server, Tansu and moto.
 """
 
@@ -25,8 +26,10 @@ from local_runtime.demo import (
     MAX_PLAYERS,
     MAX_RATE,
     QUIT_KEY,
+    DemoModeration,
     KeyPresses,
     TrafficSimulator,
+    admin_caller,
     fetch_top,
     redraw,
     render,
@@ -35,7 +38,14 @@ from local_runtime.demo import (
 from local_runtime.invoke import InvokeError, invoke, load_event
 from local_runtime.processes import ServerStartError
 from local_runtime.running_stack import StackEndpoints, publish, servers_line, withdraw
-from local_runtime.stack import DEFAULT_API_KEY, DEFAULT_API_PORT, REPO_ROOT, LocalStack, RunningStack
+from local_runtime.stack import (
+    DEFAULT_ADMIN_API_KEY,
+    DEFAULT_API_KEY,
+    DEFAULT_API_PORT,
+    REPO_ROOT,
+    LocalStack,
+    RunningStack,
+)
 from local_runtime.template import TemplateError
 from shared.domain.boards import Window
 
@@ -125,6 +135,7 @@ def _demo(stack: RunningStack, stop: threading.Event, args: argparse.Namespace) 
     started = time.monotonic()
     settle_until: float | None = None  # after the traffic ends, let the updater catch up a little
     window: Window = args.window
+    moderation = DemoModeration(admin_caller(stack.api_url, stack.admin_api_key), args.duration)
     try:
         with KeyPresses(sys.stdin) as keys:
             while not stop.is_set():
@@ -133,7 +144,12 @@ def _demo(stack: RunningStack, stop: threading.Event, args: argparse.Namespace) 
                 except (OSError, ValueError) as failure:
                     top = {"entries": [], "period": f"(unavailable: {failure})"}
                 elapsed = min(time.monotonic() - started, args.duration)
-                redraw(render(top, window, traffic.stats, stack.trigger.counters, elapsed, args.duration))
+                moderation.step(elapsed, top)
+                redraw(
+                    render(
+                        top, window, traffic.stats, stack.trigger.counters, elapsed, args.duration, moderation.events
+                    )
+                )
                 if traffic.finished:
                     settle_until = settle_until or time.monotonic() + 3.0
                     caught_up = stack.trigger.counters.records >= traffic.stats.accepted
@@ -169,6 +185,10 @@ def _serve(args: argparse.Namespace) -> int:
         # The built-in key is public anyway; a key the user chose is a secret and is not echoed.
         shown = stack.api_key if stack.api_key == DEFAULT_API_KEY else "the value of INGEST_API_KEY"
         print(f"leaderboard ready: {stack.api_url}  (x-api-key: {shown})", flush=True)
+        admin_shown = (
+            stack.admin_api_key if stack.admin_api_key == DEFAULT_ADMIN_API_KEY else "the value of ADMIN_API_KEY"
+        )
+        print(f"admin routes /v1/admin/...: x-api-key: {admin_shown}", flush=True)
         print(f"live push (WebSocket): {stack.live_url}", flush=True)
         print(servers_line(stack), flush=True)
         print(f"the page: {stack.api_url}/", flush=True)

@@ -2,7 +2,9 @@
 
 Each request becomes a v1 proxy event for the function the template routes it to. Routes whose
 template auth is not public require the local stand-in for IAM: header `x-api-key` equal to the
-configured key; the key is checked here and not passed on to the handler. Bodies over 1 MiB are
+key of the role allowed to call them (`INGEST_API_KEY` by default; `ADMIN_API_KEY` for the admin
+function's routes, through `route_keys`); the key is checked here and not passed on to the
+handler, which sees instead the role it stands for as the caller's identity. Bodies over 1 MiB are
 refused before they are read. Framing that could be read two ways (a Content-Length that is not
 one ASCII number, a repeated x-api-key, an HTTP/2 request line) is answered with a 400.
 
@@ -96,19 +98,23 @@ class ApiGateway:
         integration_timeout_seconds: float = API_GATEWAY_TIMEOUT_SECONDS,
         live: LiveGateway | None = None,  # the WebSocket API at /v1/live and its management API
         page: WebPage | None = None,
+        route_keys: Mapping[str, str] | None = None,  # function id -> the key its routes take instead of api_key
     ) -> None:
         missing = {route.function_id for route in routes} - set(functions)
         if missing:
             raise ValueError(f"routes name functions that are not loaded: {sorted(missing)}")
-        if not api_key:
+        keys = {**dict.fromkeys(functions, api_key), **(route_keys or {})}
+        if not all(keys.values()):
             raise ValueError("an empty api key would let anyone through")
+        if route_keys and api_key in route_keys.values():
+            raise ValueError("each role's key must differ from the ingest key, or either could call the other's routes")
         request_handler = type(
             "BoundRequestHandler",
             (_ProxyRequestHandler,),
             {
                 "table": RouteTable(routes),
                 "functions": dict(functions),
-                "api_key": api_key,
+                "api_keys": keys,
                 "stage": stage,
                 "integration_timeout": integration_timeout_seconds,
                 "live": live,
@@ -159,7 +165,7 @@ class _ProxyRequestHandler(BaseHTTPRequestHandler):
     timeout = 30  # a client that stops sending does not hold a thread forever
     table: RouteTable
     functions: dict[str, LocalFunction]
-    api_key: str
+    api_keys: dict[str, str]  # function id -> the key its non-public routes take
     stage: str
     integration_timeout: float
     live: LiveGateway | None
@@ -219,7 +225,7 @@ class _ProxyRequestHandler(BaseHTTPRequestHandler):
                 allowed = ", ".join(found.allowed_methods)
                 self._refuse(405, "method_not_allowed", f"{method} not allowed; use {allowed}", {"Allow": allowed})
             return
-        if found.route.auth_required and not self._authorized():
+        if found.route.auth_required and not self._authorized(found.route.function_id):
             return
         body = self._read_body()
         if body is None:
@@ -261,12 +267,12 @@ class _ProxyRequestHandler(BaseHTTPRequestHandler):
         declared = self.headers.get("Content-Length")
         return int(declared) if declared is not None else None
 
-    def _authorized(self) -> bool:
+    def _authorized(self, function_id: str) -> bool:
         presented = self.headers.get(API_KEY_HEADER)
         if presented is None:
             self._refuse(401, "unauthorized", f"missing {API_KEY_HEADER} header")
             return False
-        if not hmac.compare_digest(presented.encode(), self.api_key.encode()):
+        if not hmac.compare_digest(presented.encode(), self.api_keys[function_id].encode()):
             self._refuse(403, "forbidden", f"invalid {API_KEY_HEADER}")
             return False
         return True
@@ -326,7 +332,12 @@ class _ProxyRequestHandler(BaseHTTPRequestHandler):
                 "path": f"/{self.stage}{raw_path}",
                 "stage": self.stage,
                 "protocol": self.request_version,
-                "identity": {"sourceIp": self.client_address[0], "userAgent": self.headers.get("User-Agent")},
+                "identity": {
+                    "sourceIp": self.client_address[0],
+                    "userAgent": self.headers.get("User-Agent"),
+                    # What IAM would name: the role the key stands for (never the key itself).
+                    "userArn": f"local:{found.route.function_id}-caller" if found.route.auth_required else None,
+                },
             },
             "body": body or None,
             "isBase64Encoded": is_base64,

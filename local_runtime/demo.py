@@ -14,10 +14,11 @@ import threading
 import time
 import tty
 import uuid
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, TextIO
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 from local_runtime.msk_trigger import TriggerCounters
 from shared.domain.boards import Window
@@ -117,6 +118,65 @@ class TrafficSimulator:
         return connection
 
 
+# (method, path, body) -> (status, answer): one admin request.
+AdminCall = Callable[[str, str, dict[str, Any]], tuple[int, dict[str, Any]]]
+# Of the demo's duration: when the leader is banned, and when the ban is lifted.
+BAN_AT_SHARE = 1 / 3
+UNBAN_AT_SHARE = 2 / 3
+
+
+def admin_caller(api_url: str, admin_api_key: str) -> AdminCall:
+    """Admin requests to the local API, with the admin key (ADMIN_API_KEY)."""
+    target = urlsplit(api_url)
+
+    def call(method: str, path: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        connection = http.client.HTTPConnection(target.hostname or "127.0.0.1", target.port or 80, timeout=10)
+        try:
+            headers = {"Content-Type": "application/json", "x-api-key": admin_api_key}
+            connection.request(method, path, body=json.dumps(body), headers=headers)
+            response = connection.getresponse()
+            answer: dict[str, Any] = json.loads(response.read() or b"{}")
+            return response.status, answer
+        finally:
+            connection.close()
+
+    return call
+
+
+@dataclass
+class DemoModeration:
+    """Bans the leader of the board shown partway through the demo, then lifts the ban: the top 10
+    changes, then changes back (docs/MODERATION.md)."""
+
+    call: AdminCall
+    duration: float
+    banned: str | None = None
+    lifted: bool = False
+    events: list[str] = field(default_factory=list)
+
+    def step(self, elapsed: float, top: dict[str, Any]) -> None:
+        if self.banned is None and elapsed >= self.duration * BAN_AT_SHARE:
+            entries = top.get("entries") or []
+            if entries:
+                self._act("PUT", str(entries[0]["user_id"]), elapsed, "demo: the leader is banned")
+        elif self.banned is not None and not self.lifted and elapsed >= self.duration * UNBAN_AT_SHARE:
+            self._act("DELETE", self.banned, elapsed, "demo: the ban is lifted")
+
+    def _act(self, method: str, user_id: str, elapsed: float, reason: str) -> None:
+        try:
+            status, answer = self.call(method, f"/v1/admin/players/{quote(user_id, safe='')}/ban", {"reason": reason})
+        except (OSError, ValueError, http.client.HTTPException) as failure:
+            status, answer = 0, {"error": {"message": str(failure)}}
+        verb = "ban" if method == "PUT" else "unban"
+        self.banned = user_id
+        # Either way this step is done: a refused ban is not retried and leaves nothing to lift.
+        self.lifted = method == "DELETE" or status != 202
+        if status != 202:
+            self.events.append(f"{elapsed:5.0f} s  {verb} {user_id} refused: {status} {answer.get('error')}")
+            return
+        self.events.append(f"{elapsed:5.0f} s  {verb} {user_id} (action {answer['action_id']})")
+
+
 def switch_window(current: Window, key: str | None) -> Window:
     """The window a key press selects; any other key keeps the current one."""
     if key in NEXT_WINDOW_KEYS:
@@ -188,6 +248,7 @@ def render(
     updater: TriggerCounters,
     elapsed: float,
     duration: float,
+    moderation: list[str] | None = None,
 ) -> str:
     lines = [
         f"leaderboard demo  {elapsed:5.0f} / {duration:.0f} s      (Ctrl-C or {QUIT_KEY} to stop)",
@@ -207,6 +268,8 @@ def render(
         ]
         for entry in top.get("entries", []):
             lines.append(f"{entry['rank']:>4}  {str(entry['user_id'])[:24]:<24} {entry['points']:>10}")
+    if moderation:
+        lines += ["", "moderation (admin routes):", *moderation]
     if traffic.last_problem:
         lines += ["", f"last problem: {traffic.last_problem}"]
     return "\n".join(lines)

@@ -29,9 +29,11 @@ from local_runtime.servers import LocalServers
 from local_runtime.stack import (
     DEFAULT_API_KEY,
     DEFAULT_ARCHIVE_BUCKET,
+    DEFAULT_AUDIT_TABLE,
     DEFAULT_DLQ_NAME,
     REGION,
     UPDATER_FUNCTION,
+    _create_audit_table,
     _create_bucket,
     _create_queue,
     _load_function,
@@ -111,6 +113,7 @@ def invoke(
             ensure_topic(servers.kafka_bootstrap, topic, template.score_topic_partitions)
         dlq_url = _create_queue(servers.aws_endpoint_url, DEFAULT_DLQ_NAME, environ)
         _create_bucket(servers.aws_endpoint_url, DEFAULT_ARCHIVE_BUCKET, environ)
+        _create_audit_table(servers.aws_endpoint_url, DEFAULT_AUDIT_TABLE, environ)
         api_key = environ.get("INGEST_API_KEY") or DEFAULT_API_KEY
         group = template.kafka_trigger_for(UPDATER_FUNCTION).consumer_group_id
         local_env = local_environment(environ, servers, dlq_url, api_key, quiet=quiet, consumer_group=group)

@@ -29,6 +29,7 @@ from redis.retry import Retry
 
 from local_runtime.polling import poll_until
 from local_runtime.processes import ChildProcess, ServerStartError, free_port, redis_binary_environ
+from local_runtime.redis_binaries import server_binary
 from local_runtime.servers import LOOPBACK, RedisServer, _start_on_some_port
 
 SENTINEL_SERVICE = "leaderboard"
@@ -127,7 +128,8 @@ class StandaloneRedis(_Stoppable):
 
 
 class SentinelProcess:
-    """`redis-server <conf> --sentinel`: Sentinel needs a config file of its own that it can rewrite."""
+    """`<server> <conf> --sentinel` (valkey-server or redis-server): Sentinel needs a config file of its
+    own that it can rewrite."""
 
     def __init__(self, workdir: Path, port: int, primary_port: int, quorum: int) -> None:
         self.port = port
@@ -151,7 +153,7 @@ class SentinelProcess:
         )
         self._process = ChildProcess(
             f"sentinel:{port}",
-            ["redis-server", str(config), "--sentinel"],
+            server_binary().sentinel_argv(config),
             directory / "sentinel.log",
             cwd=directory,
             env=redis_binary_environ(),

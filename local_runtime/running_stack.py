@@ -74,7 +74,7 @@ def _alive(pid: int) -> bool:
 def servers_line(stack: RunningStack) -> str:
     """The status line `make run` prints under the ready line: each server, and whether it started it."""
     servers = stack.servers
-    redis_origin = "started" if servers.redis else "from REDIS_URL"
+    redis_origin = f"{servers.redis.binary.version}, started" if servers.redis else "from REDIS_URL"
     kafka_origin = "started" if servers.kafka else "from KAFKA_BOOTSTRAP_SERVERS"
     aws_origin = "moto, started" if servers.moto else "from AWS_ENDPOINT_URL or LOCALSTACK_HOST"
     return (

@@ -1,4 +1,5 @@
-"""Real servers on free loopback ports: redis-server, the Tansu Kafka broker, moto's AWS server.
+"""Real servers on free loopback ports: Redis (valkey-server or redis-server, as `REDIS_SERVER`
+picks: local_runtime/redis_binaries.py), the Tansu Kafka broker, moto's AWS server.
 
 Each `start()` waits until the server answers and each log goes to a file in the work dir.
 `LocalServers` starts all three, except those the environment already names.
@@ -7,7 +8,6 @@ Each `start()` waits until the server answers and each log goes to a file in the
 from __future__ import annotations
 
 import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -29,6 +29,7 @@ from local_runtime.processes import (
     port_accepts_connections,
     redis_binary_environ,
 )
+from local_runtime.redis_binaries import ServerBinary, server_binary
 
 __all__ = ["KafkaBroker", "LocalServers", "MotoServer", "RedisServer", "ServerStartError", "free_port"]
 
@@ -50,17 +51,19 @@ def _start_on_some_port(start_on: Callable[[int], S], port: int | None) -> S:
 
 
 class RedisServer:
-    """A redis-server child process, RDB snapshots and AOF off unless `args` say otherwise."""
+    """A Redis server child process (valkey-server or redis-server), RDB snapshots and AOF off unless
+    `args` say otherwise."""
 
     host = LOOPBACK
 
-    def __init__(self, workdir: Path, port: int, args: Sequence[str]) -> None:
+    def __init__(self, workdir: Path, port: int, args: Sequence[str], binary: ServerBinary | None = None) -> None:
         self.workdir = workdir
         self.port = port
         self.args = tuple(args)
+        self.binary = binary or server_binary()
         self.data_dir = workdir / f"redis-{port}"
         self._process = ChildProcess(
-            f"redis-server:{port}",
+            f"{self.binary.kind}-server:{port}",
             self._argv(),
             workdir / f"redis-{port}.log",
             cwd=self.data_dir,
@@ -68,14 +71,14 @@ class RedisServer:
         )
 
     @classmethod
-    def start(cls, workdir: Path, *, port: int | None = None, args: Sequence[str] = ()) -> RedisServer:
-        if shutil.which("redis-server") is None:
-            raise ServerStartError(
-                "redis-server is not on PATH; install the Debian package: apt-get install redis-server"
-            )
+    def start(
+        cls, workdir: Path, *, port: int | None = None, args: Sequence[str] = (), binary: ServerBinary | None = None
+    ) -> RedisServer:
+        """Start on `port` (a free one if None) with `binary` (the one `REDIS_SERVER` picks if None)."""
+        binary = binary or server_binary()
 
         def start_on(chosen: int) -> RedisServer:
-            server = cls(Path(workdir), chosen, args)
+            server = cls(Path(workdir), chosen, args, binary)
             server._launch()
             return server
 
@@ -103,8 +106,7 @@ class RedisServer:
 
     def _argv(self) -> list[str]:
         # Later directives override earlier ones, so caller `args` win over these defaults.
-        return [
-            "redis-server",
+        return self.binary.server_argv(
             "--port", str(self.port),
             "--bind", self.host,
             "--dir", str(self.data_dir),
@@ -112,7 +114,7 @@ class RedisServer:
             "--save", "",
             "--appendonly", "no",
             *self.args,
-        ]  # fmt: skip
+        )  # fmt: skip
 
     def _launch(self) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)

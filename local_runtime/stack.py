@@ -40,6 +40,8 @@ logger = logging.getLogger(__name__)
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_API_KEY = "local-dev-key"  # INGEST_API_KEY unless the environment sets one
+DEFAULT_ADMIN_API_KEY = "local-admin-key"  # ADMIN_API_KEY unless the environment sets one
+DEFAULT_AUDIT_TABLE = "leaderboard-moderation-audit"
 DEFAULT_API_PORT = 3000
 DEFAULT_DLQ_NAME = "leaderboard-dlq"
 DEFAULT_ARCHIVE_BUCKET = "leaderboard-archive"
@@ -47,6 +49,9 @@ UPDATER_FUNCTION = "ScoreUpdaterFunction"
 CLOSER_FUNCTION = "PeriodCloserFunction"
 SCHEDULED_CLOSE_EVENT = {"close": "due"}  # the template's schedule Input, as events/scheduled_close.json
 LIVE_FUNCTION = "LiveConnectionFunction"  # every route of the WebSocket API
+ADMIN_FUNCTION = "ModerationAdminFunction"  # the admin routes, called with ADMIN_API_KEY; ends timed bans
+EXPIRE_TIMED_BANS_EVENT = {"expire": "due"}  # the template's schedule Input, as events/expire_timed_bans.json
+EXPIRE_TIMED_BANS_EVERY_SECONDS = 5.0  # AWS: every minute; here sooner, so a short demo ban ends on time
 NOTIFIER_FUNCTION = "LiveNotifierFunction"  # triggered by the change-report queue
 REGION = "us-east-1"
 # Containers per function at most: the template's ReservedConcurrentExecutions, capped here (and
@@ -80,6 +85,7 @@ CALLER_OVERRIDABLE = (
     "REDIS_RETRIES",
     "LIVE_CONNECTIONS_PER_IP",
     "LIVE_CONNECTION_TTL_SECONDS",
+    "BOARD_SHARDS",
 )
 
 
@@ -87,6 +93,7 @@ CALLER_OVERRIDABLE = (
 class RunningStack:
     api_url: str
     api_key: str
+    admin_api_key: str
     redis_url: str
     kafka_bootstrap: str
     aws_endpoint_url: str
@@ -132,6 +139,8 @@ class LocalStack:
     workdir: Path | None = None  # default: a fresh temporary directory
     api_port: int = DEFAULT_API_PORT  # 0: any free port
     api_key: str | None = None  # default: INGEST_API_KEY, else DEFAULT_API_KEY
+    admin_api_key: str | None = None  # default: ADMIN_API_KEY, else DEFAULT_ADMIN_API_KEY
+    expire_timed_bans_every_seconds: float | None = EXPIRE_TIMED_BANS_EVERY_SECONDS  # None: no schedule
     topic: str | None = None  # default: the template's ScoreTopic
     consumer_group: str | None = None  # default: the template's ConsumerGroupId
     dlq_name: str = DEFAULT_DLQ_NAME
@@ -147,6 +156,7 @@ class LocalStack:
     def start(self) -> RunningStack:
         environ = dict(os.environ if self.environ is None else self.environ)
         api_key = self.api_key or environ.get("INGEST_API_KEY") or DEFAULT_API_KEY
+        admin_api_key = self.admin_api_key or environ.get("ADMIN_API_KEY") or DEFAULT_ADMIN_API_KEY
         workdir = self.workdir or Path(tempfile.mkdtemp(prefix="leaderboard-local-"))
         cleanup = contextlib.ExitStack()
         try:
@@ -169,6 +179,7 @@ class LocalStack:
             api_port = self.api_port or _free_port()
 
             _create_bucket(servers.aws_endpoint_url, DEFAULT_ARCHIVE_BUCKET, environ)
+            _create_audit_table(servers.aws_endpoint_url, DEFAULT_AUDIT_TABLE, environ)
 
             local_env = local_environment(
                 environ,
@@ -212,17 +223,34 @@ class LocalStack:
 
             live = LiveGateway(functions[LIVE_FUNCTION])
             page = WebPage(self.repo_root / "web")
-            api = ApiGateway(template.routes, functions, api_key=api_key, port=api_port, live=live, page=page).start()
+            api = ApiGateway(
+                template.routes,
+                functions,
+                api_key=api_key,
+                port=api_port,
+                live=live,
+                page=page,
+                route_keys={ADMIN_FUNCTION: admin_api_key} if ADMIN_FUNCTION in functions else None,
+            ).start()
             cleanup.callback(api.stop)
             if self.close_periods_every_seconds is not None and CLOSER_FUNCTION in functions:
                 schedule = LocalSchedule(functions[CLOSER_FUNCTION], self.close_periods_every_seconds).start()
                 cleanup.callback(schedule.stop)
+            if self.expire_timed_bans_every_seconds is not None and ADMIN_FUNCTION in functions:
+                expiries = LocalSchedule(
+                    functions[ADMIN_FUNCTION],
+                    self.expire_timed_bans_every_seconds,
+                    event=EXPIRE_TIMED_BANS_EVENT,
+                    name="timed-ban-schedule",
+                ).start()
+                cleanup.callback(expiries.stop)
         except BaseException:
             cleanup.close()
             raise
         return RunningStack(
             api_url=api.url,
             api_key=api_key,
+            admin_api_key=admin_api_key,
             redis_url=servers.redis_url,
             kafka_bootstrap=servers.kafka_bootstrap,
             aws_endpoint_url=servers.aws_endpoint_url,
@@ -278,6 +306,7 @@ def local_environment(
         "DEAD_LETTER_QUEUE_URL": dlq_url,
         "INGEST_API_KEY": api_key,
         "ARCHIVE_BUCKET": DEFAULT_ARCHIVE_BUCKET,
+        "MODERATION_AUDIT_TABLE": DEFAULT_AUDIT_TABLE,
     }
     if consumer_group:
         local["UPDATER_CONSUMER_GROUP"] = consumer_group
@@ -327,14 +356,24 @@ def _union_of_function_environments(template: LocalTemplate) -> dict[str, str]:
 
 
 class LocalSchedule:
-    """EventBridge Scheduler for the period closer: its scheduled event every `interval` seconds, on a
-    thread. A failed run is logged and the next tick tries again (the scheduler's retries, in short)."""
+    """EventBridge Scheduler for a function (the period closer by default): its scheduled event every
+    `interval` seconds, on a thread. A failed run is logged and the next tick tries again (the
+    scheduler's retries, in short)."""
 
-    def __init__(self, closer: LocalFunction, interval_seconds: float) -> None:
+    def __init__(
+        self,
+        closer: LocalFunction,
+        interval_seconds: float,
+        *,
+        event: Mapping[str, Any] = SCHEDULED_CLOSE_EVENT,
+        name: str = "period-closer-schedule",
+    ) -> None:
         self._closer = closer
         self._interval = interval_seconds
+        self._event = dict(event)
+        self._name = name
         self._stopping = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="period-closer-schedule", daemon=True)
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
 
     def start(self) -> LocalSchedule:
         self._thread.start()
@@ -347,12 +386,14 @@ class LocalSchedule:
     def _run(self) -> None:
         while not self._stopping.wait(self._interval):
             try:
-                answer = self._closer.invoke(dict(SCHEDULED_CLOSE_EVENT))
+                answer = self._closer.invoke(dict(self._event))
             except Exception:  # reported; the next tick runs anyway
-                logger.exception("the period closer failed; the next tick retries")
+                logger.exception("%s: the scheduled run failed; the next tick retries", self._name)
                 continue
             for board in (answer or {}).get("boards", []):
                 logger.info("period closer: %s", board)
+            for expired in (answer or {}).get("expired", []):
+                logger.info("timed ban ended: %s", expired)
 
 
 def _create_bucket(endpoint_url: str, name: str, environ: Mapping[str, str]) -> None:
@@ -365,6 +406,27 @@ def _create_bucket(endpoint_url: str, name: str, environ: Mapping[str, str]) -> 
     )
     with contextlib.suppress(s3.exceptions.BucketAlreadyOwnedByYou):
         s3.create_bucket(Bucket=name)
+
+
+def _create_audit_table(endpoint_url: str, name: str, environ: Mapping[str, str]) -> None:
+    """The template's ModerationAuditTable (pk, sk: strings). Kept if there: an audit trail outlives a run."""
+    dynamodb = boto3.client(
+        "dynamodb",
+        endpoint_url=endpoint_url,
+        region_name=REGION,
+        aws_access_key_id=environ.get("AWS_ACCESS_KEY_ID", "test"),
+        aws_secret_access_key=environ.get("AWS_SECRET_ACCESS_KEY", "test"),
+    )
+    with contextlib.suppress(dynamodb.exceptions.ResourceInUseException):
+        dynamodb.create_table(
+            TableName=name,
+            AttributeDefinitions=[
+                {"AttributeName": "pk", "AttributeType": "S"},
+                {"AttributeName": "sk", "AttributeType": "S"},
+            ],
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
 
 
 def _free_port() -> int:

@@ -81,6 +81,7 @@ REQUIRED_GLOBAL_ENV = (
     "BOARD_RETENTION_MONTHLY_DAYS",
     "LEADERBOARD_WINDOWS",
     "REDIS_WAIT_REPLICAS",
+    "BOARD_SHARDS",
 )
 # Each function's own: its log and metric service name, and its own Redis user's secret.
 REQUIRED_FUNCTION_ENV = ("POWERTOOLS_SERVICE_NAME", "REDIS_SECRET_ARN")

@@ -37,6 +37,7 @@ LAYER_FUNCTIONS = {
     "RebuildLayer": "board_rebuild",
     "LiveLayer": "live_connection",
     "NotifierLayer": "live_notifier",
+    "ModerationAdminLayer": "moderation_admin",
 }
 # The module a requirement is for, where it is not the requirement's own name with "_" for "-".
 # crc32c is never imported by us: kafka-python uses it, when installed, to checksum record batches.

@@ -46,7 +46,8 @@ SECURITY_SCHEMES: dict[str, Any] = {
         "in": "header",
         "name": "Authorization",
         "description": "AWS: IAM authorization. Sign the request with SigV4 (service execute-api) using "
-        "credentials allowed execute-api:Invoke on the write routes; see docs/SECURITY.md.",
+        "credentials allowed execute-api:Invoke on the route: the game servers' role on the score routes, "
+        "ModerationAdminRole on /v1/admin/...; see docs/SECURITY.md and docs/MODERATION.md.",
         "x-amazon-apigateway-authtype": "awsSigv4",
     },
     "localApiKey": {
@@ -55,12 +56,20 @@ SECURITY_SCHEMES: dict[str, Any] = {
         "name": "x-api-key",
         "description": "Local runtime only: the value of INGEST_API_KEY.",
     },
+    "localAdminKey": {
+        "type": "apiKey",
+        "in": "header",
+        "name": "x-api-key",
+        "description": "Local runtime only, admin routes: the value of ADMIN_API_KEY.",
+    },
 }
 WRITE_SECURITY: list[dict[str, list[str]]] = [{"sigv4": []}, {"localApiKey": []}]
+ADMIN_FUNCTION = "ModerationAdminFunction"
+ADMIN_SECURITY: list[dict[str, list[str]]] = [{"sigv4": []}, {"localAdminKey": []}]
 DESCRIPTION = (
     "Real-time game leaderboard. Game servers report match results (authenticated writes); anyone "
     "reads a board's top and a player's rank, daily, weekly, monthly or all-time (public, throttled "
-    "reads). Every error is "
+    "reads); operators ban, unban and reset players (admin routes, IAM). Every error is "
     '{"error": {"code", "message", "field"?}}: 4xx for the caller\'s mistakes, 503 when Kafka (writes) or '
     "Redis (reads) is unavailable. Bounds marked configurable are the defaults of a deployment."
 )
@@ -117,8 +126,9 @@ def build_document() -> dict[str, Any]:
         )
     for method, path, operation in _operations(document):
         operation["responses"].pop("422", None)
-        if routes[(method, path)].auth_required:
-            operation["security"] = WRITE_SECURITY
+        route = routes[(method, path)]
+        if route.auth_required:
+            operation["security"] = ADMIN_SECURITY if route.function_id == ADMIN_FUNCTION else WRITE_SECURITY
     schemas = document.get("components", {}).get("schemas", {})
     for name in _POWERTOOLS_ONLY_SCHEMAS:
         schemas.pop(name, None)

@@ -92,13 +92,13 @@ run "sam build" "$LOG_DIR/build.log" \
 # Each layer holds what its function imports and nothing else (tools/lambda_layers.py verify);
 # the layer Makefile verifies as it builds, this checks what sam build left in the build directory.
 missing=0
-for layer in IngestLayer QueryLayer UpdaterLayer LiveLayer NotifierLayer CloserLayer RebuildLayer; do
+for layer in IngestLayer QueryLayer UpdaterLayer LiveLayer NotifierLayer CloserLayer RebuildLayer ModerationAdminLayer; do
 	if ! "$SAM_VENV/bin/python" "$REPO_ROOT/tools/lambda_layers.py" verify "$layer" "$BUILD_DIR/$layer/python" \
 		2>>"$LOG_DIR/layers.log"; then
 		missing=1
 	fi
 done
-for fn in MatchIngestFunction LeaderboardQueryFunction ScoreUpdaterFunction LiveConnectionFunction LiveNotifierFunction PeriodCloserFunction BoardRebuildFunction; do
+for fn in MatchIngestFunction LeaderboardQueryFunction ScoreUpdaterFunction LiveConnectionFunction LiveNotifierFunction PeriodCloserFunction BoardRebuildFunction ModerationAdminFunction; do
 	if [[ ! -f "$BUILD_DIR/$fn/app.py" ]]; then
 		printf '[sam-check] %s has no app.py\n' "$fn" >>"$LOG_DIR/layers.log"
 		missing=1
@@ -106,7 +106,7 @@ for fn in MatchIngestFunction LeaderboardQueryFunction ScoreUpdaterFunction Live
 done
 [[ "$missing" == 0 ]] || fail "build artifacts differ from what the functions import" "$LOG_DIR/layers.log"
 sizes=""
-for layer in IngestLayer QueryLayer UpdaterLayer LiveLayer NotifierLayer CloserLayer RebuildLayer; do
+for layer in IngestLayer QueryLayer UpdaterLayer LiveLayer NotifierLayer CloserLayer RebuildLayer ModerationAdminLayer; do
 	sizes+=" $layer $(du -sh "$BUILD_DIR/$layer" | cut -f1)"
 done
-step "artifacts ok:$sizes; 7 functions in $BUILD_DIR"
+step "artifacts ok:$sizes; 8 functions in $BUILD_DIR"

@@ -81,6 +81,11 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     if not isinstance(event, dict) or "window" not in event or "period" not in event:
         raise ValueError('the event must name the board: {"window": "daily", "period": "2026-12-01"}')
     board = enabled_window(str(event["window"]), settings.windows).parse_period(str(event["period"]))
+    if settings.board_shards.get(board.window, 1) > 1:
+        raise ValueError(
+            f"the {board.window} window is sharded (BOARD_SHARDS): its boards are rebuilt by the resharding "
+            "procedure of docs/BOARDS.md, not by this function"
+        )
     source = event.get("source")
     if source is not None and source not in {member.value for member in RebuildSource}:
         raise ValueError(f"source must be 'archive' or 'replay', got {str(source)[:40]!r}")

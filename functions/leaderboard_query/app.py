@@ -36,7 +36,8 @@ settings.check_request_budget(writes=False)
 hot_reader = RedisBoardReader(
     create_redis_client(
         settings.redis_url, secret_reference=settings.redis_secret_arn, timeouts=settings.redis_timeouts()
-    )
+    ),
+    shards=settings.board_shards,
 )
 
 
@@ -68,7 +69,8 @@ queries = LeaderboardQueries(
 CACHE_CONTROL = {
     Freshness.LIVE: "no-store",
     Freshness.CLOSED: "public, max-age=60",  # the updater may still be applying what came before the close
-    Freshness.FINAL: "public, max-age=31536000, immutable",
+    # Settled, but a ban or unban re-exports a closed board's archive (docs/MODERATION.md): not immutable.
+    Freshness.FINAL: "public, max-age=300",
 }
 
 logger = Logger()

@@ -4,7 +4,8 @@ A tick (`{"close": "due"}`, events/scheduled_close.json) closes every enabled wi
 grace has passed and that are not archived yet, a few per run; `{"window": "daily", "period":
 "2026-12-01"}` (events/close_period.json) closes that one. A board whose updater is behind is
 reported and left for the next run. A failure (Redis, S3, Kafka) fails the invocation, so the
-scheduler retries it and, after its retries, sends the event to the closer's DLQ."""
+scheduler retries it and, after its retries, sends the event to the closer's DLQ. A tick also
+re-exports the archives of closed boards after a ban or unban, as new revisions (docs/MODERATION.md)."""
 
 import uuid
 from typing import Any
@@ -21,6 +22,7 @@ from shared.adapters.redis_client import create_redis_client
 from shared.adapters.settings import Settings
 from shared.adapters.updater_progress import KafkaUpdaterProgress
 from shared.application.archive import CloseOutcome, CloseStatus, PeriodCloser
+from shared.application.archive_revisions import ArchiveReviser
 from shared.domain.boards import enabled_window
 from shared.domain.timestamps import now_ms
 
@@ -37,7 +39,8 @@ closer = PeriodCloser(
     export=RedisBoardExport(
         create_redis_client(
             settings.redis_url, secret_reference=settings.redis_secret_arn, timeouts=settings.redis_timeouts()
-        )
+        ),
+        shards=settings.board_shards,
     ),
     store=S3ArchiveStore(boto3.client("s3", region_name=settings.aws_region), settings.archive_bucket),
     progress=KafkaUpdaterProgress(
@@ -52,6 +55,8 @@ closer = PeriodCloser(
     hot_periods=settings.archive_hot_periods,
     put_threads=16,
 )
+# Bans and unbans the admin function asked the archives to follow (docs/MODERATION.md).
+reviser = ArchiveReviser(closer.store, settings.windows, clock=now_ms, new_run_id=lambda: uuid.uuid4().hex)
 
 logger = Logger()
 tracer = Tracer()
@@ -70,7 +75,13 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     else:
         outcomes = closer.close_due()
     report(outcomes)
-    return {"boards": [outcome.as_dict() for outcome in outcomes]}
+    answer: dict[str, Any] = {"boards": [outcome.as_dict() for outcome in outcomes]}
+    if "window" not in event:
+        revisions = reviser.apply_pending()
+        for revision in revisions:
+            logger.info("archive revised", extra={"revision": revision.as_dict()})
+        answer["revisions"] = [revision.as_dict() for revision in revisions]
+    return answer
 
 
 def report(outcomes: list[CloseOutcome]) -> None:

@@ -26,6 +26,7 @@ store = RedisBoardWriter(
     wait_replicas=settings.redis_wait_replicas,
     wait_timeout_ms=settings.redis_wait_timeout_ms,
     remember_events_seconds=settings.idempotency_window_seconds,
+    shards=settings.board_shards,
 )
 dead_letters = OnceOnlyDeadLetters(
     SqsDeadLetterQueue(boto3.client("sqs", region_name=settings.aws_region), settings.dead_letter_queue_url),

@@ -1,16 +1,21 @@
-"""A closed board read out of Redis in rank order, a chunk per call, and its expiry once archived."""
+"""A closed board read out of Redis in rank order, a chunk per call, and its expiry once archived.
+
+A sharded board (docs/BOARDS.md#sharded-boards) is read a chunk per shard at a time and merged
+into the board's order (shared.domain.sharding), so the archive is the same whatever the layout."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from itertools import islice
 from typing import cast
 
-from shared.adapters.keys import applied_offsets_key, hidden_scores_key
+from shared.adapters.keys import applied_offsets_key, board_shard_keys, hidden_scores_key
 from shared.adapters.redis_client import RedisClient
 from shared.adapters.redis_scripts import REDIS_FAILURES
 from shared.application.queries import Entry
-from shared.domain.boards import Board
+from shared.domain.boards import Board, Window
 from shared.domain.errors import StoreUnavailable
+from shared.domain.sharding import Ranked, merge_ordered
 
 _Scored = list[tuple[bytes | str, float]]
 
@@ -20,27 +25,42 @@ def _text(value: bytes | str) -> str:
 
 
 class RedisBoardExport:
-    def __init__(self, client: RedisClient) -> None:
+    def __init__(self, client: RedisClient, *, shards: Mapping[Window, int] | None = None) -> None:
         self.client = client
+        self.shards = dict(shards or {})
+
+    def _keys(self, board: Board) -> tuple[str, ...]:
+        return board_shard_keys(board, self.shards.get(board.window, 1))
 
     def size(self, board: Board) -> int:
         try:
-            return int(self.client.zcard(board.key))
+            return sum(int(self.client.zcard(key)) for key in self._keys(board))
         except REDIS_FAILURES as error:
             raise StoreUnavailable(f"board {board.key}: {error}") from error
 
     def chunks(self, board: Board, chunk: int) -> Iterator[list[Entry]]:
-        start = 0
+        keys = self._keys(board)
         points_of = board.codec.points_of  # Board.codec parses the period each time
+        if len(keys) == 1:
+            for members in self._members(board, keys[0], chunk):
+                yield [Entry(member.user_id, points_of(member.score)) for member in members]
+            return
+        shards = [(member for members in self._members(board, key, chunk) for member in members) for key in keys]
+        merged = merge_ordered(shards)
+        while members := list(islice(merged, chunk)):
+            yield [Entry(member.user_id, points_of(member.score)) for member in members]
+
+    def _members(self, board: Board, key: str, chunk: int) -> Iterator[list[Ranked]]:
+        start = 0
         while True:
             try:
                 # By index, not by score: each call is O(log n + chunk), so no call holds Redis for long.
-                flat = self.client.zrevrange(board.key, start, start + chunk - 1, withscores=True)
+                flat = self.client.zrevrange(key, start, start + chunk - 1, withscores=True)
             except REDIS_FAILURES as error:
                 raise StoreUnavailable(f"board {board.key}: {error}") from error
             if not flat:
                 return
-            yield [Entry(_text(member), points_of(score)) for member, score in cast(_Scored, flat)]
+            yield [Ranked(int(score), _text(member)) for member, score in cast(_Scored, flat)]
             if len(flat) < chunk:
                 return
             start += chunk
@@ -49,9 +69,10 @@ class RedisBoardExport:
         # Board and watermarks together, as the apply script sets them: one without the other would
         # apply redelivered records again, or skip records as applied.
         pipeline = self.client.pipeline(transaction=False)
-        pipeline.pexpireat(board.key, at_ms)
-        pipeline.pexpireat(applied_offsets_key(board), at_ms)
-        pipeline.pexpireat(hidden_scores_key(board), at_ms)
+        for key in self._keys(board):
+            pipeline.pexpireat(key, at_ms)
+            pipeline.pexpireat(applied_offsets_key(key), at_ms)
+            pipeline.pexpireat(hidden_scores_key(key), at_ms)
         try:
             pipeline.execute()
         except REDIS_FAILURES as error:

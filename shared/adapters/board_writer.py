@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from redis.cluster import ClusterNode, RedisCluster
@@ -11,17 +11,16 @@ from redis.cluster import ClusterNode, RedisCluster
 from shared.adapters.keys import (
     applied_events_key,
     applied_offsets_key,
+    board_shard_keys,
     hidden_scores_key,
-    shadow_applied_events_key,
-    shadow_applied_offsets_key,
     shadow_board_key,
-    shadow_hidden_scores_key,
 )
 from shared.adapters.redis_client import RedisClient
 from shared.adapters.redis_scripts import REDIS_FAILURES, lua_source
 from shared.application.apply import ApplyResult, PendingScore
-from shared.domain.boards import Board
+from shared.domain.boards import Board, Window
 from shared.domain.errors import StoreUnavailable
+from shared.domain.sharding import home_shard
 
 
 class ReplicationLagging(RuntimeError):
@@ -41,8 +40,10 @@ class RedisBoardWriter:
         wait_replicas: int = 0,
         wait_timeout_ms: int = 1000,
         remember_events_seconds: int = 3600,
+        shards: Mapping[Window, int] | None = None,
     ) -> None:
         self.client = client
+        self.shards = dict(shards or {})
         self.wait_replicas = wait_replicas
         self.wait_timeout_ms = wait_timeout_ms
         self.remember_events_ms = remember_events_seconds * 1000
@@ -79,22 +80,15 @@ class RedisBoardWriter:
         ReplicationLagging otherwise: the caller reports the batch failed, and on redelivery the
         records are skipped as applied while the WAIT is asked again.
         `into_shadow` writes the board's rebuild shadow and its own watermarks instead (docs/ARCHIVE.md).
+
+        A board of a window with `shards` > 1 (docs/BOARDS.md#sharded-boards) gets one script call per
+        shard its records' players live in, each with that shard's own watermarks and remembered ids.
         """
+        shards = self.shards.get(board.window, 1)
+        shard_keys = board_shard_keys(board, shards)
         if into_shadow:
-            keys = [
-                shadow_board_key(board),
-                shadow_applied_offsets_key(board),
-                shadow_applied_events_key(board, partition),
-                shadow_hidden_scores_key(board),
-            ]
-        else:
-            keys = [
-                board.key,
-                applied_offsets_key(board),
-                applied_events_key(board, partition),
-                hidden_scores_key(board),
-            ]
-        args: list[str | int | bytes] = [
+            shard_keys = tuple(shadow_board_key(key) for key in shard_keys)
+        arguments: list[str | int | bytes] = [
             board.codec.slots,
             board.codec.max_points,
             partition,
@@ -105,22 +99,46 @@ class RedisBoardWriter:
             self.keep_events_ms,
             0 if expires_at_ms is None else expires_at_ms,
         ]
-        for score in scores:
-            args += score
+        if shards == 1:
+            calls = [
+                (self._apply_keys(shard_keys[0], partition), arguments + [field for score in scores for field in score])
+            ]
+        else:
+            # Each shard is a board of its own to the apply script: its own watermarks and remembered
+            # ids, so each applies its players' records exactly once whatever happens to the others.
+            by_shard: dict[int, list[str | int | bytes]] = {}
+            for score in scores:
+                by_shard.setdefault(home_shard(score.user_id, shards), []).extend(score)
+            calls = [
+                (self._apply_keys(shard_keys[shard], partition), arguments + fields)
+                for shard, fields in sorted(by_shard.items())
+            ]
         try:
-            reply = self._apply(keys=keys, args=args) if self.wait_replicas <= 0 else self._apply_and_wait(keys, args)
+            replies = self._run(calls)
         except REDIS_FAILURES as error:
             raise StoreUnavailable(f"board {board.key}: {error}") from error
-        applied, resets, redelivered, duplicates, unverified, capped, past_retention = reply
-        return ApplyResult(
-            int(applied),
-            int(resets),
-            redelivered=tuple(map(int, redelivered)),
-            duplicates=tuple(map(int, duplicates)),
-            unverified=tuple(map(int, unverified)),
-            capped=int(capped),
-            past_retention=tuple(map(int, past_retention)),
-        )
+        return _combined(replies)
+
+    @staticmethod
+    def _apply_keys(shard_key: str, partition: str) -> list[str]:
+        return [
+            shard_key,
+            applied_offsets_key(shard_key),
+            applied_events_key(shard_key, partition),
+            hidden_scores_key(shard_key),
+        ]
+
+    def _run(self, calls: Sequence[tuple[list[str], list[str | int | bytes]]]) -> list[Any]:
+        if self.wait_replicas > 0:
+            return [self._apply_and_wait(keys, args) for keys, args in calls]
+        if len(calls) == 1:
+            keys, args = calls[0]
+            return [self._apply(keys=keys, args=args)]
+        # One round for every shard: a cluster pipeline writes to each node, then reads every reply.
+        pipe = self.client.pipeline(transaction=False)
+        for keys, args in calls:
+            pipe.execute_command("EVAL", self._apply_source, len(keys), *keys, *args)
+        return list(pipe.execute())
 
     def _apply_and_wait(self, keys: list[str], args: list[str | int | bytes]) -> list[Any]:
         # WAIT counts the replicas holding the writes made on *its own connection*, so the script and
@@ -147,3 +165,30 @@ class RedisBoardWriter:
     def _slot_owner(cluster: RedisCluster, key: str) -> ClusterNode:
         node: ClusterNode = cluster.get_node_from_key(key)  # type: ignore[no-untyped-call]
         return node
+
+
+def _combined(replies: Sequence[Any]) -> ApplyResult:
+    """One result for the shards' replies: each record went to exactly one shard."""
+    applied = resets = capped = 0
+    redelivered: list[int] = []
+    duplicates: list[int] = []
+    unverified: list[int] = []
+    past_retention: list[int] = []
+    for reply in replies:
+        applied_here, resets_here, redelivered_here, duplicates_here, unverified_here, capped_here, expired = reply
+        applied += int(applied_here)
+        resets += int(resets_here)
+        capped += int(capped_here)
+        redelivered += map(int, redelivered_here)
+        duplicates += map(int, duplicates_here)
+        unverified += map(int, unverified_here)
+        past_retention += map(int, expired)
+    return ApplyResult(
+        applied,
+        resets,
+        redelivered=tuple(sorted(redelivered)),
+        duplicates=tuple(sorted(duplicates)),
+        unverified=tuple(sorted(unverified)),
+        capped=capped,
+        past_retention=tuple(sorted(past_retention)),
+    )

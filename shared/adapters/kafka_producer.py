@@ -70,9 +70,9 @@ class ScoreEventPublisher:
             producer.close(timeout=0)
 
     def publish(self, events: Sequence[ScoreEvent]) -> None:
-        self._send([(record_key(event), encode_record(event)) for event in events])
+        self._publish_records([(record_key(event), encode_record(event)) for event in events])
 
-    def _send(self, records: Sequence[tuple[bytes, bytes]]) -> None:
+    def _publish_records(self, records: Sequence[tuple[bytes, bytes]]) -> None:
         timeout = self._settings.publish_timeout_seconds(self._seconds_left())
         if timeout <= 0:
             raise BrokerUnavailable("no time left in this invocation to wait for Kafka")
@@ -104,7 +104,7 @@ class KafkaModerationPublisher(ScoreEventPublisher):
     client_id = "leaderboard-moderation"
 
     def publish_moderation(self, actions: Sequence[ModerationAction]) -> None:
-        self._send([(record_key_for_action(action), encode_moderation(action)) for action in actions])
+        self._publish_records([(record_key_for_action(action), encode_moderation(action)) for action in actions])
 
 
 def _seconds_until(deadline: float) -> float:

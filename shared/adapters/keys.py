@@ -8,19 +8,36 @@ script's keys live in one Redis Cluster slot.
 from __future__ import annotations
 
 from shared.domain.boards import Board
+from shared.domain.sharding import home_shard
 
 
-def applied_offsets_key(board: Board) -> str:
-    return f"{board.key}:applied"
+def board_shard_keys(board: Board, shards: int) -> tuple[str, ...]:
+    """The sorted sets of a board split into `shards` (docs/BOARDS.md#sharded-boards); one shard is
+    the board's own key. Shard i of S is `lb:{window:period#i/S}`: its own hash tag, so the shards
+    spread over Redis Cluster slots, and S in the name, so two layouts of a board never share a key."""
+    if shards == 1:
+        return (board.key,)
+    return tuple(f"lb:{{{board.window}:{board.period}#{shard:02d}/{shards}}}" for shard in range(shards))
 
 
-def applied_events_key(board: Board, partition: str) -> str:
-    return f"{board.key}:events:{partition}"
+def home_shard_key(board: Board, shards: int, user_id: str) -> str:
+    """The key of the shard holding a player's entry (the board's own key when it is not sharded)."""
+    return board_shard_keys(board, shards)[home_shard(user_id, shards)]
 
 
-def hidden_scores_key(board: Board) -> str:
-    """Banned players' scores on a board: kept (and still added to) but shown to no one."""
-    return f"{board.key}:hidden"
+def applied_offsets_key(board: Board | str) -> str:
+    """Of a board, or of one shard by its key (board_shard_keys)."""
+    return f"{board if isinstance(board, str) else board.key}:applied"
+
+
+def applied_events_key(board: Board | str, partition: str) -> str:
+    return f"{board if isinstance(board, str) else board.key}:events:{partition}"
+
+
+def hidden_scores_key(board: Board | str) -> str:
+    """Banned players' scores on a board (or one shard, by its key): kept (and still added to) but
+    shown to no one."""
+    return f"{board if isinstance(board, str) else board.key}:hidden"
 
 
 def moderation_state_key() -> str:
@@ -70,8 +87,10 @@ def live_standings_key(board: Board) -> str:
 # A board being rebuilt (shared/application/rebuild.py): a shadow board with its own watermarks and
 # remembered ids, renamed over the live keys at the swap. Each carries the board's key, hash tag
 # included, so the swap's keys share the board's Redis Cluster slot.
-def shadow_board_key(board: Board) -> str:
-    return f"{board.key}:shadow"
+def shadow_board_key(board: Board | str) -> str:
+    """Of a board, or of one shard by its key: the shadow's watermarks, remembered ids and hidden set
+    are named from it as a board's are from the board's key."""
+    return f"{board if isinstance(board, str) else board.key}:shadow"
 
 
 def shadow_applied_offsets_key(board: Board) -> str:

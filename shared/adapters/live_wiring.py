@@ -34,5 +34,7 @@ def live_ports(settings: Settings) -> LivePorts:
         ),
         transport=api_gateway_push(settings.live_endpoint_url, settings.aws_region),
         memory=RedisPushMemory(redis_client),
-        queries=LeaderboardQueries(RedisBoardReader(redis_client), settings.windows, clock=now_ms),
+        queries=LeaderboardQueries(
+            RedisBoardReader(redis_client, shards=settings.board_shards), settings.windows, clock=now_ms
+        ),
     )

@@ -20,6 +20,7 @@ from shared.domain.boards import (
     parse_windows,
 )
 from shared.domain.events import MAX_EVENTS_PER_BATCH, ScoreLimits
+from shared.domain.sharding import parse_board_shards
 
 # Time budgets. Every wait a request can make is bounded, and the bounds nest:
 #   API Gateway's integration limit > the function's Timeout > the sum of the waits + an answer margin.
@@ -139,6 +140,10 @@ class Settings:
     live_endpoint_url: str = ""
     live_connections_per_ip: int = 20
     live_connection_ttl_seconds: int = 7200  # API Gateway closes a WebSocket after 2 h
+    # Moderation (docs/MODERATION.md): the DynamoDB table of the audit trail ("" = no admin routes).
+    moderation_audit_table: str = ""
+    # Sorted sets per board, by window (BOARD_SHARDS, e.g. "alltime=16"; docs/BOARDS.md#sharded-boards).
+    board_shards: dict[Window, int] = field(default_factory=dict)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -189,6 +194,10 @@ class Settings:
             live_connections_per_ip=_int(env, "LIVE_CONNECTIONS_PER_IP", defaults.live_connections_per_ip, 1, 100_000),
             live_connection_ttl_seconds=_int(
                 env, "LIVE_CONNECTION_TTL_SECONDS", defaults.live_connection_ttl_seconds, 60, 86_400
+            ),
+            moderation_audit_table=env.get("MODERATION_AUDIT_TABLE", "").strip(),
+            board_shards=parse_board_shards(
+                env.get("BOARD_SHARDS", ""), windows, setting="environment variable BOARD_SHARDS"
             ),
         )
 

@@ -2,7 +2,9 @@
 
 `ArchiveBoardReader` answers from a board's archive as `RedisBoardReader` answers from Redis: a
 page is one or two page GETs, a player one bucket GET plus one or two page GETs, after the
-manifest (read once per process: a manifest never changes). `TieredBoardReader` serves a board
+manifest. A manifest never changes, but a ban adds a newer revision of the archive
+(shared.application.archive_revisions): with a clock, a board's manifest is kept MANIFEST_KEPT_MS
+and then looked up again, revisions included. `TieredBoardReader` serves a board
 from Redis while Redis holds it, and a closed one from its archive after, so `LeaderboardQueries`
 reads every period the same way.
 """
@@ -14,6 +16,7 @@ from collections.abc import Callable, Sequence
 from typing import NoReturn
 
 from shared.application.archive import ArchiveStore, archived_periods
+from shared.application.archive_revisions import current_manifest
 from shared.application.queries import BoardReader, BoardSlice, Entry, PlayerSlice
 from shared.domain.archive import (
     ArchiveDamaged,
@@ -32,29 +35,32 @@ MANIFESTS_CACHED = 1_024
 # A window's archived periods change only when the closer writes a manifest (at most a few times a
 # day): the listing is kept this long, so the periods route costs one S3 LIST a minute, not one a call.
 LISTING_KEPT_MS = 60_000
+# How long a board's manifest is used before its revisions are listed again (one S3 LIST per board a minute).
+MANIFEST_KEPT_MS = 60_000
 
 
 class ArchiveBoardReader:
     def __init__(self, store: ArchiveStore, clock: Callable[[], int] | None = None) -> None:
         """`clock` (epoch ms) keeps each window's listing for LISTING_KEPT_MS; None lists every time."""
         self._store = store
-        self._manifests: OrderedDict[Board, Manifest] = OrderedDict()
+        self._manifests: OrderedDict[Board, tuple[int | None, Manifest]] = OrderedDict()
         self._clock = clock
         self._listings: dict[Window, tuple[int, list[str]]] = {}
 
     def manifest(self, board: Board) -> Manifest | None:
+        now = None if self._clock is None else self._clock()
         cached = self._manifests.get(board)
-        if cached is not None:
+        if cached is not None and (cached[0] is None or now is None or now < cached[0]):
             self._manifests.move_to_end(board)
-            return cached
-        data = self._store.get(manifest_key(board))
-        if data is None:
-            return None  # not cached: the closer may write it any moment
+            return cached[1]
         try:
-            manifest = Manifest.from_json(data)
+            manifest = current_manifest(self._store, board)
         except ArchiveFormatError as error:
             raise ArchiveDamaged(board, f"has an unreadable manifest {manifest_key(board)}: {error}") from None
-        self._manifests[board] = manifest
+        if manifest is None:
+            return None  # not cached: the closer may write it any moment
+        self._manifests[board] = (None if now is None else now + MANIFEST_KEPT_MS, manifest)
+        self._manifests.move_to_end(board)
         if len(self._manifests) > MANIFESTS_CACHED:
             self._manifests.popitem(last=False)
         return manifest

@@ -25,3 +25,7 @@ class BrokerUnavailable(DependencyUnavailable):
 
 class ArchiveUnavailable(DependencyUnavailable):
     """The archive of closed boards (S3) could not be read or written."""
+
+
+class AuditUnavailable(DependencyUnavailable):
+    """The moderation audit trail (DynamoDB) could not be read or written."""

@@ -25,6 +25,7 @@ from shared.domain.archive import ArchiveDamaged
 from shared.domain.boards import InvalidPeriod, UnknownWindow
 from shared.domain.errors import ArchiveUnavailable, StoreUnavailable
 from shared.domain.events import InvalidInput
+from shared.domain.sharding import PageTooDeep
 
 logger = Logger(child=True)
 
@@ -249,6 +250,10 @@ def install_error_handlers(app: APIGatewayRestResolver) -> None:
     @app.exception_handler(InvalidPeriod)
     def _period_invalid(error: InvalidPeriod) -> Response[dict[str, Any]]:
         return error_response(HTTPStatus.BAD_REQUEST, "invalid_request", f"period: {error}", field="period")
+
+    @app.exception_handler(PageTooDeep)
+    def _page_too_deep(error: PageTooDeep) -> Response[dict[str, Any]]:
+        return error_response(HTTPStatus.BAD_REQUEST, "invalid_request", f"offset: {error}", field="offset")
 
     @app.exception_handler(UnknownWindow)
     def _window_unknown(error: UnknownWindow) -> Response[dict[str, Any]]:

@@ -17,6 +17,7 @@ from typing import IO, Any
 import pytest
 
 from local_runtime.api_gateway import ApiGateway, ApiPortInUse
+from local_runtime.redis_binaries import server_binary
 from local_runtime.running_stack import STATE_FILE
 from local_runtime.servers import LocalServers
 from tests.support.local_stack import own_servers_environ
@@ -105,7 +106,8 @@ def test_make_run_names_its_servers_and_invoke_uses_them(tmp_path: Path) -> None
         assert run.stdout is not None
         assert read_line_starting(run.stdout, "leaderboard ready: http://127.0.0.1:"), log.read_text()
         servers = read_line_starting(run.stdout, "servers: ")
-        assert re.search(r"redis redis://127\.0\.0\.1:\d+/0 \(started\)", servers), servers
+        started_redis = re.escape(f"({server_binary().version}, started)")  # the server REDIS_SERVER picks
+        assert re.search(r"redis redis://127\.0\.0\.1:\d+/0 " + started_redis, servers), servers
         assert re.search(r"kafka 127\.0\.0\.1:\d+ \(started, topic score-events\)", servers), servers
         assert re.search(r"aws http://127\.0\.0\.1:\d+ \(moto, started\)", servers), servers
         page_url = read_line_starting(run.stdout, "the page: ").removeprefix("the page: ").strip()

@@ -8,7 +8,7 @@ from typing import Any
 
 from kafka import KafkaConsumer, TopicPartition
 
-from shared.adapters.keys import hidden_scores_key
+from shared.adapters.keys import board_shard_keys, hidden_scores_key
 from shared.adapters.redis_client import create_redis_client
 from shared.domain.boards import Board, Window
 
@@ -28,17 +28,23 @@ def board_ids_of(occurred_at_ms: int) -> list[BoardId]:
     ]
 
 
-def board_points(redis_url: str, board: Board | str, *, hidden: bool = False) -> dict[str, int]:
+def board_points(redis_url: str, board: Board | str, *, hidden: bool = False, shards: int = 1) -> dict[str, int]:
     """Everyone's points on a board (a str names a month), read straight from Redis (the ground truth
     check), decoded with the board's own codec; any REDIS_URL topology. `hidden`: the board's hidden
-    set (banned players) instead."""
+    set (banned players) instead. A sharded board is read from every shard's key, and each player must
+    sit in one shard only."""
     if isinstance(board, str):
         board = Window.MONTHLY.parse_period(board)
     client = create_redis_client(redis_url, decode_responses=True)
     try:
-        key = hidden_scores_key(board) if hidden else board.key
-        members: list[tuple[str, float]] = client.zrange(key, 0, -1, withscores=True)  # type: ignore[assignment]
-        return {member: board.codec.points_of(score) for member, score in members}
+        points: dict[str, int] = {}
+        for shard_key in board_shard_keys(board, shards):
+            key = hidden_scores_key(shard_key) if hidden else shard_key
+            members: list[tuple[str, float]] = client.zrange(key, 0, -1, withscores=True)  # type: ignore[assignment]
+            for member, score in members:
+                assert member not in points, f"{member!r} sits in two shards of {board.key}"
+                points[member] = board.codec.points_of(score)
+        return points
     finally:
         client.close()
 

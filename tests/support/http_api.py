@@ -15,9 +15,16 @@ class Api:
     api_key: str
 
     def call(
-        self, method: str, path: str, body: object = None, *, key: str | None = "default", raw: bytes | None = None
+        self,
+        method: str,
+        path: str,
+        body: object = None,
+        *,
+        key: str | None = "default",
+        raw: bytes | None = None,
+        headers: dict[str, str] | None = None,
     ) -> tuple[int, dict[str, Any]]:
-        headers = {"Content-Type": "application/json"}
+        headers = {"Content-Type": "application/json", **(headers or {})}
         if key is not None:
             headers["x-api-key"] = self.api_key if key == "default" else key
         data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)

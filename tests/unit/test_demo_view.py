@@ -13,7 +13,7 @@ from typing import Any, TextIO
 
 import pytest
 
-from local_runtime.demo import KeyPresses, TrafficStats, fetch_top, render, switch_window
+from local_runtime.demo import DemoModeration, KeyPresses, TrafficStats, fetch_top, render, switch_window
 from local_runtime.msk_trigger import TriggerCounters
 from shared.domain.boards import Window
 
@@ -110,3 +110,56 @@ def test_no_key_comes_from_a_stream_that_is_not_a_terminal() -> None:
     stopped.set()  # no timed wait: it would never end under a clock-shifting LD_PRELOAD that fakes the monotonic clock
     with KeyPresses(io.StringIO("w")) as keys:
         assert keys.wait(0.01, stopped) is None
+
+
+class AdminRecorder:
+    """Stands for the admin routes: records each request and accepts it."""
+
+    def __init__(self) -> None:
+        self.requests: list[tuple[str, str, dict[str, Any]]] = []
+
+    def __call__(self, method: str, path: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        self.requests.append((method, path, body))
+        return 202, {"action_id": f"a{len(self.requests)}"}
+
+
+def top_led_by(user_id: str) -> dict[str, Any]:
+    return {"period": "2026-12", "total": 2, "entries": [{"rank": 1, "user_id": user_id, "points": 9}]}
+
+
+@pytest.mark.moderation
+def test_the_demo_bans_the_leader_a_third_of_the_way_in_and_lifts_the_ban_at_two_thirds() -> None:
+    admin = AdminRecorder()
+    moderation = DemoModeration(admin, duration=60.0)
+    moderation.step(19.0, top_led_by("cheater 1"))
+    assert admin.requests == []
+    moderation.step(20.0, {"entries": []})  # nobody to ban yet: it waits for a leader
+    assert admin.requests == []
+    moderation.step(21.0, top_led_by("cheater 1"))
+    moderation.step(30.0, top_led_by("honest"))  # the new leader is left alone
+    moderation.step(40.0, top_led_by("honest"))
+    moderation.step(50.0, top_led_by("cheater 1"))
+    assert [(method, path) for method, path, _ in admin.requests] == [
+        ("PUT", "/v1/admin/players/cheater%201/ban"),
+        ("DELETE", "/v1/admin/players/cheater%201/ban"),
+    ]
+    assert all(body["reason"] for _, _, body in admin.requests)
+    shown = "\n".join(screen_with(moderation.events))
+    assert "ban cheater 1 (action a1)" in shown
+    assert "unban cheater 1 (action a2)" in shown
+
+
+@pytest.mark.moderation
+def test_a_refused_ban_is_shown_and_not_retried() -> None:
+    def refuse(method: str, path: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        return 403, {"error": {"code": "forbidden"}}
+
+    moderation = DemoModeration(refuse, duration=3.0)
+    moderation.step(1.0, top_led_by("leader"))
+    moderation.step(2.5, top_led_by("leader"))
+    assert len(moderation.events) == 1
+    assert "refused: 403" in moderation.events[0]
+
+
+def screen_with(events: list[str]) -> list[str]:
+    return render(top_led_by("x"), Window.MONTHLY, TrafficStats(), TriggerCounters(), 3.0, 60.0, events).splitlines()

@@ -16,7 +16,8 @@ pytestmark = [pytest.mark.unit, pytest.mark.archive]
 
 @pytest.fixture(scope="module")
 def rebuild() -> Any:
-    with environment_overlay({**CLOSED, "ARCHIVE_BUCKET": "archive", "LEADERBOARD_WINDOWS": "daily,monthly"}):
+    settings = {**CLOSED, "ARCHIVE_BUCKET": "archive", "LEADERBOARD_WINDOWS": "daily,monthly,alltime"}
+    with environment_overlay({**settings, "BOARD_SHARDS": "alltime=4"}):
         return load_handler(REPO_ROOT / "functions" / "board_rebuild" / "app.py", repo_root=REPO_ROOT)
 
 
@@ -32,6 +33,7 @@ def rebuild() -> Any:
         ({"window": "daily", "period": "2024-03-14", "source": "backup"}, "source must be 'archive' or 'replay'"),
         ({"window": "daily", "period": "2024-03-14", "restart": "yes"}, "restart must be true or false"),
         ({"window": "daily", "period": "2024-03-14"}, "the function's timeout leaves no time"),
+        ({"window": "alltime", "period": "all"}, "the alltime window is sharded"),
     ],
 )
 def test_a_bad_event_is_refused_naming_the_problem(rebuild: Any, event: dict[str, Any], message: str) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from local_runtime.template import LocalTemplate, load_template
+from shared.adapters.moderation_audit import ADMIN_CALL_WORST_SECONDS, ADMIN_CALLS_PER_WRITE
 from shared.adapters.redis_client import RedisTimeouts
 from shared.adapters.settings import (
     ANSWER_MARGIN_SECONDS,
@@ -103,3 +104,14 @@ def test_the_kafka_wait_is_cut_to_what_the_invocation_has_left() -> None:
 def test_unusable_timeouts_are_refused(name: str, value: str) -> None:
     with pytest.raises(ValueError, match=name):
         Settings.from_env({name: value})
+
+
+@pytest.mark.moderation
+def test_an_admin_write_answers_within_its_timeout_with_dynamodb_s3_and_kafka_stalled() -> None:
+    spec = TEMPLATE.function("ModerationAdminFunction")
+    settings = function_settings("ModerationAdminFunction")
+    worst = (
+        ADMIN_CALLS_PER_WRITE * ADMIN_CALL_WORST_SECONDS + settings.kafka_send_timeout_seconds + ANSWER_MARGIN_SECONDS
+    )
+    assert worst <= spec.timeout_seconds < API_GATEWAY_TIMEOUT_SECONDS
+    assert settings.request_budget_seconds(writes=False) <= spec.timeout_seconds  # the status read's Redis call

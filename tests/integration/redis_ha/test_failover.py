@@ -23,6 +23,7 @@ import pytest
 from local_runtime.redis_topologies import FailoverTopology, RedisClusterNodes, SentinelGroup
 from local_runtime.servers import LocalServers
 from local_runtime.stack import RunningStack
+from shared.adapters.keys import board_shard_keys
 from shared.domain.boards import Window
 from tests.support.direct_reads import board_points
 from tests.support.http_api import Api
@@ -105,20 +106,29 @@ class TopReader:
 
 
 def failover_under_load(
-    topology: FailoverTopology, stack: RunningStack, month: Month, capsys: pytest.CaptureFixture[str], label: str
+    topology: FailoverTopology,
+    stack: RunningStack,
+    month: Month,
+    capsys: pytest.CaptureFixture[str],
+    label: str,
+    *,
+    shards: int = 1,
 ) -> None:
+    """`shards` > 1: the month's board is split (BOARD_SHARDS), and the primary killed holds shard 1."""
     api = Api(stack.api_url, stack.api_key)
     load, reader = SteadyLoad(api, month), TopReader(api, month)
     threads = [threading.Thread(target=load.run, daemon=True), threading.Thread(target=reader.run, daemon=True)]
     for thread in threads:
         thread.start()
     try:
-        wait_for(lambda: len(board_points(stack.redis_url, month.period)) > 5, what="scores to flow before the kill")
+        wait_for(
+            lambda: len(board_points(stack.redis_url, month.period, shards=shards)) > 5,
+            what="scores to flow before the kill",
+        )
         time.sleep(1.0)
 
-        killed = topology.kill_primary(
-            Window.MONTHLY.parse_period(month.period).key
-        )  # returns once the process is gone
+        board = Window.MONTHLY.parse_period(month.period)
+        killed = topology.kill_primary(board_shard_keys(board, shards)[1 % shards])  # returns once it is gone
         killed_at = time.monotonic()
         topology.wait_for_failover(killed)
         promoted_after = time.monotonic() - killed_at
@@ -132,7 +142,7 @@ def failover_under_load(
 
     try:
         wait_for(
-            lambda: board_points(stack.redis_url, month.period) == load.acknowledged,
+            lambda: board_points(stack.redis_url, month.period, shards=shards) == load.acknowledged,
             timeout=60,
             what="the board to equal every acknowledged post",
         )
@@ -204,3 +214,17 @@ def test_cluster_failover_loses_no_acknowledged_update(
 ) -> None:
     with stack_on(redis_cluster.url, waiting_environ, tmp_path / "stack") as stack:
         failover_under_load(redis_cluster, stack, month, capsys, "cluster")
+
+
+@pytest.mark.cluster
+def test_cluster_failover_of_one_shard_loses_no_acknowledged_update(
+    redis_cluster: RedisClusterNodes,
+    waiting_environ: dict[str, str],
+    tmp_path: Path,
+    month: Month,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The month's board in 4 shards (docs/BOARDS.md#sharded-boards): the primary holding one shard dies."""
+    environ = {**waiting_environ, "BOARD_SHARDS": "monthly=4"}
+    with stack_on(redis_cluster.url, environ, tmp_path / "stack") as stack:
+        failover_under_load(redis_cluster, stack, month, capsys, "cluster, 4 shards", shards=4)

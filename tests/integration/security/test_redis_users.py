@@ -230,3 +230,32 @@ def test_the_rebuild_works_as_the_updater_user(template_users: tuple[RedisServer
     shadow.unlock(rebuilt, "run-1")
     assert shadow.lock(rebuilt, "run-2", 60_000)
     shadow.unlock(rebuilt, "run-2")
+
+
+def test_sharded_boards_work_as_the_template_users(template_users: tuple[RedisServer, dict[str, str]]) -> None:
+    """BOARD_SHARDS: the updater writes each shard, the query user reads them all (ZSCORE, the shard script
+    by EVALSHA_RO then EVAL_RO, ZCOUNT for shared ranks), within their key patterns and commands."""
+    _, urls = template_users
+    start = MONTH.start_ms
+    players = [("alice", 3), ("bob", 2), ("carol", 2), ("dave", 7), ("erin", 1)]
+    events = [
+        ScoreEvent(event_id_for(f"s-{i}", user), f"s-{i}", user, points, start + i * 1000)
+        for i, (user, points) in enumerate(players)
+    ]
+    shards = {"BOARD_SHARDS": "monthly=4", "LEADERBOARD_WINDOWS": "monthly"}
+    updater = load_handler(
+        REPO_ROOT / "functions" / "score_updater" / "app.py",
+        repo_root=REPO_ROOT,
+        environment={"REDIS_URL": urls["RedisUpdaterUser"], **shards},
+    )
+    assert updater(score_batch(events), LambdaContext("updater")) == {"batchItemFailures": []}
+    query = load_handler(
+        REPO_ROOT / "functions" / "leaderboard_query" / "app.py",
+        repo_root=REPO_ROOT,
+        environment={"REDIS_URL": urls["RedisQueryUser"], **shards},
+    )
+    top = query(api_request("get_top.json"), LambdaContext("query"))
+    assert top["statusCode"] == 200, top["body"]
+    assert [e["user_id"] for e in json.loads(top["body"])["entries"]] == ["dave", "alice", "bob", "carol", "erin"]
+    player = query(api_request("get_player.json", user_id="bob"), LambdaContext("query"))
+    assert (player["statusCode"], json.loads(player["body"])["rank"]) == (200, 3), player["body"]

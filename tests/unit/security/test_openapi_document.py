@@ -24,12 +24,16 @@ def operations() -> list[tuple[str, str, dict[str, Any]]]:
 
 def test_writes_need_credentials_and_reads_do_not() -> None:
     for method, path, operation in operations():
-        if method == "post":
+        if path.startswith("/v1/admin/"):
+            assert operation["security"] == [{"sigv4": []}, {"localAdminKey": []}], path
+            assert {"401", "403"} <= set(operation["responses"]), path
+        elif method == "post":
             assert operation["security"] == [{"sigv4": []}, {"localApiKey": []}], path
             assert {"401", "403", "409", "413"} <= set(operation["responses"]), path
         else:
             assert "security" not in operation, path
     assert DOCUMENT["components"]["securitySchemes"]["localApiKey"]["name"] == "x-api-key"
+    assert DOCUMENT["components"]["securitySchemes"]["localAdminKey"]["name"] == "x-api-key"
 
 
 def test_every_error_answer_uses_the_error_schema() -> None:
