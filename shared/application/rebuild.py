@@ -38,6 +38,7 @@ from shared.application.apply import (
     ScoreApplier,
 )
 from shared.application.archive import ArchiveStore, PeriodCloser
+from shared.application.archive_revisions import newest_revision
 from shared.application.moderation_apply import ModerationStateStore
 from shared.application.queries import Entry
 from shared.domain.archive import (
@@ -297,6 +298,13 @@ class BoardRebuilder:
             manifest = Manifest.from_json(data)
         except ArchiveFormatError as error:
             raise ArchiveDamaged(board, f"has an unreadable manifest {manifest_key(board)}: {error}") from None
+        try:
+            # The newest revision (a ban after the close left its player out) is what readers serve.
+            revision = newest_revision(self.archive, board)
+        except ArchiveFormatError as error:
+            raise ArchiveDamaged(board, f"has an unreadable revision manifest: {error}") from None
+        if revision is not None:
+            manifest = revision.manifest
         progress = self._resume_or_start(board, f"archive:{manifest.run_id}", restart)
         page = int(progress.get("page", "0"))
         carry = _Carry.parse(progress.get("carry", ""))

@@ -31,7 +31,10 @@ def client(servers: LocalServers) -> Iterator[RedisClient]:
 def test_hidden_points_are_read_from_the_home_shard_of_a_sharded_board(client: RedisClient) -> None:
     players = ["mallory", "trudy", "eve", "oscar"]
     for points, user in enumerate(players, start=1):
-        client.zadd(hidden_scores_key(home_shard_key(ALL_TIME, 4, user)), {user: ALL_TIME.encode(points * 10, ALL_TIME.start_ms)})
+        client.zadd(
+            hidden_scores_key(home_shard_key(ALL_TIME, 4, user)),
+            {user: ALL_TIME.encode(points * 10, ALL_TIME.start_ms)},
+        )
         client.zadd(hidden_scores_key(WEEK), {user: WEEK.encode(points, WEEK.start_ms)})
     # The four players do not all share one shard, so a read of shard 0 alone would miss some.
     assert len({home_shard_key(ALL_TIME, 4, user) for user in players}) > 1

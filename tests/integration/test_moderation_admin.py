@@ -13,6 +13,7 @@ from urllib.parse import quote
 
 import boto3
 import pytest
+import redis
 
 from local_runtime.lambda_host import environment_overlay, load_handler
 from local_runtime.servers import LocalServers
@@ -346,6 +347,17 @@ def test_a_ban_re_exports_a_closed_boards_archive_as_a_new_revision(stack: Runni
     # The first archive is as it was: the revision is objects of its own.
     assert {key: store.get(key) for key in base_objects} == base_objects
     assert store.get(manifest_key(board)) is not None
+
+    # A restore from the archive takes the newest revision, as readers do (docs/ARCHIVE.md).
+    restored = stack.functions["BoardRebuildFunction"].invoke(
+        {"window": "daily", "period": board.period, "source": "archive"}
+    )
+    assert (restored["status"], restored["players"]) == ("swapped", 2), restored
+    client = redis.Redis.from_url(stack.redis_url, decode_responses=True)
+    try:
+        assert set(client.zrange(board.key, 0, -1)) == {honest, "third-" + honest}
+    finally:
+        client.close()
 
 
 # --- failures ------------------------------------------------------------------------------------
