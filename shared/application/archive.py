@@ -33,6 +33,7 @@ from shared.domain.archive import (
     encode_page,
     manifest_key,
     manifests_prefix,
+    page_checksum,
     period_of_manifest_key,
     run_prefix,
 )
@@ -235,7 +236,7 @@ class PeriodCloser:
             bucket_count=bucket_count_for(total, self.players_per_bucket),
         )
         with _Uploads(self.store, self.put_threads) as uploads:
-            checksum = self._write_objects(board, total, manifest, uploads)
+            checksum, page_checksums = self._write_objects(board, total, manifest, uploads)
         return Manifest(
             window=manifest.window,
             period=manifest.period,
@@ -245,12 +246,22 @@ class PeriodCloser:
             run_id=manifest.run_id,
             page_size=manifest.page_size,
             bucket_count=manifest.bucket_count,
+            page_checksums=page_checksums,
         )
 
-    def _write_objects(self, board: Board, total: int, manifest: Manifest, uploads: _Uploads) -> str:
-        """Every page and bucket, all written when it returns; the checksum of the entries."""
+    def _write_objects(
+        self, board: Board, total: int, manifest: Manifest, uploads: _Uploads
+    ) -> tuple[str, tuple[str, ...]]:
+        """Every page and bucket, all written when it returns; the checksum of the entries, and each page's."""
         passes = -(-total // self.index_entries_in_memory)
         first_pass_checksum = ""
+        page_checksums: list[str] = []
+
+        def put_page(number: int, entries: list[ArchivedEntry]) -> None:
+            data = encode_page(entries)
+            page_checksums.append(page_checksum(data))
+            uploads.put(manifest.page_key(number), data)
+
         for pass_number in range(passes):
             # Every pass reads the whole board: each must read the same entries as the pages hold.
             checksum = Checksum()
@@ -264,7 +275,7 @@ class PeriodCloser:
                 if pass_number == 0:
                     page.append(entry)
                     if len(page) == self.page_size:
-                        uploads.put(manifest.page_key(position // self.page_size), encode_page(page))
+                        put_page(position // self.page_size, page)
                         page = []
                 bucket = bucket_of(entry.user_id, manifest.bucket_count)
                 if bucket in buckets:
@@ -280,11 +291,11 @@ class PeriodCloser:
             elif checksum.hexdigest() != first_pass_checksum:
                 raise BoardChanged(f"{board.key} changed between two passes of the export")
             if page:
-                uploads.put(manifest.page_key((position - 1) // self.page_size), encode_page(page))
+                put_page((position - 1) // self.page_size, page)
             for bucket, players in buckets.items():
                 uploads.put(manifest.bucket_key(bucket), encode_bucket(players))
         uploads.finish()
-        return first_pass_checksum
+        return first_pass_checksum, tuple(page_checksums)
 
     def _ranked(self, board: Board) -> Iterator[ArchivedEntry]:
         position = 0

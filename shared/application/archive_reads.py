@@ -110,6 +110,7 @@ class ArchiveBoardReader:
             data = self._store.get(key)
             if data is None:
                 raise_missing(manifest, key)
+            manifest.check_page(page, data)
             start = page * manifest.page_size
             found.extend(_page(manifest, key, data)[max(first - start, 0) : last - start + 1])
         return found

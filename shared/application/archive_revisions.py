@@ -33,6 +33,7 @@ from shared.domain.archive import (
     encode_bucket,
     encode_page,
     manifest_key,
+    page_checksum,
     run_prefix,
 )
 from shared.domain.archive_revisions import (
@@ -165,6 +166,7 @@ class ArchiveReviser:
             data = self.store.get(base.page_key(page))
             if data is None:
                 raise ArchiveMissing(f"the archive of {base.window} {base.period} misses {base.page_key(page)}")
+            base.check_page(page, data)
             yield from decode_page(data)
 
     def _write(self, base: Manifest, hidden: frozenset[str]) -> Manifest:
@@ -188,9 +190,11 @@ class ArchiveReviser:
             buckets[bucket_of(entry.user_id, draft.bucket_count)][entry.user_id] = IndexedPlayer(
                 position, entry.points, entry.shared_rank
             )
+        page_checksums = []
         for page in range(draft.page_count):
-            chunk = kept[page * draft.page_size : (page + 1) * draft.page_size]
-            self.store.put(draft.page_key(page), encode_page(chunk), content_type="application/gzip")
+            data = encode_page(kept[page * draft.page_size : (page + 1) * draft.page_size])
+            page_checksums.append(page_checksum(data))
+            self.store.put(draft.page_key(page), data, content_type="application/gzip")
         for bucket, players in buckets.items():
             self.store.put(draft.bucket_key(bucket), encode_bucket(players), content_type="application/gzip")
         return Manifest(
@@ -202,6 +206,7 @@ class ArchiveReviser:
             run_id=draft.run_id,
             page_size=draft.page_size,
             bucket_count=draft.bucket_count,
+            page_checksums=tuple(page_checksums),
         )
 
 

@@ -344,6 +344,7 @@ class BoardRebuilder:
         data = self.archive.get(key)
         if data is None:
             raise ArchiveDamaged(manifest.board, f"misses {key} (page {number})")
+        manifest.check_page(number, data)
         try:
             entries = decode_page(data)
         except (ArchiveFormatError, ValueError, TypeError) as error:

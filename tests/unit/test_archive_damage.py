@@ -3,8 +3,10 @@ The restore's score order (equal points in the archive's order), and the checksu
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
+import re
 from typing import Any
 
 import pytest
@@ -14,12 +16,14 @@ from shared.application.rebuild import _Carry
 from shared.domain.archive import (
     ArchiveDamaged,
     ArchivedEntry,
+    ArchiveFormatError,
     Checksum,
     IndexedPlayer,
     Manifest,
     encode_bucket,
     encode_page,
     manifest_key,
+    page_checksum,
 )
 from shared.domain.boards import Board, Window
 from shared.http.api import api_resolver
@@ -115,3 +119,37 @@ def test_the_checksum_is_sha256_over_each_entrys_json_line() -> None:
     checksum.add(entries[:1])
     checksum.add(entries[1:])
     assert checksum.hexdigest() == expected.hexdigest()
+
+
+def test_a_page_changed_into_other_valid_json_is_found_by_its_checksum_on_the_query_path() -> None:
+    store = MemoryArchiveStore()
+    entries = [ArchivedEntry("ann", 9, 1), ArchivedEntry("bob", 7, 2), ArchivedEntry("cy", 7, 2)]
+    pages = [encode_page(entries[:2]), encode_page(entries[2:])]
+    manifest = Manifest(
+        CLOSED.window, CLOSED.period, 3, "-", 0, "run2", page_size=2, page_checksums=tuple(map(page_checksum, pages))
+    )
+    for number, data in enumerate(pages):
+        store.put(manifest.page_key(number), data, content_type="application/gzip")
+    store.put(manifest_key(CLOSED), manifest.to_json(), content_type="application/json")
+    assert len(ArchiveBoardReader(store).page(CLOSED, 0, 10, count_ahead=False).entries) == 3
+
+    store.put(manifest.page_key(1), encode_page([ArchivedEntry("cy", 8, 2)]), content_type="application/gzip")
+    with pytest.raises(ArchiveDamaged, match=re.escape(f"holds {manifest.page_key(1)} (page 1) changed since")):
+        ArchiveBoardReader(store).page(CLOSED, 2, 1, count_ahead=False)
+    # The first page is intact and still answers.
+    assert [entry.user_id for entry in ArchiveBoardReader(store).page(CLOSED, 0, 2, count_ahead=False).entries] == [
+        "ann",
+        "bob",
+    ]
+
+
+def test_a_version_2_manifest_lists_one_checksum_per_page_and_version_1_is_still_read() -> None:
+    manifest = Manifest(CLOSED.window, CLOSED.period, 3, "c", 0, "run", page_size=2, page_checksums=("a" * 64,) * 2)
+    assert b'"format_version": 2' in manifest.to_json()
+    assert Manifest.from_json(manifest.to_json()) == manifest
+    older = dataclasses.replace(manifest, page_checksums=())
+    assert b'"format_version": 1' in older.to_json() and b"page_checksums" not in older.to_json()
+    assert Manifest.from_json(older.to_json()) == older
+    short = manifest.to_json().replace(b'["' + b"a" * 64 + b'", ', b"[")
+    with pytest.raises(ArchiveFormatError, match="one SHA-256 per page"):
+        Manifest.from_json(short)
