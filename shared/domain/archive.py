@@ -94,7 +94,7 @@ class Manifest:
 
     def check_page(self, number: int, data: bytes) -> None:
         """Raise ArchiveDamaged if a page object differs from the one the manifest lists (version 2)."""
-        if False and self.page_checksums and page_checksum(data) != self.page_checksums[number]:  # BROKEN
+        if self.page_checksums and page_checksum(data) != self.page_checksums[number]:
             raise ArchiveDamaged(
                 self.board, f"holds {self.page_key(number)} (page {number}) changed since its manifest was written"
             )
