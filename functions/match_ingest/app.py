@@ -17,7 +17,6 @@ from shared.adapters.redis_client import create_redis_client
 from shared.adapters.settings import Settings
 from shared.adapters.submission_ledger import SubmissionLedger
 from shared.application.ingest import ConflictingDuplicate, CountsOnNoBoard, IngestOutcome, IngestService
-from shared.domain.errors import BrokerUnavailable
 from shared.domain.events import (
     InvalidInput,
     ScoreBatch,
@@ -29,7 +28,14 @@ from shared.domain.events import (
     to_score_events,
 )
 from shared.domain.timestamps import now_ms
-from shared.http.api import RequestRefused, api_resolver, documented_responses, error_response, json_request
+from shared.http.api import (
+    RequestRefused,
+    api_resolver,
+    documented_responses,
+    error_response,
+    install_broker_unavailable_handler,
+    json_request,
+)
 
 settings = Settings.from_env()
 settings.check_request_budget(writes=True)
@@ -110,14 +116,7 @@ def submit(events: list[ScoreEvent], field_prefixes: Sequence[str]) -> IngestOut
     return outcome
 
 
-@app.exception_handler(BrokerUnavailable)
-def _broker_unavailable(error: BrokerUnavailable) -> Response[dict[str, Any]]:
-    logger.warning("kafka unavailable", error=str(error))
-    return error_response(
-        HTTPStatus.SERVICE_UNAVAILABLE,
-        "kafka_unavailable",
-        "scores cannot be accepted right now; retry shortly",
-    )
+install_broker_unavailable_handler(app, "scores cannot be accepted right now; retry shortly")
 
 
 @app.exception_handler(ConflictingDuplicate)

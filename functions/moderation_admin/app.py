@@ -27,12 +27,19 @@ from shared.adapters.settings import Settings
 from shared.application.archive_revisions import ArchiveReviser
 from shared.application.moderation_admin import Accepted, ConflictingRetry, ModerationAdmin
 from shared.domain.boards import enabled_window
-from shared.domain.errors import AuditUnavailable, BrokerUnavailable
+from shared.domain.errors import AuditUnavailable
 from shared.domain.events import InvalidId, InvalidInput, canonical_id
 from shared.domain.moderation import MAX_ACTOR_LENGTH, ModerationAction, ModerationKind, action_id_for, checked_reason
 from shared.domain.moderation_requests import parse_until
 from shared.domain.timestamps import epoch_ms_to_rfc3339, now_ms
-from shared.http.api import RequestRefused, api_resolver, documented_responses, error_response, json_request
+from shared.http.api import (
+    RequestRefused,
+    api_resolver,
+    documented_responses,
+    error_response,
+    install_broker_unavailable_handler,
+    json_request,
+)
 
 settings = Settings.from_env()
 settings.check_request_budget(writes=True)
@@ -158,6 +165,11 @@ class ActionAccepted(BaseModel):
     retried: bool = Field(description="True when an earlier request with this Idempotency-Key had recorded it")
 
 
+ACTION_RESPONSES = documented_responses(
+    HTTPStatus.ACCEPTED, "Accepted", ActionAccepted, *WRITE_ERRORS, **WRITE_DESCRIPTIONS
+)
+
+
 class HistoryEntry(BaseModel):
     action_id: str
     action: str
@@ -251,14 +263,9 @@ def _act(
     )
 
 
-@app.exception_handler(BrokerUnavailable)
-def _broker_unavailable(error: BrokerUnavailable) -> Response[dict[str, Any]]:
-    logger.warning("kafka unavailable", error=str(error))
-    return error_response(
-        HTTPStatus.SERVICE_UNAVAILABLE,
-        "kafka_unavailable",
-        "the action is recorded but not yet applied; retry with the same Idempotency-Key",
-    )
+install_broker_unavailable_handler(
+    app, "the action is recorded but not yet applied; retry with the same Idempotency-Key"
+)
 
 
 @app.exception_handler(AuditUnavailable)
@@ -285,9 +292,7 @@ def _conflicting_retry(error: ConflictingRetry) -> Response[dict[str, Any]]:
     summary="Ban a player from every board",
     description="Hides the player on every board in Redis (all windows, live and retained periods); scores "
     "posted while banned still count, hidden. With `until` the ban lifts itself then. Admin only (IAM).",
-    responses=documented_responses(
-        HTTPStatus.ACCEPTED, "Accepted", ActionAccepted, *WRITE_ERRORS, **WRITE_DESCRIPTIONS
-    ),
+    responses=ACTION_RESPONSES,
 )
 @tracer.capture_method
 def put_ban(
@@ -304,9 +309,7 @@ def put_ban(
     "/v1/admin/players/<user_id>/ban",
     summary="Lift a player's ban",
     description="Puts the player back on every board with every point they would have had. Admin only (IAM).",
-    responses=documented_responses(
-        HTTPStatus.ACCEPTED, "Accepted", ActionAccepted, *WRITE_ERRORS, **WRITE_DESCRIPTIONS
-    ),
+    responses=ACTION_RESPONSES,
 )
 @tracer.capture_method
 def delete_ban(
@@ -320,9 +323,7 @@ def delete_ban(
     summary="Wipe a player's score on one board",
     description="Removes the player's entry, visible or hidden, from one board; later scores count from zero. "
     "Admin only (IAM).",
-    responses=documented_responses(
-        HTTPStatus.ACCEPTED, "Accepted", ActionAccepted, *WRITE_ERRORS, **WRITE_DESCRIPTIONS
-    ),
+    responses=ACTION_RESPONSES,
 )
 @tracer.capture_method
 def post_reset(

@@ -23,7 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from shared.application.queries import PeriodNotFound
 from shared.domain.archive import ArchiveDamaged
 from shared.domain.boards import InvalidPeriod, UnknownWindow
-from shared.domain.errors import ArchiveUnavailable, StoreUnavailable
+from shared.domain.errors import ArchiveUnavailable, BrokerUnavailable, StoreUnavailable
 from shared.domain.events import InvalidInput
 from shared.domain.sharding import PageTooDeep
 
@@ -305,6 +305,15 @@ def install_error_handlers(app: APIGatewayRestResolver) -> None:
         # Otherwise the invocation fails and API Gateway answers 502 in its own shape.
         logger.exception("unexpected failure", error_type=type(error).__name__)
         return error_response(HTTPStatus.INTERNAL_SERVER_ERROR, "internal_error", "internal server error")
+
+
+def install_broker_unavailable_handler(app: APIGatewayRestResolver, message: str) -> None:
+    """Answer 503 kafka_unavailable when Kafka does not take a write; `message` tells the caller what to do."""
+
+    @app.exception_handler(BrokerUnavailable)
+    def _broker_unavailable(error: BrokerUnavailable) -> Response[dict[str, Any]]:
+        logger.warning("kafka unavailable", error=str(error))
+        return error_response(HTTPStatus.SERVICE_UNAVAILABLE, "kafka_unavailable", message)
 
 
 def _unsupported_media_type_response() -> Response[dict[str, Any]]:
