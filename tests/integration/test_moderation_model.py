@@ -26,31 +26,26 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
-from hypothesis import HealthCheck, Phase, settings
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_state_machine_as_test
+from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
 from local_runtime.servers import RedisServer
 from shared.adapters.board_writer import RedisBoardWriter
 from shared.adapters.keys import applied_offsets_key, hidden_scores_key
-from shared.adapters.redis_client import RedisClient, create_redis_client
+from shared.adapters.redis_client import RedisClient
 from shared.application.apply import ApplyResult, PendingScore
 from shared.application.moderation_apply import BAN, HIDDEN_SCORE, RESET, SCORE, UNBAN
 from shared.application.reference_board import ReferenceBoards
 from shared.domain.boards import Board, Window
 from shared.domain.events import event_id_for
+from tests.support.model_runs import ExercisedCounts, flushed_client, model_phases, own_redis_server, run_model
 
 pytestmark = [pytest.mark.model, pytest.mark.moderation]
 
 MODEL_DB = 14
 EXAMPLES = int(os.environ.get("MODERATION_MODEL_EXAMPLES", "40"))
 STEPS = 12
-# Shrinking a failure re-runs every check after every step for minutes: asked for with MODERATION_MODEL_SHRINK=1.
-PHASES = (
-    Phase.explicit,
-    Phase.generate,
-    *((Phase.shrink,) if os.environ.get("MODERATION_MODEL_SHRINK") == "1" else ()),
-)
+PHASES = model_phases("MODERATION_MODEL_SHRINK")
 
 BOARDS = (
     Window.DAILY.parse_period("2019-05-17"),
@@ -85,7 +80,7 @@ class Record:
 
 
 @dataclass
-class Exercised:
+class Exercised(ExercisedCounts):
     examples: int = 0
     calls: int = 0
     failed_calls: int = 0
@@ -97,9 +92,6 @@ class Exercised:
     untouched_boards: int = 0  # action-only calls to a board holding no one
     lone_unbans_moving: int = 0  # a call of unbans alone moving a player back
     actions_redelivered_unremembered: int = 0  # at or below the watermark, not remembered: skipped
-
-    def __str__(self) -> str:
-        return ", ".join(f"{name.replace('_', ' ')} {value}" for name, value in vars(self).items())
 
 
 class ModerationModel(RuleBasedStateMachine):
@@ -283,41 +275,25 @@ def counts(result: ApplyResult) -> tuple[object, ...]:
 
 @pytest.fixture(scope="module")
 def model_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
-    server = RedisServer.start(tmp_path_factory.mktemp("moderation-model-redis"))
-    yield server
-    server.stop()
+    with own_redis_server(tmp_path_factory.mktemp("moderation-model-redis")) as server:
+        yield server
 
 
 @pytest.fixture
 def model_client(model_redis: RedisServer) -> Iterator[RedisClient]:
-    client = create_redis_client(model_redis.url, db=MODEL_DB)
-    yield client
-    client.flushdb()
-    client.close()
+    with flushed_client(model_redis, MODEL_DB) as client:
+        yield client
 
 
 def test_the_apply_script_moderates_as_the_reference_store(
     model_client: RedisClient, capsys: pytest.CaptureFixture[str]
 ) -> None:
     exercised = Exercised()
-    run_state_machine_as_test(
-        lambda: ModerationModel(model_client, exercised),  # type: ignore[arg-type]  # hypothesis takes any factory
-        settings=settings(
-            max_examples=EXAMPLES,
-            stateful_step_count=STEPS,
-            deadline=None,
-            derandomize=True,
-            database=None,
-            phases=PHASES,
-            suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
-        ),
-    )
+    run_model(lambda: ModerationModel(model_client, exercised), examples=EXAMPLES, steps=STEPS, phases=PHASES)
     with capsys.disabled():
         print(f"\nmoderation model: {exercised}")
     # Rarely drawn; test_an_action_sent_to_a_board_before_it_existed_... below holds that case on its own.
-    never = [
-        name for name, value in vars(exercised).items() if value == 0 and name != "actions_redelivered_unremembered"
-    ]
+    never = exercised.never_reached("actions_redelivered_unremembered")
     assert not never, f"the examples never went through: {', '.join(never)}"
 
 

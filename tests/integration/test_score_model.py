@@ -35,19 +35,19 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
-from hypothesis import HealthCheck, Phase, settings
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_state_machine_as_test
+from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
 from local_runtime.servers import RedisServer
 from shared.adapters.board_reader import RedisBoardReader
 from shared.adapters.board_writer import RedisBoardWriter
-from shared.adapters.redis_client import RedisClient, create_redis_client
+from shared.adapters.redis_client import RedisClient
 from shared.application.apply import ApplyResult, PendingScore
 from shared.application.queries import LeaderboardQueries, Ties
 from shared.application.reference_board import ReferenceBoards
 from shared.domain.boards import Board, Window
 from shared.domain.events import event_id_for
+from tests.support.model_runs import ExercisedCounts, flushed_client, model_phases, own_redis_server, run_model
 from tests.support.standings_truth import BoardTruth
 
 pytestmark = pytest.mark.model
@@ -55,7 +55,7 @@ pytestmark = pytest.mark.model
 MODEL_DB = 15  # flushed before each example
 EXAMPLES = int(os.environ.get("SCORE_MODEL_EXAMPLES", "50"))
 STEPS = 15
-PHASES = (Phase.explicit, Phase.generate, *((Phase.shrink,) if os.environ.get("SCORE_MODEL_SHRINK") == "1" else ()))
+PHASES = model_phases("SCORE_MODEL_SHRINK")
 
 BOARDS = (
     Window.DAILY.parse_period("2019-05-17"),
@@ -94,7 +94,7 @@ class Record:
 
 
 @dataclass
-class Exercised:
+class Exercised(ExercisedCounts):
     """What the examples went through, summed over the run: proof the strategies reach each case."""
 
     examples: int = 0
@@ -107,9 +107,6 @@ class Exercised:
     checks: int = 0
     tied_checks: int = 0  # checks of a board holding two players with equal points
     at_cap_checks: int = 0  # checks of a board holding a player at its largest total
-
-    def __str__(self) -> str:
-        return ", ".join(f"{name.replace('_', ' ')} {value}" for name, value in vars(self).items())
 
 
 class ScoreModel(RuleBasedStateMachine):
@@ -278,35 +275,21 @@ def counts(result: ApplyResult) -> tuple[object, ...]:
 def model_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
     """A redis-server of its own, started in milliseconds: `make mutation` runs this test once per
     mutant it covers, where the session's broker and moto would cost seconds each time."""
-    server = RedisServer.start(tmp_path_factory.mktemp("score-model-redis"))
-    yield server
-    server.stop()
+    with own_redis_server(tmp_path_factory.mktemp("score-model-redis")) as server:
+        yield server
 
 
 @pytest.fixture
 def model_client(model_redis: RedisServer) -> Iterator[RedisClient]:
-    client = create_redis_client(model_redis.url, db=MODEL_DB)
-    yield client
-    client.flushdb()
-    client.close()
+    with flushed_client(model_redis, MODEL_DB) as client:
+        yield client
 
 
 def test_the_redis_store_follows_the_score_model(model_client: RedisClient, capsys: pytest.CaptureFixture[str]) -> None:
     exercised = Exercised()
-    run_state_machine_as_test(
-        lambda: ScoreModel(model_client, exercised),  # type: ignore[arg-type]  # hypothesis takes any factory
-        settings=settings(
-            max_examples=EXAMPLES,
-            stateful_step_count=STEPS,
-            deadline=None,
-            derandomize=True,
-            database=None,
-            phases=PHASES,
-            suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
-        ),
-    )
+    run_model(lambda: ScoreModel(model_client, exercised), examples=EXAMPLES, steps=STEPS, phases=PHASES)
     with capsys.disabled():
         print(f"\nscore model: {exercised}")
     assert exercised.examples >= EXAMPLES, "every example asked for ran"
-    never = [name for name, value in vars(exercised).items() if value == 0]
+    never = exercised.never_reached()
     assert not never, f"the examples never went through: {', '.join(never)}"
