@@ -14,6 +14,7 @@ import argparse
 import json
 import random
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from statistics import mean
 
@@ -82,27 +83,41 @@ def scaled(row: dict[str, float], players: int) -> dict[str, float]:
     }
 
 
-def sizes(players: int, progress: Progress | None = None) -> list[dict[str, float]]:
-    entries = board_of(min(max(players, 1_000), MAX_PLAYERS))
-    rows = []
+def measured_players(players: int) -> int:
+    """The board size actually built: at least 1,000 players, at most MAX_PLAYERS."""
+    return min(max(players, 1_000), MAX_PLAYERS)
+
+
+def each_size(players: int) -> Iterator[dict[str, float]]:
+    """Every page size and bucket size measured on one board, a row at a time."""
+    entries = board_of(measured_players(players))
     for page_size in PAGE_SIZES:
         for per_bucket in BUCKET_SIZES:
             row = measure(entries, page_size, per_bucket)
             row["at"] = [scaled(row, target) for target in TARGETS]  # type: ignore[assignment]
-            rows.append(row)
-            if progress is not None:
-                progress.step(
-                    f"   page {page_size:,}, {per_bucket:,} players/bucket: {row['bytes_per_player']} B/player"
-                )
+            yield row
+
+
+def save_rows(path: Path, players: int, rows: list[dict[str, float]]) -> None:
+    path.write_text(json.dumps({"measured_players": measured_players(players), "rows": rows}, indent=1) + "\n")
+
+
+def sizes(players: int, progress: Progress | None = None) -> list[dict[str, float]]:
+    rows = []
+    for row in each_size(players):
+        rows.append(row)
+        if progress is not None:
+            progress.step(
+                f"   page {row['page_size']:,}, {row['players_per_bucket']:,} players/bucket: "
+                f"{row['bytes_per_player']} B/player"
+            )
     return rows
 
 
 def run(progress: Progress, players: int = 200_000) -> list[Result]:
     """`make bench`'s section: every size measured (bench/results/archive_sizes.json), the chosen one in the table."""
     rows = sizes(players, progress)
-    (RESULTS_DIR / "archive_sizes.json").write_text(
-        json.dumps({"measured_players": min(max(players, 1_000), MAX_PLAYERS), "rows": rows}, indent=1) + "\n"
-    )
+    save_rows(RESULTS_DIR / "archive_sizes.json", players, rows)
     chosen = next(
         row for row in rows if row["page_size"] == PAGE_SIZE and row["players_per_bucket"] == PLAYERS_PER_BUCKET
     )
@@ -122,17 +137,12 @@ def main() -> None:
     parser.add_argument("--players", type=int, default=200_000)
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
-    players = min(max(args.players, 1_000), MAX_PLAYERS)
-    entries = board_of(players)
     rows = []
-    for page_size in PAGE_SIZES:
-        for per_bucket in BUCKET_SIZES:
-            row = measure(entries, page_size, per_bucket)
-            row["at"] = [scaled(row, target) for target in TARGETS]  # type: ignore[assignment]
-            rows.append(row)
-            print(json.dumps(row), flush=True)
+    for row in each_size(args.players):
+        rows.append(row)
+        print(json.dumps(row), flush=True)
     if args.out:
-        args.out.write_text(json.dumps({"measured_players": players, "rows": rows}, indent=1) + "\n")
+        save_rows(args.out, args.players, rows)
 
 
 if __name__ == "__main__":
