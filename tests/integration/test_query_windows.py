@@ -8,24 +8,19 @@ the period the clock gives before and after the call, so a test that crosses mid
 
 from __future__ import annotations
 
-import json
 import random
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator
 from typing import Any
 from urllib.parse import quote
 
 import pytest
 import redis
 
-from local_runtime.lambda_host import LambdaContext, load_handler
 from local_runtime.servers import RedisServer
 from shared.domain.boards import ALLTIME_LAST_MS, PERIODS_LISTED, Board, Window
 from shared.domain.timestamps import epoch_ms_to_rfc3339, now_ms
-from tests.support.paths import REPO_ROOT
-from tests.support.sample_events import load_event
+from tests.support.query_handler_api import QueryHandlerApi
 
-Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
 Scores = dict[str, tuple[int, int]]  # user -> (points, reached at ms)
 
 
@@ -46,34 +41,9 @@ def store(redis_server: RedisServer) -> Iterator[redis.Redis]:
     client.close()
 
 
-@dataclass
-class QueryApi:
-    handler: Handler
-
-    def get(self, path: str, **params: object) -> tuple[int, dict[str, Any]]:
-        event = load_event("get_top.json")
-        query = {name: str(value) for name, value in params.items()}
-        event.update(
-            path=path,
-            queryStringParameters=query or None,
-            multiValueQueryStringParameters={name: [value] for name, value in query.items()} or None,
-        )
-        response = self.handler(event, LambdaContext("query"))
-        return int(response["statusCode"]), json.loads(response["body"])
-
-
-def query_api(redis_server: RedisServer, **environment: str) -> QueryApi:
-    handler = load_handler(
-        REPO_ROOT / "functions" / "leaderboard_query" / "app.py",
-        repo_root=REPO_ROOT,
-        environment={"REDIS_URL": redis_server.url, **environment},
-    )
-    return QueryApi(handler)
-
-
 @pytest.fixture(scope="module")
-def api(redis_server: RedisServer) -> QueryApi:
-    return query_api(redis_server)
+def api(redis_server: RedisServer) -> QueryHandlerApi:
+    return QueryHandlerApi.load(redis_server.url)
 
 
 def put(store: redis.Redis, board: Board, scores: Scores) -> None:
@@ -92,7 +62,7 @@ def entries(answer: dict[str, Any], key: str = "entries") -> list[tuple[int, str
 
 
 @pytest.mark.parametrize("window", list(Window))
-def test_every_window_answers_top_player_and_periods(window: Window, api: QueryApi, store: redis.Redis) -> None:
+def test_every_window_answers_top_player_and_periods(window: Window, api: QueryHandlerApi, store: redis.Redis) -> None:
     before = now_ms()
     board = window.current(before)
     start = board.start_ms
@@ -150,7 +120,7 @@ def random_board(board: Board, rng: random.Random, players: int) -> Scores:
 @pytest.mark.parametrize(
     "board", [Board(Window.WEEKLY, "2021-W09"), Board(Window.DAILY, "2020-02-29"), Board(Window.ALLTIME, "all")]
 )
-def test_shared_ranks_match_brute_force(seed: int, board: Board, api: QueryApi, store: redis.Redis) -> None:
+def test_shared_ranks_match_brute_force(seed: int, board: Board, api: QueryHandlerApi, store: redis.Redis) -> None:
     rng = random.Random(seed)
     scores = random_board(board, rng, players=240)
     put(store, board, scores)
@@ -186,7 +156,7 @@ def test_shared_ranks_match_brute_force(seed: int, board: Board, api: QueryApi, 
         assert me["percentile"] == round(100 * (len(truth) - truth[index][2] + 1) / len(truth), 2)
 
 
-def test_the_alltime_board_decodes_with_its_own_encoding(api: QueryApi, store: redis.Redis) -> None:
+def test_the_alltime_board_decodes_with_its_own_encoding(api: QueryHandlerApi, store: redis.Redis) -> None:
     board = Board(Window.ALLTIME, "all")
     most = board.codec.max_points  # 268,435,455: more than a 2^22-slot reading could give back
     put(
@@ -221,7 +191,7 @@ def test_the_alltime_board_decodes_with_its_own_encoding(api: QueryApi, store: r
     assert entries(page) == [(3, "one-below-the-cap", most - 1), (4, "same-minute-b", 7)]
 
 
-def test_calendar_boards_hold_their_largest_total(api: QueryApi, store: redis.Redis) -> None:
+def test_calendar_boards_hold_their_largest_total(api: QueryHandlerApi, store: redis.Redis) -> None:
     board = Board(Window.DAILY, "2024-02-29")
     most = board.codec.max_points
     assert board.end_ms is not None
@@ -231,7 +201,7 @@ def test_calendar_boards_hold_their_largest_total(api: QueryApi, store: redis.Re
 
 
 @pytest.mark.parametrize("path", ["top", "users/someone", "periods"])
-def test_an_unknown_window_is_404(path: str, api: QueryApi) -> None:
+def test_an_unknown_window_is_404(path: str, api: QueryHandlerApi) -> None:
     status, answer = api.get(f"/v1/leaderboards/yearly/{path}")
     assert status == 404
     assert answer["error"]["code"] == "unknown_window" and answer["error"]["field"] == "window"
@@ -239,7 +209,7 @@ def test_an_unknown_window_is_404(path: str, api: QueryApi) -> None:
 
 
 def test_a_window_the_deployment_does_not_enable_is_404(redis_server: RedisServer, store: redis.Redis) -> None:
-    daily_only = query_api(redis_server, LEADERBOARD_WINDOWS="daily,alltime")
+    daily_only = QueryHandlerApi.load(redis_server.url, LEADERBOARD_WINDOWS="daily,alltime")
     put(store, Board(Window.MONTHLY, "2019-07"), {"someone": (1, Board(Window.MONTHLY, "2019-07").start_ms)})
     for path in ("weekly/top", "weekly/users/someone", "weekly/periods", "monthly/top", "monthly/users/someone"):
         status, answer = daily_only.get(f"/v1/leaderboards/{path}", period="2019-07")
@@ -261,7 +231,7 @@ def test_a_window_the_deployment_does_not_enable_is_404(redis_server: RedisServe
 )
 @pytest.mark.parametrize("path", ["top", "users/someone"])
 def test_a_period_in_another_format_is_400_naming_the_expected_one(
-    window: str, period: str, path: str, api: QueryApi
+    window: str, period: str, path: str, api: QueryHandlerApi
 ) -> None:
     status, answer = api.get(f"/v1/leaderboards/{window}/{path}", period=period)
     assert status == 400
@@ -270,12 +240,14 @@ def test_a_period_in_another_format_is_400_naming_the_expected_one(
 
 
 @pytest.mark.parametrize("path", ["daily/top", "weekly/users/someone", "monthly/top", "monthly/users/someone"])
-def test_an_unknown_tie_rule_is_400(path: str, api: QueryApi) -> None:
+def test_an_unknown_tie_rule_is_400(path: str, api: QueryHandlerApi) -> None:
     status, answer = api.get(f"/v1/leaderboards/{path}", ties="random")
     assert (status, answer["error"]["field"]) == (400, "ties")
 
 
-def test_periods_list_the_current_one_and_recent_ones_that_hold_players(api: QueryApi, store: redis.Redis) -> None:
+def test_periods_list_the_current_one_and_recent_ones_that_hold_players(
+    api: QueryHandlerApi, store: redis.Redis
+) -> None:
     before = now_ms()
     seeded: dict[Window, list[Board]] = {}
     for window, steps_back in [
@@ -300,7 +272,7 @@ def test_periods_list_the_current_one_and_recent_ones_that_hold_players(api: Que
             assert len(expected) == 1 + len(boards) - 2, "two of the seeded boards are beyond the list's reach"
 
 
-def test_the_monthly_routes_answer_as_before(api: QueryApi, store: redis.Redis) -> None:
+def test_the_monthly_routes_answer_as_before(api: QueryHandlerApi, store: redis.Redis) -> None:
     board = Board(Window.MONTHLY, "2019-07")
     at = board.start_ms
     put(store, board, {"ann": (12, at + 5_000), "bob": (12, at + 1_000), "cid": (3, at), "dee": (1, at + 9_000)})
