@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Protocol
 
@@ -237,17 +237,7 @@ class PeriodCloser:
         )
         with _Uploads(self.store, self.put_threads) as uploads:
             checksum, page_checksums = self._write_objects(board, total, manifest, uploads)
-        return Manifest(
-            window=manifest.window,
-            period=manifest.period,
-            total=manifest.total,
-            checksum=checksum,
-            created_at_ms=manifest.created_at_ms,
-            run_id=manifest.run_id,
-            page_size=manifest.page_size,
-            bucket_count=manifest.bucket_count,
-            page_checksums=page_checksums,
-        )
+        return replace(manifest, checksum=checksum, page_checksums=page_checksums)
 
     def _write_objects(
         self, board: Board, total: int, manifest: Manifest, uploads: _Uploads
