@@ -28,7 +28,7 @@ from shared.application.archive_revisions import ArchiveReviser
 from shared.application.moderation_admin import Accepted, ConflictingRetry, ModerationAdmin
 from shared.domain.boards import enabled_window
 from shared.domain.errors import AuditUnavailable
-from shared.domain.events import InvalidId, InvalidInput, canonical_id
+from shared.domain.events import InvalidId, InvalidInput, canonical_id, timestamp_shape
 from shared.domain.moderation import MAX_ACTOR_LENGTH, ModerationAction, ModerationKind, action_id_for, checked_reason
 from shared.domain.moderation_requests import parse_until
 from shared.domain.timestamps import epoch_ms_to_rfc3339, now_ms
@@ -125,18 +125,11 @@ IdempotencyKey = Annotated[
 Reason = Annotated[str, Field(description="Why, in 1..500 printable characters; kept in the audit trail")]
 
 
-def _until_shape(value: object) -> object:
-    # Checked before the union so a wrong type is reported as `until`, not `until.int`.
-    if value is not None and type(value) is not int and not isinstance(value, str):
-        raise ValueError("must be epoch milliseconds (an integer) or an RFC 3339 timestamp (a string)")
-    return value
-
-
 class BanRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
     reason: Reason
-    until: Annotated[int | str | None, BeforeValidator(_until_shape)] = Field(
+    until: Annotated[int | str | None, BeforeValidator(timestamp_shape)] = Field(
         default=None,
         description="When the ban lifts itself: epoch milliseconds or an RFC 3339 timestamp with an offset, in the "
         "future; absent or null: until an unban",

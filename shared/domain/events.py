@@ -83,8 +83,9 @@ Identifier = Annotated[
 ]
 
 
-def _timestamp_shape(value: object) -> object:
-    # Checked before the union so a wrong type is reported as `occurred_at`, not `occurred_at.int`.
+def timestamp_shape(value: object) -> object:
+    """A timestamp field's type check, run before its `int | str` union: a wrong type is then reported
+    under the field's own name (`occurred_at`), not one per member of the union (`occurred_at.int`)."""
     if value is not None and type(value) is not int and not isinstance(value, str):
         raise ValueError("must be epoch milliseconds (an integer) or an RFC 3339 timestamp (a string)")
     return value
@@ -100,7 +101,7 @@ class ScoreSubmission(BaseModel):
     points: StrictInt = Field(
         default=1, ge=1, description="Points won in this match: 1..MAX_POINTS_PER_EVENT (10 000 by default)"
     )
-    occurred_at: Annotated[StrictInt | str | None, BeforeValidator(_timestamp_shape)] = Field(
+    occurred_at: Annotated[StrictInt | str | None, BeforeValidator(timestamp_shape)] = Field(
         default=None,
         description="When the match ended: epoch milliseconds or an RFC 3339 timestamp with an offset; defaults "
         "to now. At most MAX_FUTURE_SKEW_SECONDS (300) ahead. It counts on each enabled board still open to it "
