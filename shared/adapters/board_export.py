@@ -24,6 +24,24 @@ def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
 
 
+def ranked_chunks(client: RedisClient, key: str, chunk: int, what: str) -> Iterator[list[tuple[str, float]]]:
+    """The sorted set at `key`, best first, `chunk` members a call: (member, score). A Redis failure is
+    StoreUnavailable naming `what`."""
+    start = 0
+    while True:
+        try:
+            # By index, not by score: each call is O(log n + chunk), so no call holds Redis for long.
+            flat = client.zrevrange(key, start, start + chunk - 1, withscores=True)
+        except REDIS_FAILURES as error:
+            raise StoreUnavailable(f"{what}: {error}") from error
+        if not flat:
+            return
+        yield [(_text(member), score) for member, score in cast(_Scored, flat)]
+        if len(flat) < chunk:
+            return
+        start += chunk
+
+
 class RedisBoardExport:
     def __init__(self, client: RedisClient, *, shards: Mapping[Window, int] | None = None) -> None:
         self.client = client
@@ -51,19 +69,8 @@ class RedisBoardExport:
             yield [Entry(member.user_id, points_of(member.score)) for member in members]
 
     def _members(self, board: Board, key: str, chunk: int) -> Iterator[list[Ranked]]:
-        start = 0
-        while True:
-            try:
-                # By index, not by score: each call is O(log n + chunk), so no call holds Redis for long.
-                flat = self.client.zrevrange(key, start, start + chunk - 1, withscores=True)
-            except REDIS_FAILURES as error:
-                raise StoreUnavailable(f"board {board.key}: {error}") from error
-            if not flat:
-                return
-            yield [Ranked(int(score), _text(member)) for member, score in cast(_Scored, flat)]
-            if len(flat) < chunk:
-                return
-            start += chunk
+        for scored in ranked_chunks(self.client, key, chunk, f"board {board.key}"):
+            yield [Ranked(int(score), member) for member, score in scored]
 
     def expire(self, board: Board, at_ms: int) -> None:
         # Board and watermarks together, as the apply script sets them: one without the other would

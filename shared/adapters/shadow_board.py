@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
-from typing import cast
 
 from redis.typing import EncodableT, FieldT
 
+from shared.adapters.board_export import ranked_chunks
 from shared.adapters.keys import (
     applied_events_key,
     applied_offsets_key,
@@ -23,8 +23,6 @@ from shared.adapters.redis_scripts import REDIS_FAILURES, lua_source
 from shared.application.queries import Entry
 from shared.domain.boards import Board
 from shared.domain.errors import StoreUnavailable
-
-_Scored = list[tuple[bytes | str, float]]
 
 
 def _text(value: bytes | str) -> str:
@@ -104,20 +102,9 @@ class RedisShadowBoard:
             raise StoreUnavailable(f"rebuild shadow of {board.key}: {error}") from error
 
     def chunks(self, board: Board, chunk: int) -> Iterator[list[Entry]]:
-        key = shadow_board_key(board)
-        start = 0
         points_of = board.codec.points_of  # Board.codec parses the period each time
-        while True:
-            try:
-                flat = self.client.zrevrange(key, start, start + chunk - 1, withscores=True)
-            except REDIS_FAILURES as error:
-                raise StoreUnavailable(f"rebuild shadow of {board.key}: {error}") from error
-            if not flat:
-                return
-            yield [Entry(_text(member), points_of(score)) for member, score in cast(_Scored, flat)]
-            if len(flat) < chunk:
-                return
-            start += chunk
+        for scored in ranked_chunks(self.client, shadow_board_key(board), chunk, f"rebuild shadow of {board.key}"):
+            yield [Entry(member, points_of(score)) for member, score in scored]
 
     def _swap_keys(self, board: Board, pairs: Sequence[str]) -> list[str]:
         keys = [
