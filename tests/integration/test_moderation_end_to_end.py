@@ -23,7 +23,14 @@ from shared.domain.timestamps import now_ms
 from tests.support.dead_letter_reads import letters_for
 from tests.support.direct_reads import board_points
 from tests.support.http_api import Api
-from tests.support.moderation import action_now, ban_and_unban_under_traffic, points_on, publisher_for, standing
+from tests.support.moderation import (
+    action_now,
+    ban_and_unban_under_traffic,
+    points_on,
+    publish,
+    publisher_for,
+    standing,
+)
 from tests.support.past_months import Month
 from tests.support.waiting import wait_for
 
@@ -40,11 +47,7 @@ def test_a_reset_wipes_one_board_and_later_scores_count_again_from_zero(stack: R
     for index in range(3):
         body = {"match_id": f"m{index}", "user_id": user, "points": 5, "occurred_at": month.at(60 + index)}
         assert api.post("/v1/scores", body)[0] == 202
-    publisher = publisher_for(stack)
-    try:
-        publisher.publish_moderation([action_now(user, ModerationKind.RESET, window="monthly", period=month.period)])
-    finally:
-        publisher.close()
+    publish(stack, action_now(user, ModerationKind.RESET, window="monthly", period=month.period))
     assert (
         api.post("/v1/scores", {"match_id": "after", "user_id": user, "points": 2, "occurred_at": month.at(90)})[0]
         == 202

@@ -27,6 +27,15 @@ def publisher_for(stack: RunningStack) -> KafkaModerationPublisher:
     return KafkaModerationPublisher(Settings.from_env(stack.local_environment))
 
 
+def publish(stack: RunningStack, *actions: ModerationAction) -> None:
+    """Produce `actions` to the stack's topic as the admin function does."""
+    publisher = publisher_for(stack)
+    try:
+        publisher.publish_moderation(list(actions))
+    finally:
+        publisher.close()
+
+
 def action_now(
     user: str, kind: ModerationKind, *, window: str | None = None, period: str | None = None, until: int | None = None
 ) -> ModerationAction:

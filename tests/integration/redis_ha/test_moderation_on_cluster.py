@@ -16,7 +16,7 @@ from shared.domain.boards import Window
 from shared.domain.moderation import ModerationKind
 from tests.support.http_api import Api
 from tests.support.local_stack import start_stack_on
-from tests.support.moderation import action_now, ban_and_unban_under_traffic, points_on, publisher_for
+from tests.support.moderation import action_now, ban_and_unban_under_traffic, points_on, publish
 from tests.support.past_months import Month
 from tests.support.waiting import wait_for
 
@@ -46,11 +46,7 @@ def test_a_reset_on_a_cluster_wipes_its_one_board(cluster_stack: RunningStack, m
     monthly, day = Window.MONTHLY.parse_period(month.period), Window.DAILY.board_at(month.at(60))
     body = {"match_id": "m1", "user_id": user, "points": 6, "occurred_at": month.at(60)}
     assert api.post("/v1/scores", body)[0] == 202
-    publisher = publisher_for(cluster_stack)
-    try:
-        publisher.publish_moderation([action_now(user, ModerationKind.RESET, window="monthly", period=month.period)])
-    finally:
-        publisher.close()
+    publish(cluster_stack, action_now(user, ModerationKind.RESET, window="monthly", period=month.period))
     body = {"match_id": "m2", "user_id": user, "points": 1, "occurred_at": month.at(61)}
     assert api.post("/v1/scores", body)[0] == 202
     wait_for(lambda: points_on(api, day, user) == 7 or None, what="both scores on the day's board")
