@@ -134,22 +134,14 @@ class ModerationModel(RuleBasedStateMachine):
         else:
             user = data.draw(st.sampled_from(USERS), label="user")
             tag = data.draw(st.sampled_from((BAN, UNBAN)), label="tag")
-        item = Item(bytes.fromhex(event_id_for(f"item-{len(self.items)}", user)), user, tag, 0, 0, BOARDS)
-        self.items.append(item)
-        partition = PARTITION_OF[user]
-        self.log[partition].append(Record(self._next_offset(partition), item))
-        self._deliver(partition, self.log[partition][-1:], set())
+        self._send_alone(Item(self._fresh_id(user), user, tag, 0, 0, BOARDS))
 
     @rule(data=st.data())
     def everyone_shown_banned(self, data: st.DataObject) -> None:
         """Ban, alone, each player a board shows: the board's sorted set is then gone, its hidden set stays."""
         board = data.draw(st.sampled_from(BOARDS), label="board")
         for user in sorted(self.model.of(board).scores):
-            item = Item(bytes.fromhex(event_id_for(f"item-{len(self.items)}", user)), user, BAN, 0, 0, (board,))
-            self.items.append(item)
-            partition = PARTITION_OF[user]
-            self.log[partition].append(Record(self._next_offset(partition), item))
-            self._deliver(partition, self.log[partition][-1:], set())
+            self._send_alone(Item(self._fresh_id(user), user, BAN, 0, 0, (board,)))
 
     @rule(data=st.data())
     def a_redelivery(self, data: st.DataObject) -> None:
@@ -160,12 +152,22 @@ class ModerationModel(RuleBasedStateMachine):
         start = data.draw(st.integers(0, len(self.log[partition]) - 1), label="from record")
         self._deliver(partition, self.log[partition][start:], set())
 
+    def _fresh_id(self, user: str) -> bytes:
+        return bytes.fromhex(event_id_for(f"item-{len(self.items)}", user))
+
+    def _send_alone(self, item: Item) -> None:
+        """`item` in a batch of its own."""
+        self.items.append(item)
+        partition = PARTITION_OF[item.user]
+        self.log[partition].append(Record(self._next_offset(partition), item))
+        self._deliver(partition, self.log[partition][-1:], set())
+
     def _new_item(self, data: st.DataObject) -> Item:
         tag = data.draw(st.sampled_from(TAGS), label="tag")
         user = data.draw(st.sampled_from(USERS), label="user")
         is_score = tag in (SCORE, HIDDEN_SCORE)
         item = Item(
-            item_id=bytes.fromhex(event_id_for(f"item-{len(self.items)}", user)),
+            item_id=self._fresh_id(user),
             user=user,
             tag=tag,
             points=data.draw(points, label="points") if is_score else 0,
@@ -289,7 +291,13 @@ def test_the_apply_script_moderates_as_the_reference_store(
     model_client: RedisClient, capsys: pytest.CaptureFixture[str]
 ) -> None:
     exercised = Exercised()
-    run_model(lambda: ModerationModel(model_client, exercised), examples=EXAMPLES, steps=STEPS, phases=PHASES)
+    run_model(
+        # Hypothesis seeds the derandomized examples from this line's source: changing it changes the examples.
+        lambda: ModerationModel(model_client, exercised),
+        examples=EXAMPLES,
+        steps=STEPS,
+        phases=PHASES,
+    )
     with capsys.disabled():
         print(f"\nmoderation model: {exercised}")
     # Rarely drawn; test_an_action_sent_to_a_board_before_it_existed_... below holds that case on its own.

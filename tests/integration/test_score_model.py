@@ -287,7 +287,13 @@ def model_client(model_redis: RedisServer) -> Iterator[RedisClient]:
 
 def test_the_redis_store_follows_the_score_model(model_client: RedisClient, capsys: pytest.CaptureFixture[str]) -> None:
     exercised = Exercised()
-    run_model(lambda: ScoreModel(model_client, exercised), examples=EXAMPLES, steps=STEPS, phases=PHASES)
+    run_model(
+        # Hypothesis seeds the derandomized examples from this line's source: changing it changes the examples.
+        lambda: ScoreModel(model_client, exercised),
+        examples=EXAMPLES,
+        steps=STEPS,
+        phases=PHASES,
+    )
     with capsys.disabled():
         print(f"\nscore model: {exercised}")
     assert exercised.examples >= EXAMPLES, "every example asked for ran"
