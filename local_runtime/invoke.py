@@ -33,10 +33,10 @@ from local_runtime.stack import (
     DEFAULT_DLQ_NAME,
     REGION,
     UPDATER_FUNCTION,
-    _create_audit_table,
     _create_bucket,
     _create_queue,
     _load_function,
+    create_audit_table,
     local_environment,
 )
 from local_runtime.template import FunctionSpec, LocalTemplate, TemplateError, load_template
@@ -113,7 +113,7 @@ def invoke(
             ensure_topic(servers.kafka_bootstrap, topic, template.score_topic_partitions)
         dlq_url = _create_queue(servers.aws_endpoint_url, DEFAULT_DLQ_NAME, environ)
         _create_bucket(servers.aws_endpoint_url, DEFAULT_ARCHIVE_BUCKET, environ)
-        _create_audit_table(servers.aws_endpoint_url, DEFAULT_AUDIT_TABLE, environ)
+        create_audit_table(servers.aws_endpoint_url, DEFAULT_AUDIT_TABLE, environ)
         api_key = environ.get("INGEST_API_KEY") or DEFAULT_API_KEY
         group = template.kafka_trigger_for(UPDATER_FUNCTION).consumer_group_id
         local_env = local_environment(environ, servers, dlq_url, api_key, quiet=quiet, consumer_group=group)

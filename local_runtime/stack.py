@@ -22,7 +22,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, Literal
 
 import boto3
 
@@ -179,7 +179,7 @@ class LocalStack:
             api_port = self.api_port or _free_port()
 
             _create_bucket(servers.aws_endpoint_url, DEFAULT_ARCHIVE_BUCKET, environ)
-            _create_audit_table(servers.aws_endpoint_url, DEFAULT_AUDIT_TABLE, environ)
+            create_audit_table(servers.aws_endpoint_url, DEFAULT_AUDIT_TABLE, environ)
 
             local_env = local_environment(
                 environ,
@@ -396,27 +396,29 @@ class LocalSchedule:
                 logger.info("timed ban ended: %s", expired)
 
 
-def _create_bucket(endpoint_url: str, name: str, environ: Mapping[str, str]) -> None:
-    s3 = boto3.client(
-        "s3",
+def moto_client(
+    service: Literal["s3", "dynamodb", "sqs"], endpoint_url: str, environ: Mapping[str, str] | None = None
+) -> Any:
+    """A boto3 client of the local AWS (moto) at `endpoint_url`; its keys from `environ`, else moto's "test"."""
+    keys = environ or {}
+    return boto3.client(
+        service,
         endpoint_url=endpoint_url,
         region_name=REGION,
-        aws_access_key_id=environ.get("AWS_ACCESS_KEY_ID", "test"),
-        aws_secret_access_key=environ.get("AWS_SECRET_ACCESS_KEY", "test"),
+        aws_access_key_id=keys.get("AWS_ACCESS_KEY_ID", "test"),
+        aws_secret_access_key=keys.get("AWS_SECRET_ACCESS_KEY", "test"),
     )
+
+
+def _create_bucket(endpoint_url: str, name: str, environ: Mapping[str, str]) -> None:
+    s3 = moto_client("s3", endpoint_url, environ)
     with contextlib.suppress(s3.exceptions.BucketAlreadyOwnedByYou):
         s3.create_bucket(Bucket=name)
 
 
-def _create_audit_table(endpoint_url: str, name: str, environ: Mapping[str, str]) -> None:
+def create_audit_table(endpoint_url: str, name: str, environ: Mapping[str, str]) -> None:
     """The template's ModerationAuditTable (pk, sk: strings). Kept if there: an audit trail outlives a run."""
-    dynamodb = boto3.client(
-        "dynamodb",
-        endpoint_url=endpoint_url,
-        region_name=REGION,
-        aws_access_key_id=environ.get("AWS_ACCESS_KEY_ID", "test"),
-        aws_secret_access_key=environ.get("AWS_SECRET_ACCESS_KEY", "test"),
-    )
+    dynamodb = moto_client("dynamodb", endpoint_url, environ)
     with contextlib.suppress(dynamodb.exceptions.ResourceInUseException):
         dynamodb.create_table(
             TableName=name,
@@ -436,12 +438,6 @@ def _free_port() -> int:
 
 
 def _create_queue(endpoint_url: str, name: str, environ: Mapping[str, str]) -> str:
-    sqs = boto3.client(
-        "sqs",
-        endpoint_url=endpoint_url,
-        region_name=REGION,
-        aws_access_key_id=environ.get("AWS_ACCESS_KEY_ID", "test"),
-        aws_secret_access_key=environ.get("AWS_SECRET_ACCESS_KEY", "test"),
-    )
+    sqs = moto_client("sqs", endpoint_url, environ)
     url: str = sqs.create_queue(QueueName=name)["QueueUrl"]
     return url

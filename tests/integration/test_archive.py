@@ -15,7 +15,6 @@ import uuid
 from collections.abc import Iterator
 from typing import Any
 
-import boto3
 import pytest
 import redis
 import requests
@@ -25,7 +24,7 @@ from kafka.structs import OffsetAndMetadata
 from local_runtime.invoke import invoke
 from local_runtime.kafka_admin import ensure_topic
 from local_runtime.servers import LocalServers
-from local_runtime.stack import DEFAULT_ARCHIVE_BUCKET, RunningStack
+from local_runtime.stack import DEFAULT_ARCHIVE_BUCKET, RunningStack, moto_client
 from shared.adapters.archive_store import S3ArchiveStore
 from shared.adapters.board_export import RedisBoardExport
 from shared.adapters.keys import applied_offsets_key
@@ -36,7 +35,7 @@ from shared.domain.boards import DAY_MS, Board, BoardSchedule, Window
 from shared.domain.timestamps import now_ms
 from tests.support.archive_fakes import CrashingStore, InjectedCrash
 from tests.support.archive_stack import produce_day
-from tests.support.local_stack import GRACE_VARIABLES, own_servers_environ, start_stack
+from tests.support.local_stack import PAST_DAYS_CLOSED, redis_client_of, servers_environ, start_stack
 from tests.support.past_days import reserve_boards, unused_past_board
 from tests.support.paths import REPO_ROOT
 from tests.support.sample_events import load_event
@@ -54,15 +53,7 @@ reserve_boards(Board(Window(SAMPLE_CLOSE["window"]), SAMPLE_CLOSE["period"]))
 
 @pytest.fixture(scope="module")
 def stack(servers: LocalServers, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
-    environ = own_servers_environ(
-        REDIS_URL=servers.redis_url,
-        KAFKA_BOOTSTRAP_SERVERS=servers.kafka_bootstrap,
-        AWS_ENDPOINT_URL=servers.aws_endpoint_url,
-        LEADERBOARD_WINDOWS="daily,weekly",
-        BOARD_RETENTION_DAILY_DAYS="0",  # past days stay writable; the closer expires them
-        BOARD_RETENTION_WEEKLY_DAYS="0",
-        **dict.fromkeys(GRACE_VARIABLES, ""),  # the default graces: every past day has closed
-    )
+    environ = servers_environ(servers, **PAST_DAYS_CLOSED)
     with start_stack(
         environ, tmp_path_factory.mktemp("archive-stack"), close_periods_every_seconds=SCHEDULE_SECONDS
     ) as running:
@@ -71,19 +62,12 @@ def stack(servers: LocalServers, tmp_path_factory: pytest.TempPathFactory) -> It
 
 @pytest.fixture
 def store(stack: RunningStack) -> Iterator[redis.Redis]:
-    client = redis.Redis.from_url(stack.redis_url, decode_responses=True)
-    yield client
-    client.close()
+    with redis_client_of(stack) as client:
+        yield client
 
 
 def s3(stack: RunningStack) -> Any:
-    return boto3.client(
-        "s3",
-        endpoint_url=stack.aws_endpoint_url,
-        region_name="us-east-1",
-        aws_access_key_id="test",
-        aws_secret_access_key="test",
-    )
+    return moto_client("s3", stack.aws_endpoint_url)
 
 
 def wait_until_applied(store: redis.Redis, board: Board, players: int) -> None:
@@ -293,11 +277,7 @@ def test_the_sample_close_event_runs_through_local_invoke(servers: LocalServers,
         SAMPLE_CLOSE,
         template_path=REPO_ROOT / "template.yaml",
         stack_workdir=tmp_path,
-        environ=own_servers_environ(
-            REDIS_URL=servers.redis_url,
-            KAFKA_BOOTSTRAP_SERVERS=servers.kafka_bootstrap,
-            AWS_ENDPOINT_URL=servers.aws_endpoint_url,
-        ),
+        environ=servers_environ(servers),
     )
     assert answer == {
         "boards": [

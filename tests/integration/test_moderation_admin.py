@@ -11,13 +11,12 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-import boto3
 import pytest
 import redis
 
 from local_runtime.lambda_host import environment_overlay, load_handler
 from local_runtime.servers import LocalServers
-from local_runtime.stack import DEFAULT_ARCHIVE_BUCKET, REGION, RunningStack
+from local_runtime.stack import DEFAULT_ARCHIVE_BUCKET, RunningStack, create_audit_table, moto_client
 from shared.adapters.archive_store import S3ArchiveStore
 from shared.adapters.moderation_audit import DynamoAuditTrail
 from shared.application.archive import PeriodCloser
@@ -30,7 +29,7 @@ from tests.support.archive_fakes import FixedProgress, ListedBoards
 from tests.support.direct_reads import topic_values
 from tests.support.handler_calls import Handler, call
 from tests.support.http_api import Api
-from tests.support.local_stack import GRACE_VARIABLES, own_servers_environ, start_stack
+from tests.support.local_stack import GRACE_VARIABLES, own_servers_environ, servers_environ, start_stack
 from tests.support.past_days import unused_past_board
 from tests.support.paths import REPO_ROOT
 from tests.support.sample_events import load_event
@@ -48,12 +47,8 @@ ADMIN_ROUTES = [
 
 @pytest.fixture(scope="module")
 def stack(servers: LocalServers, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
-    environ = own_servers_environ(
-        REDIS_URL=servers.redis_url,
-        KAFKA_BOOTSTRAP_SERVERS=servers.kafka_bootstrap,
-        AWS_ENDPOINT_URL=servers.aws_endpoint_url,
-        **dict.fromkeys(GRACE_VARIABLES, ""),  # the default graces: past days have closed, as deployed
-    )
+    # The default graces: past days have closed, as deployed.
+    environ = servers_environ(servers, **dict.fromkeys(GRACE_VARIABLES, ""))
     with start_stack(environ, tmp_path_factory.mktemp("moderation-stack")) as running:
         yield running
 
@@ -64,13 +59,7 @@ def admin(stack: RunningStack) -> Api:
 
 
 def stack_s3(stack: RunningStack) -> Any:
-    return boto3.client(
-        "s3",
-        endpoint_url=stack.aws_endpoint_url,
-        region_name=REGION,
-        aws_access_key_id="test",
-        aws_secret_access_key="test",
-    )
+    return moto_client("s3", stack.aws_endpoint_url)
 
 
 def player() -> str:
@@ -410,23 +399,9 @@ def test_with_the_audit_trail_down_a_ban_is_refused_and_nothing_is_produced(stac
 def test_the_audit_store_keeps_the_first_record_and_finds_timers_due_to_the_millisecond(
     servers: LocalServers,
 ) -> None:
-    dynamodb = boto3.client(
-        "dynamodb",
-        endpoint_url=servers.aws_endpoint_url,
-        region_name=REGION,
-        aws_access_key_id="test",
-        aws_secret_access_key="test",
-    )
     table = f"audit-{uuid.uuid4().hex[:8]}"
-    dynamodb.create_table(
-        TableName=table,
-        AttributeDefinitions=[
-            {"AttributeName": "pk", "AttributeType": "S"},
-            {"AttributeName": "sk", "AttributeType": "S"},
-        ],
-        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-        BillingMode="PAY_PER_REQUEST",
-    )
+    create_audit_table(servers.aws_endpoint_url, table, {})
+    dynamodb = moto_client("dynamodb", servers.aws_endpoint_url)
     audit = DynamoAuditTrail(dynamodb, table)
     at = 1_700_000_000_000
     first = ModerationAction(action_id_for("a", "u"), "u", ModerationKind.BAN, "first", "op", at, at + 10)

@@ -16,13 +16,12 @@ import uuid
 from collections.abc import Iterator
 from typing import Any, cast
 
-import boto3
 import pytest
 import redis
 
 from local_runtime.invoke import invoke
 from local_runtime.servers import LocalServers
-from local_runtime.stack import DEFAULT_ARCHIVE_BUCKET, RunningStack
+from local_runtime.stack import DEFAULT_ARCHIVE_BUCKET, RunningStack, moto_client
 from shared.adapters.archive_store import S3ArchiveStore
 from shared.adapters.board_export import RedisBoardExport
 from shared.adapters.board_writer import RedisBoardWriter
@@ -38,7 +37,7 @@ from shared.domain.boards import Board, BoardSchedule, Window
 from shared.domain.timestamps import now_ms
 from tests.support.archive_stack import produce_day
 from tests.support.http_api import Api
-from tests.support.local_stack import GRACE_VARIABLES, own_servers_environ, start_stack
+from tests.support.local_stack import PAST_DAYS_CLOSED, redis_client_of, servers_environ, start_stack
 from tests.support.past_days import reserve_boards, unused_past_board
 from tests.support.paths import REPO_ROOT
 from tests.support.rebuild import stack_cluster
@@ -54,34 +53,19 @@ LIVE_SECONDS = 30.0
 
 @pytest.fixture(scope="module")
 def stack(servers: LocalServers, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
-    environ = own_servers_environ(
-        REDIS_URL=servers.redis_url,
-        KAFKA_BOOTSTRAP_SERVERS=servers.kafka_bootstrap,
-        AWS_ENDPOINT_URL=servers.aws_endpoint_url,
-        LEADERBOARD_WINDOWS="daily,weekly",
-        BOARD_RETENTION_DAILY_DAYS="0",
-        BOARD_RETENTION_WEEKLY_DAYS="0",
-        **dict.fromkeys(GRACE_VARIABLES, ""),  # the default graces: every past day has closed
-    )
+    environ = servers_environ(servers, **PAST_DAYS_CLOSED)
     with start_stack(environ, tmp_path_factory.mktemp("rebuild-stack")) as running:
         yield running
 
 
 @pytest.fixture
 def store(stack: RunningStack) -> Iterator[redis.Redis]:
-    client = redis.Redis.from_url(stack.redis_url, decode_responses=True)
-    yield client
-    client.close()
+    with redis_client_of(stack) as client:
+        yield client
 
 
 def s3(stack: RunningStack) -> Any:
-    return boto3.client(
-        "s3",
-        endpoint_url=stack.aws_endpoint_url,
-        region_name="us-east-1",
-        aws_access_key_id="test",
-        aws_secret_access_key="test",
-    )
+    return moto_client("s3", stack.aws_endpoint_url)
 
 
 def rebuild(stack: RunningStack, board: Board, **options: Any) -> dict[str, Any]:
@@ -388,11 +372,7 @@ def test_the_sample_rebuild_event_runs_through_local_invoke(servers: LocalServer
         SAMPLE_REBUILD,
         template_path=REPO_ROOT / "template.yaml",
         stack_workdir=tmp_path,
-        environ=own_servers_environ(
-            REDIS_URL=servers.redis_url,
-            KAFKA_BOOTSTRAP_SERVERS=servers.kafka_bootstrap,
-            AWS_ENDPOINT_URL=servers.aws_endpoint_url,
-        ),
+        environ=servers_environ(servers),
     )
     assert {key: answer[key] for key in ("window", "period", "source", "status", "players")} == {
         "window": SAMPLE_REBUILD["window"],

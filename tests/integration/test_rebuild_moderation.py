@@ -36,7 +36,7 @@ from shared.domain.moderation import ModerationAction, ModerationKind, action_id
 from shared.domain.record_codec import encode_moderation, encode_record, record_key, record_key_for_action
 from shared.domain.timestamps import now_ms
 from tests.support.http_api import Api
-from tests.support.local_stack import GRACE_VARIABLES, own_servers_environ, start_stack
+from tests.support.local_stack import PAST_DAYS_CLOSED, redis_client_of, servers_environ, start_stack
 from tests.support.moderation import ScoreTraffic, action_now, points_on, publisher_for
 from tests.support.past_days import unused_past_board
 from tests.support.rebuild import stack_cluster
@@ -48,24 +48,15 @@ pytestmark = [pytest.mark.integration, pytest.mark.archive, pytest.mark.moderati
 @pytest.fixture(scope="module")
 def stack(servers: LocalServers, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
     """Its own topic: the first test needs a ban that is the first record of its partition."""
-    environ = own_servers_environ(
-        REDIS_URL=servers.redis_url,
-        KAFKA_BOOTSTRAP_SERVERS=servers.kafka_bootstrap,
-        AWS_ENDPOINT_URL=servers.aws_endpoint_url,
-        LEADERBOARD_WINDOWS="daily,weekly",
-        BOARD_RETENTION_DAILY_DAYS="0",
-        BOARD_RETENTION_WEEKLY_DAYS="0",
-        **dict.fromkeys(GRACE_VARIABLES, ""),
-    )
+    environ = servers_environ(servers, **PAST_DAYS_CLOSED)
     with start_stack(environ, tmp_path_factory.mktemp("rebuild-moderation-stack")) as running:
         yield running
 
 
 @pytest.fixture
 def store(stack: RunningStack) -> Iterator[redis.Redis]:
-    client = redis.Redis.from_url(stack.redis_url, decode_responses=True)
-    yield client
-    client.close()
+    with redis_client_of(stack) as client:
+        yield client
 
 
 def points(store: redis.Redis, key: str, board: Board) -> dict[str, int]:

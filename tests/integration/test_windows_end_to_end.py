@@ -19,7 +19,7 @@ from local_runtime.stack import RunningStack
 from shared.domain.boards import DAY_MS, Window
 from shared.domain.timestamps import now_ms, rfc3339_to_epoch_ms
 from tests.support.http_api import Api
-from tests.support.local_stack import own_servers_environ, start_stack
+from tests.support.local_stack import servers_environ, start_stack
 from tests.support.past_months import reserve_months
 from tests.support.waiting import wait_for
 
@@ -115,12 +115,7 @@ def test_equal_points_share_a_rank_on_every_window(api: Api) -> None:
 
 @pytest.fixture(scope="module")
 def stack_with_a_closed_day(servers: LocalServers, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
-    environ = own_servers_environ(
-        REDIS_URL=servers.redis_url,
-        KAFKA_BOOTSTRAP_SERVERS=servers.kafka_bootstrap,
-        AWS_ENDPOINT_URL=servers.aws_endpoint_url,
-        LATE_EVENT_GRACE_DAILY_SECONDS="0",
-    )
+    environ = servers_environ(servers, LATE_EVENT_GRACE_DAILY_SECONDS="0")
     running = start_stack(environ, tmp_path_factory.mktemp("closed-day"))
     try:
         yield running

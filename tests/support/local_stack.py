@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import os
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+
+import redis
 
 from local_runtime.servers import LocalServers
 from local_runtime.stack import LocalStack, RunningStack
@@ -21,6 +25,14 @@ GRACE_VARIABLES = (
     "LATE_EVENT_GRACE_WEEKLY_SECONDS",
     "LATE_EVENT_GRACE_MONTHLY_SECONDS",
 )
+# Daily and weekly boards whose past days stay writable (no retention) and have closed to late events
+# (the default graces): what the archive and rebuild tests run on.
+PAST_DAYS_CLOSED = {
+    "LEADERBOARD_WINDOWS": "daily,weekly",
+    "BOARD_RETENTION_DAILY_DAYS": "0",
+    "BOARD_RETENTION_WEEKLY_DAYS": "0",
+    **dict.fromkeys(GRACE_VARIABLES, ""),
+}
 
 
 def own_servers_environ(**extra: str) -> dict[str, str]:
@@ -33,6 +45,26 @@ def own_servers_environ(**extra: str) -> dict[str, str]:
         environ.setdefault(name, str(HISTORY_GRACE_SECONDS))
     environ.update(extra)
     return environ
+
+
+def servers_environ(servers: LocalServers, *, redis_url: str | None = None, **extra: str) -> dict[str, str]:
+    """own_servers_environ pointed at `servers` (Redis: `redis_url` if given)."""
+    return own_servers_environ(
+        REDIS_URL=redis_url or servers.redis_url,
+        KAFKA_BOOTSTRAP_SERVERS=servers.kafka_bootstrap,
+        AWS_ENDPOINT_URL=servers.aws_endpoint_url,
+        **extra,
+    )
+
+
+@contextmanager
+def redis_client_of(stack: RunningStack) -> Iterator[redis.Redis]:
+    """A client of the stack's Redis that answers strings."""
+    client = redis.Redis.from_url(stack.redis_url, decode_responses=True)
+    try:
+        yield client
+    finally:
+        client.close()
 
 
 def fresh_name(prefix: str) -> str:
@@ -54,9 +86,4 @@ def start_stack(environ: dict[str, str], workdir: Path, **options: Any) -> Runni
 def start_stack_on(servers: LocalServers, workdir: Path, *, redis_url: str | None = None) -> RunningStack:
     """The whole local service on running servers (Redis: `redis_url` if given), with its own topic,
     consumer group and dead-letter queue."""
-    environ = own_servers_environ(
-        REDIS_URL=redis_url or servers.redis_url,
-        KAFKA_BOOTSTRAP_SERVERS=servers.kafka_bootstrap,
-        AWS_ENDPOINT_URL=servers.aws_endpoint_url,
-    )
-    return start_stack(environ, workdir)
+    return start_stack(servers_environ(servers, redis_url=redis_url), workdir)
