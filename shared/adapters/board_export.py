@@ -10,7 +10,7 @@ from itertools import islice
 from typing import cast
 
 from shared.adapters.keys import applied_offsets_key, board_shard_keys, hidden_scores_key
-from shared.adapters.redis_client import RedisClient
+from shared.adapters.redis_client import RedisClient, text_of
 from shared.adapters.redis_scripts import REDIS_FAILURES
 from shared.application.queries import Entry
 from shared.domain.boards import Board, Window
@@ -18,10 +18,6 @@ from shared.domain.errors import StoreUnavailable
 from shared.domain.sharding import Ranked, merge_ordered
 
 _Scored = list[tuple[bytes | str, float]]
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
 
 
 def ranked_chunks(client: RedisClient, key: str, chunk: int, what: str) -> Iterator[list[tuple[str, float]]]:
@@ -36,7 +32,7 @@ def ranked_chunks(client: RedisClient, key: str, chunk: int, what: str) -> Itera
             raise StoreUnavailable(f"{what}: {error}") from error
         if not flat:
             return
-        yield [(_text(member), score) for member, score in cast(_Scored, flat)]
+        yield [(text_of(member), score) for member, score in cast(_Scored, flat)]
         if len(flat) < chunk:
             return
         start += chunk

@@ -16,7 +16,7 @@ from typing import Any
 from redis.exceptions import NoScriptError
 
 from shared.adapters.keys import board_shard_keys
-from shared.adapters.redis_client import RedisClient
+from shared.adapters.redis_client import RedisClient, text_of
 from shared.adapters.redis_scripts import REDIS_FAILURES, ReadOnlyScript, lua_source
 from shared.application.queries import BoardSlice, Entry, PlayerSlice
 from shared.domain.boards import Board, Window
@@ -32,13 +32,9 @@ from shared.domain.sharding import (
 )
 
 
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
-
-
 def _entries(board: Board, flat: Sequence[Any]) -> tuple[Entry, ...]:
     return tuple(
-        Entry(user_id=_text(flat[index]), points=board.codec.points_of(flat[index + 1]))
+        Entry(user_id=text_of(flat[index]), points=board.codec.points_of(flat[index + 1]))
         for index in range(0, len(flat), 2)
     )
 
@@ -48,11 +44,11 @@ def _count_ahead_args(board: Board, count_ahead: bool) -> list[int]:
 
 
 def _ranked(flat: Sequence[Any]) -> list[Ranked]:
-    return [Ranked(int(float(flat[index + 1])), _text(flat[index])) for index in range(0, len(flat), 2)]
+    return [Ranked(int(float(flat[index + 1])), text_of(flat[index])) for index in range(0, len(flat), 2)]
 
 
 def _scored(pairs: Sequence[tuple[bytes | str, float]]) -> list[Ranked]:
-    return [Ranked(int(score), _text(member)) for member, score in pairs]
+    return [Ranked(int(score), text_of(member)) for member, score in pairs]
 
 
 class RedisBoardReader:

@@ -27,7 +27,7 @@ from shared.adapters.keys import (
     live_top_digest_key,
     live_trailing_key,
 )
-from shared.adapters.redis_client import RedisClient
+from shared.adapters.redis_client import RedisClient, text_of
 from shared.adapters.redis_scripts import REDIS_FAILURES
 from shared.application.live import Subscriber
 from shared.domain.boards import Board
@@ -35,10 +35,6 @@ from shared.domain.errors import StoreUnavailable
 from shared.domain.timestamps import now_ms
 
 PUSH_MEMORY_SECONDS = 2 * 86400  # a board's last pushed top and standings, after its last push
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
 
 
 class RedisConnectionRegistry:
@@ -73,8 +69,8 @@ class RedisConnectionRegistry:
         subs_key = live_subscribers_key(board_window)
         try:
             previous = self._client.hget(conn_key, "window")
-            if previous and _text(previous) != board_window:
-                self._client.hdel(live_subscribers_key(_text(previous)), connection_id)
+            if previous and text_of(previous) != board_window:
+                self._client.hdel(live_subscribers_key(text_of(previous)), connection_id)
             pipe = self._client.pipeline(transaction=False)
             pipe.hset(conn_key, "window", board_window)
             pipe.expire(conn_key, self._ttl_seconds)
@@ -88,7 +84,7 @@ class RedisConnectionRegistry:
         conn_key = live_connection_key(connection_id)
         try:
             known: dict[Any, Any] = self._client.hgetall(conn_key)
-            fields = {_text(name): _text(value) for name, value in known.items()}
+            fields = {text_of(name): text_of(value) for name, value in known.items()}
             pipe = self._client.pipeline(transaction=False)
             if fields.get("window"):
                 pipe.hdel(live_subscribers_key(fields["window"]), connection_id)
@@ -106,7 +102,7 @@ class RedisConnectionRegistry:
             entries: dict[Any, Any] = self._client.hgetall(subs_key)
             found, expired = [], []
             for raw_id, raw_value in entries.items():
-                connection_id = _text(raw_id)
+                connection_id = text_of(raw_id)
                 value = orjson.loads(raw_value)
                 if value["until"] <= now:
                     expired.append(connection_id)
@@ -121,7 +117,7 @@ class RedisConnectionRegistry:
     def connection_ids(self) -> set[str]:
         """Every registered connection (for tests and operators: SCAN, not for request paths)."""
         prefix = live_connection_key("")
-        return {_text(key)[len(prefix) :] for key in self._client.scan_iter(match=f"{prefix}*", count=500)}
+        return {text_of(key)[len(prefix) :] for key in self._client.scan_iter(match=f"{prefix}*", count=500)}
 
 
 class RedisPushMemory:
@@ -152,7 +148,7 @@ class RedisPushMemory:
             before = self._client.set(live_top_digest_key(board), digest, ex=PUSH_MEMORY_SECONDS, get=True)
         except REDIS_FAILURES as error:
             raise StoreUnavailable(f"live push memory: {error}") from error
-        return not isinstance(before, (bytes, str)) or _text(before) != digest
+        return not isinstance(before, (bytes, str)) or text_of(before) != digest
 
     def changed_standings(self, board: Board, standings: dict[str, str]) -> set[str]:
         key = live_standings_key(board)
@@ -162,7 +158,7 @@ class RedisPushMemory:
             changed = {
                 player
                 for player, value in zip(players, before, strict=True)
-                if value is None or _text(value) != standings[player]
+                if value is None or text_of(value) != standings[player]
             }
             if changed:
                 pipe = self._client.pipeline(transaction=False)

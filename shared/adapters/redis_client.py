@@ -63,6 +63,11 @@ class RedisTimeouts:
         return (self.retries + 1) * self.socket_seconds + backoffs
 
 
+def text_of(reply: bytes | str) -> str:
+    """A Redis reply as text, whether the client decodes responses or not."""
+    return reply.decode() if isinstance(reply, bytes) else reply
+
+
 def parse_hosts(netloc: str) -> list[tuple[str, int]]:
     """`[userinfo@]h1:p1,h2:p2` -> [(h1, p1), (h2, p2)]; IPv6 hosts in brackets."""
     hosts = []

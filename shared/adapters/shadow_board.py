@@ -18,15 +18,11 @@ from shared.adapters.keys import (
     shadow_board_key,
     shadow_hidden_scores_key,
 )
-from shared.adapters.redis_client import RedisClient
+from shared.adapters.redis_client import RedisClient, text_of
 from shared.adapters.redis_scripts import REDIS_FAILURES, lua_source
 from shared.application.queries import Entry
 from shared.domain.boards import Board
 from shared.domain.errors import StoreUnavailable
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
 
 
 def _mapping(fields: Mapping[str, str]) -> dict[FieldT, EncodableT]:
@@ -56,7 +52,7 @@ class RedisShadowBoard:
             fields = self.client.hgetall(rebuild_progress_key(board))
         except REDIS_FAILURES as error:
             raise StoreUnavailable(f"rebuild progress of {board.key}: {error}") from error
-        return {_text(name): _text(value) for name, value in fields.items()}
+        return {text_of(name): text_of(value) for name, value in fields.items()}
 
     def save_progress(self, board: Board, fields: Mapping[str, str]) -> None:
         if not fields:
@@ -68,7 +64,7 @@ class RedisShadowBoard:
 
     def _partitions(self, board: Board) -> list[str]:
         fields = self.client.hkeys(shadow_applied_offsets_key(board))
-        return sorted(name for name in map(_text, fields) if not name.endswith("@ts"))
+        return sorted(name for name in map(text_of, fields) if not name.endswith("@ts"))
 
     def discard(self, board: Board) -> None:
         try:
@@ -129,7 +125,7 @@ class RedisShadowBoard:
             raise StoreUnavailable(f"swapping the rebuilt {board.key}: {error}") from error
         if int(reply[0]) == 1:
             return None
-        partition, live, reached = (_text(part) for part in reply[1:4])
+        partition, live, reached = (text_of(part) for part in reply[1:4])
         return f"{partition} (live board at offset {live}, shadow at {reached})"
 
     def swap_restored(self, board: Board, token: str, expires_at_ms: int) -> None:
