@@ -60,6 +60,7 @@ def test_oversized_body_is_413(ingest: Handler) -> None:
 def test_kafka_unreachable_is_503(ingest: Handler) -> None:
     status, answer = call(ingest, sample("post_score.json"))
     assert (status, answer["error"]["code"]) == (503, "kafka_unavailable")
+    assert answer["error"]["message"] == "scores cannot be accepted right now; retry shortly"
 
 
 @pytest.mark.parametrize(
