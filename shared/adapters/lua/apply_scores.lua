@@ -36,6 +36,7 @@ local keep_ms = tonumber(ARGV[8])
 local expires_at = ARGV[9]
 local timestamp_field = partition .. '@ts'
 local first_score = 10
+local ZADD_PAIRS = 1000  -- members per ZADD: well within Lua's limit on unpacked values
 
 if expires_at ~= '0' and now_ms >= tonumber(expires_at) then
   local expired = {}
@@ -70,28 +71,54 @@ local redelivered, duplicates, unverified = {}, {}, {}
 local highest_offset, highest_time = -1, -1
 
 -- The rule of ScoreCodec.add (shared/domain/score_codec.py), the reference this is held to by
--- tests/integration/test_score_model.py.
+-- tests/integration/test_score_model.py. A call's records are folded per player in memory, in
+-- record order by that rule, so each player's score is read once and the changed ones are written
+-- together at the end: the same scores as one ZADD per record, for fewer commands.
+local players, changed_players = {}, {}
 local function add_to_board(member, points, tick)
-  local old = redis.call('ZSCORE', board, member)
-  local total, old_points, old_tick = points, nil, nil
-  if old then
-    local old_score = tonumber(old)
-    old_points = math.floor(old_score / slots)
-    old_tick = slots - 1 - (old_score - old_points * slots)
-    total = old_points + points
+  local player = players[member]
+  if not player then
+    player = {}
+    local old = redis.call('ZSCORE', board, member)
+    if old then
+      local old_score = tonumber(old)
+      player.points = math.floor(old_score / slots)
+      player.tick = slots - 1 - (old_score - player.points * slots)
+    end
+    players[member] = player
   end
+  local total = points
+  if player.points then total = player.points + points end
   if total > max_points then
     total = max_points
     capped = capped + 1
   end
-  if old then
+  if player.points then
     -- The tick records when the total was reached, so it moves only with the total: a player held
     -- at the cap keeps the instant they got there.
-    if total == old_points then return end
-    if old_tick > tick then tick = old_tick end
+    if total == player.points then return end
+    if player.tick > tick then tick = player.tick end
   end
-  -- %.0f keeps all 53 bits; Lua's default number formatting would round to 14 digits.
-  redis.call('ZADD', board, string.format('%.0f', total * slots + (slots - 1 - tick)), member)
+  if not player.changed then
+    player.changed = true
+    changed_players[#changed_players + 1] = member
+  end
+  player.points, player.tick = total, tick
+end
+
+local function write_changed_players()
+  local scores_and_members = {}
+  for _, member in ipairs(changed_players) do
+    local player = players[member]
+    -- %.0f keeps all 53 bits; Lua's default number formatting would round to 14 digits.
+    scores_and_members[#scores_and_members + 1] = string.format('%.0f', player.points * slots + (slots - 1 - player.tick))
+    scores_and_members[#scores_and_members + 1] = member
+    if #scores_and_members == ZADD_PAIRS * 2 then
+      redis.call('ZADD', board, unpack(scores_and_members))
+      scores_and_members = {}
+    end
+  end
+  if #scores_and_members > 0 then redis.call('ZADD', board, unpack(scores_and_members)) end
 end
 
 local function never_applied_here(produced_at)
@@ -127,6 +154,8 @@ for i = first_score, #ARGV, 6 do
   if offset > highest_offset then highest_offset = offset end
   if remembered_at > highest_time then highest_time = remembered_at end
 end
+
+write_changed_players()
 
 -- After a restart the watermark follows the new offsets down; otherwise it only moves up.
 if resets == 0 then
