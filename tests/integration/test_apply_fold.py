@@ -87,7 +87,8 @@ def test_one_call_ends_as_applying_its_records_one_by_one(
     result = RedisBoardWriter(client).apply(board, PARTITION, records)
     expected = reference.apply(board, PARTITION, records)
 
-    on_redis = {member.decode(): int(score) for member, score in client.zrange(board.key, 0, -1, withscores=True)}
+    members: list[tuple[bytes, float]] = client.zrange(board.key, 0, -1, withscores=True)  # type: ignore[assignment]
+    on_redis = {member.decode(): int(score) for member, score in members}
     assert on_redis == reference.of(board).scores
     assert (result.applied, result.duplicates, result.capped) == (
         expected.applied,
