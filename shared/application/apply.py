@@ -23,6 +23,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 from operator import attrgetter
 from typing import Any, NamedTuple, Protocol
 
@@ -62,6 +63,11 @@ class PendingScore(NamedTuple):
     points: int
     reached_tick: int  # Board.ticks_at(occurred_at) of the board it goes to
     produced_at_ms: int  # the Kafka record's timestamp; -1 when the record has none
+
+
+# A PendingScore from its fields in order, without the Python-level __new__ of a NamedTuple: one is
+# built per record and board.
+new_pending_score = partial(tuple.__new__, PendingScore)
 
 
 @dataclass(frozen=True, slots=True)
@@ -467,8 +473,15 @@ class BatchApplication:
                     scores = by_board[key] = []
                     boards[key] = board
                 scores.append(
-                    PendingScore(
-                        offset, event_id, event.user_id, event.points, (occurred_at - start_ms) // tick_ms, produced_at
+                    new_pending_score(
+                        (
+                            offset,
+                            event_id,
+                            event.user_id,
+                            event.points,
+                            (occurred_at - start_ms) // tick_ms,
+                            produced_at,
+                        )
                     )
                 )
                 if len(scores) == APPLY_SLICE:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 import orjson
@@ -12,6 +13,11 @@ from shared.domain.score_codec import SECONDS
 SCHEMA_VERSION = 1
 # More points than any board can hold (the calendar windows' codec holds the most) cannot be applied.
 MAX_RECORD_POINTS = SECONDS.max_points
+
+
+# A ScoreEvent from its fields in order, without the Python-level __new__ of a NamedTuple: the
+# updater decodes one per record.
+_new_score_event = partial(tuple.__new__, ScoreEvent)
 
 
 class PoisonRecord(ValueError):
@@ -77,7 +83,7 @@ def decode_record(value: bytes | None) -> ScoreEvent:
         and 0 <= occurred_at <= MAX_EPOCH_MS
         and (received_at is None or (type(received_at) is int and 0 <= received_at <= MAX_EPOCH_MS))
     ):
-        return ScoreEvent(event_id, match_id, user_id, points, occurred_at, received_at)  # type: ignore[arg-type]
+        return _new_score_event((event_id, match_id, user_id, points, occurred_at, received_at))
     return event_from_document(document)
 
 
