@@ -6,13 +6,20 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from shared.domain import record_codec
 from shared.domain.events import MAX_EPOCH_MS, InvalidId, ScoreEvent, canonical_id, event_id_for
+from shared.domain.moderation import ModerationAction, ModerationKind, action_id_for
 from shared.domain.record_codec import (
     MAX_RECORD_POINTS,
+    MODERATION_TYPE,
     PoisonRecord,
+    decode_moderation,
     decode_record,
+    decode_update,
+    encode_moderation,
     encode_record,
     event_from_document,
+    is_moderation,
     record_key,
 )
 
@@ -120,3 +127,70 @@ def test_every_record_ingest_writes_is_taken_by_the_inline_checks(
     document = orjson.loads(encode_record(event))
     assert event_from_document(document) == event
     assert decode_record(encode_record(event)) == event
+
+
+def _update_outcome(decode: Callable[[], ScoreEvent | ModerationAction]) -> ScoreEvent | ModerationAction | str:
+    try:
+        return decode()
+    except PoisonRecord as poison:
+        return f"poison: {poison}"
+
+
+def _update_field_by_field(document: dict[str, Any]) -> ScoreEvent | ModerationAction:
+    return decode_moderation(document) if is_moderation(document) else event_from_document(document)
+
+
+_MODERATION_FIELDS = {
+    "action_id": st.one_of(st.just(action_id_for("request-1", "cheater")), _any_field),
+    "action": st.one_of(st.sampled_from([kind.value for kind in ModerationKind]), _any_field),
+    "reason": st.one_of(st.just("aimbot"), _any_field),
+    "actor": st.one_of(st.just("arn:aws:iam::123456789012:role/admin"), _any_field),
+    "until": st.one_of(st.none(), _edge_ints),
+    "window": st.one_of(st.none(), st.just("weekly"), _any_field),
+    "period": st.one_of(st.none(), st.just("2026-W05"), _any_field),
+}
+_typed_documents = st.builds(
+    lambda document, typed: {**document, **typed},
+    _documents,
+    st.fixed_dictionaries(
+        {},
+        optional={
+            "type": st.one_of(st.sampled_from([MODERATION_TYPE, "score", "Moderation", ""]), _any_field),
+            **_MODERATION_FIELDS,
+        },
+    ),
+)
+
+
+@given(_typed_documents)
+def test_decode_update_decides_as_the_field_by_field_checks_whatever_the_type(document: dict[str, Any]) -> None:
+    """A moderation record never takes the score fast path, whatever score fields it also holds:
+    decode_update accepts, refuses and names the problem as the field-by-field checks do."""
+    value = orjson.dumps(document)
+    assert _update_outcome(lambda: decode_update(value)) == _update_outcome(
+        lambda: _update_field_by_field(orjson.loads(value))
+    )
+
+
+def test_a_moderation_record_with_every_score_field_is_still_an_action() -> None:
+    action = ModerationAction(
+        action_id=action_id_for("request-1", "cheater"),
+        user_id="cheater",
+        kind=ModerationKind.BAN,
+        reason="aimbot",
+        actor="arn:aws:iam::123456789012:role/admin",
+        received_at_ms=1_000,
+        until_ms=None,
+    )
+    score = ScoreEvent(event_id_for("m1", "cheater"), "m1", "cheater", 5, 2_000, 1_000)
+    value = orjson.dumps({**orjson.loads(encode_record(score)), **orjson.loads(encode_moderation(action))})
+    assert decode_update(value) == action
+
+
+def test_a_score_record_decode_update_takes_is_checked_inline(monkeypatch: pytest.MonkeyPatch) -> None:
+    def field_by_field(document: dict[str, Any]) -> ScoreEvent:
+        raise AssertionError("a well-formed score record took the slow path")
+
+    monkeypatch.setattr(record_codec, "event_from_document", field_by_field)
+    event = ScoreEvent(event_id_for("m1", "ann"), "m1", "ann", 5, 2_000, 1_000)
+    assert decode_update(encode_record(event)) == event
