@@ -122,3 +122,29 @@ def test_one_call_ends_as_applying_its_records_one_by_one(
     )
     if not shown and not hidden and all(record.tag in ACTIONS for record in records):
         assert client.dbsize() == 0, "actions alone to a board that holds no one write nothing"
+
+
+def command_calls(client: RedisClient) -> dict[str, int]:
+    stats: dict[str, dict[str, int]] = client.info("commandstats")  # type: ignore[assignment]
+    return {name.removeprefix("cmdstat_"): int(entry["calls"]) for name, entry in stats.items()}
+
+
+def test_a_call_reads_and_writes_each_players_entries_once_whatever_its_tags(client: RedisClient) -> None:
+    """What the fold is for: per player and set, one ZSCORE at most and one write at most in the call,
+    however many of the player's records it holds; per record, only the ZADD NX of its id."""
+    client.flushdb()  # only ever FOLD_DB of the tests' own redis-server
+    client.zadd(DAILY.key, {user: DAILY.codec.encode(10, 1) for user in PLAYERS})
+    client.zadd(hidden_scores_key(DAILY), {"bob": DAILY.codec.encode(4, 2)})
+    cycle = (SCORE, HIDDEN_SCORE, BAN, SCORE, UNBAN, HIDDEN_SCORE, SCORE, RESET, SCORE)
+    records = [
+        PendingScore(offset, bytes.fromhex(event_id_for(f"m{offset}", user)), user, 1, 3, -1, tag)
+        for offset, (user, tag) in enumerate((user, tag) for tag in cycle for user in PLAYERS)
+    ]
+    before = command_calls(client)
+    RedisBoardWriter(client).apply(DAILY, PARTITION, records)
+    after = command_calls(client)
+    calls = {name: after.get(name, 0) - before.get(name, 0) for name in ("zscore", "zadd", "zrem")}
+    sets = 2
+    assert calls["zscore"] <= sets * len(PLAYERS)
+    assert calls["zadd"] <= len(records) + sets  # each id's ZADD NX, then one ZADD per set
+    assert calls["zrem"] <= sets
