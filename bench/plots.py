@@ -132,3 +132,25 @@ def sharded(
     figure.savefig(path, dpi=110)
     plt.close(figure)
     return path
+
+
+def floor_ratios(path: Path, ratio_rounds: Mapping[str, Sequence[float]], target: float, title: str) -> Path:
+    """Per workload (window set and players): the handler's rate over its floor's in each round, and their median."""
+    figure, ax = plt.subplots(figsize=(9, 5))
+    labels = list(ratio_rounds)
+    for position, label in enumerate(labels):
+        ratios = sorted(ratio_rounds[label])
+        ax.bar(position, ratios[(len(ratios) - 1) // 2], color="tab:blue", alpha=0.6, width=0.6)
+        ax.plot([position] * len(ratios), ratios, "ko", markersize=4)
+    ax.axhline(target, color="tab:red", linestyle="--", linewidth=1.2, label=f"target {target:g}x")
+    ax.axhline(1.0, color="tab:gray", linestyle=":", linewidth=1)
+    ax.set_xticks(range(len(labels)), labels, fontsize=8)
+    ax.set_ylabel("score_updater / apply_scores.lua alone (same calls, same run)")
+    ax.set_title(title)
+    ax.legend(fontsize=8, loc="lower right", handles=[*ax.get_legend_handles_labels()[0]])
+    ax.text(0.01, 0.02, "bars: median round; dots: each round", transform=ax.transAxes, fontsize=8)
+    ax.grid(True, axis="y", alpha=0.3)
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+    return path

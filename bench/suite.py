@@ -231,6 +231,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             _plot_name("servers", scale), server_runs, f"Valkey vs Redis, the same workload ({title})"
         )
         document["plots"].append(path.name)
+    if updater_run and updater_run.ratio_rounds:
+        path = plots.floor_ratios(
+            _plot_name("updater_floor_ratio", scale),
+            updater_run.ratio_rounds,
+            updater.RATIO_TARGET,
+            f"score_updater against its Lua floor, 10 k-record events ({title})",
+        )
+        document["plots"].append(path.name)
     latest, dated = write(document, f"{started_at:%Y-%m-%d}-{scale.name}.json")
     progress.step(
         f"wrote {latest.relative_to(Path.cwd()) if latest.is_relative_to(Path.cwd()) else latest}, "

@@ -38,7 +38,8 @@ from typing import Any
 import redis
 from aws_lambda_powertools.utilities.batch import process_partial_response
 
-from bench.environment import PARTITIONS, BenchServers, LoadedFunction, quiet_client_logs
+from bench import plots
+from bench.environment import PARTITIONS, REPO_ROOT, BenchServers, LoadedFunction, quiet_client_logs
 from bench.gcclock import GcClock
 from bench.progress import Progress
 from bench.results import RESULTS_DIR, Result, Target, summary_ms, table
@@ -62,6 +63,16 @@ NAIVE_CHUNKS_BEFORE = 3
 WINDOW_SETS = {"1 window": "monthly", "4 windows": "daily,weekly,monthly,alltime"}
 ZIPF_EXPONENT = 1.0
 FLOOR_DB = 1  # the floor's boards, apart from the handler's on database 0
+FLOOR_BEFORE_FOLD_DB = 2  # the same floor with the apply script from before it folded records per player
+# The apply script before it folded a call's records per player (issue 14), kept measurable: the old
+# floor's definition, on the same calls, next to the current one. 2ed0468 is the last one without
+# the fold that takes the calls of today's writer (four keys, groups of seven with the record's tag).
+SCRIPT_BEFORE_FOLD = ("2ed0468", "shared/adapters/lua/apply_scores.lua")
+# 10 k-record events are measured this many times (handler, then its floors) per window set and
+# player mix, alternating, so a moment of contention on the machine hits one round; rows report the
+# median round.
+RATIO_ROUNDS = 3
+RATIO_TARGET = 0.9  # issue 14: the handler at 0.9x apply_scores.lua alone on the same calls, or better
 ROUND_TRIP_COMMANDS = ("evalsha", "eval", "script|load", "wait")
 # The seed's scale: 25 M monthly players and 5 M daily; weekly and all-time are this repository's assumptions.
 SEED_PLAYERS = {
@@ -79,6 +90,8 @@ class UpdaterRun:
     handler_rates: dict[str, dict[int, float]] = field(default_factory=dict)  # window set -> batch size -> records/s
     lua_rates: dict[str, dict[int, float]] = field(default_factory=dict)  # the same, for the floor
     floors: dict[str, float] = field(default_factory=dict)  # name -> records/s
+    # "<window set>, <players>" -> the handler's ratio to its floor in each round, on 10 k-record events
+    ratio_rounds: dict[str, list[float]] = field(default_factory=dict)
 
 
 @dataclass
@@ -94,6 +107,12 @@ class Measured:
     durations: list[float] = field(default_factory=list)
     gc_share: float = 0.0
     boards_after: int = 0
+    floor_before_fold_seconds: float | None = None
+    # CPU seconds: this process (the handler's threads, or the floor's packing) and redis-server
+    handler_cpu: float = 0.0
+    handler_redis_cpu: float = 0.0
+    floor_cpu: float = 0.0
+    floor_redis_cpu: float = 0.0
 
     @property
     def handler_rate(self) -> float:
@@ -102,6 +121,25 @@ class Measured:
     @property
     def floor_rate(self) -> float:
         return self.records / self.floor_seconds
+
+    @property
+    def ratio(self) -> float:
+        return self.handler_rate / self.floor_rate
+
+    def cpu_per_record(self) -> dict[str, float]:
+        """Microseconds of CPU per record, and the ratios they predict: on a saturated machine the
+        two processes' CPU adds up; on an idle one the handler's Python overlaps redis-server."""
+        per = 1e6 / self.records
+        handler_python, handler_redis = self.handler_cpu * per, self.handler_redis_cpu * per
+        floor_python, floor_redis = self.floor_cpu * per, self.floor_redis_cpu * per
+        return {
+            "handler_python_us": round(handler_python, 2),
+            "handler_redis_us": round(handler_redis, 2),
+            "floor_python_us": round(floor_python, 2),
+            "floor_redis_us": round(floor_redis, 2),
+            "ratio_if_saturated": round((floor_python + floor_redis) / (handler_python + handler_redis), 3),
+            "ratio_if_idle": round((floor_python + floor_redis) / max(handler_python, handler_redis), 3),
+        }
 
 
 ApplyCall = tuple[Board, str, list[PendingScore], str, int | None]  # board, partition, scores, unscoped, expiry
@@ -149,22 +187,58 @@ def command_calls(client: redis.Redis) -> dict[str, int]:
     return {name.removeprefix("cmdstat_"): int(entry["calls"]) for name, entry in stats.items()}
 
 
+def redis_cpu_seconds(client: redis.Redis) -> float:
+    """CPU seconds redis-server has used so far (user and system, all its threads)."""
+    cpu: Mapping[str, Any] = client.info("cpu")  # type: ignore[assignment]
+    return float(cpu["used_cpu_user"]) + float(cpu["used_cpu_sys"])
+
+
+def script_before_fold() -> str | None:
+    """The apply script as it was before the fold, from this repository's history; None without it."""
+    commit, path = SCRIPT_BEFORE_FOLD
+    try:
+        return subprocess.run(
+            ["git", "show", f"{commit}:{path}"], cwd=REPO_ROOT, capture_output=True, text=True, timeout=10, check=True
+        ).stdout
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def floor_writer(
+    servers: BenchServers, settings: Settings, database: int, source: str | None = None
+) -> RedisBoardWriter:
+    """RedisBoardWriter on its own database of the run's redis-server; with `source`, running that
+    apply script instead of the current one."""
+    writer = RedisBoardWriter(
+        create_redis_client(servers.redis.url.rsplit("/", 1)[0] + f"/{database}"),
+        remember_events_seconds=settings.idempotency_window_seconds,
+    )
+    if source is not None:
+        writer._apply_source = source
+        writer._apply = writer.client.register_script(source)
+    return writer
+
+
 def measure(
     servers: BenchServers,
     handler: LoadedFunction,
     settings: Settings,
     payloads: Sequence[bytes],
     seconds_cap: float,
+    old_script: str | None = None,
 ) -> Measured:
-    """The handler on each event, then its floor on the same calls; both from empty boards."""
+    """The handler on each event, then its floor on the same calls (and, with `old_script`, the floor
+    with that apply script too); all from empty boards."""
     client = servers.redis_client()
     client.flushall()  # only ever this run's own redis-server
     captured = captured_calls(payloads, settings.board_schedule())
-    floor = RedisBoardWriter(
-        create_redis_client(servers.redis.url.rsplit("/", 1)[0] + f"/{FLOOR_DB}"),
-        remember_events_seconds=settings.idempotency_window_seconds,
+    floor = floor_writer(servers, settings, FLOOR_DB)
+    floor_before_fold = (
+        None if old_script is None else floor_writer(servers, settings, FLOOR_BEFORE_FOLD_DB, old_script)
     )
     measured = Measured()
+    if floor_before_fold is not None:
+        measured.floor_before_fold_seconds = 0.0
     deadline = time.monotonic() + seconds_cap
     with GcClock() as gc_clock:
         for payload, calls in zip(payloads, captured, strict=True):
@@ -172,9 +246,13 @@ def measure(
             event = json.loads(payload)
             context = handler.context()
             before = command_calls(client)
+            redis_cpu = redis_cpu_seconds(client)
+            cpu = time.process_time()
             started = time.perf_counter()
             response = handler.handler(event, context)
             elapsed = time.perf_counter() - started
+            measured.handler_cpu += time.process_time() - cpu
+            measured.handler_redis_cpu += redis_cpu_seconds(client) - redis_cpu
             after = command_calls(client)
             if response.get("batchItemFailures"):
                 raise RuntimeError(f"score_updater reported failures on a clean batch: {response}")
@@ -186,10 +264,21 @@ def measure(
             measured.records += sum(len(records) for records in event["records"].values())
             measured.invocations += 1
 
+            redis_cpu = redis_cpu_seconds(client)
+            cpu = time.process_time()
             started = time.perf_counter()
             for board, partition, scores, unscoped, expires_at in calls:
                 floor.apply(board, partition, scores, unscoped_partition=unscoped, expires_at_ms=expires_at)
             measured.floor_seconds += time.perf_counter() - started
+            measured.floor_cpu += time.process_time() - cpu
+            measured.floor_redis_cpu += redis_cpu_seconds(client) - redis_cpu
+            if floor_before_fold is not None and measured.floor_before_fold_seconds is not None:
+                started = time.perf_counter()
+                for board, partition, scores, unscoped, expires_at in calls:
+                    floor_before_fold.apply(
+                        board, partition, scores, unscoped_partition=unscoped, expires_at_ms=expires_at
+                    )
+                measured.floor_before_fold_seconds += time.perf_counter() - started
             measured.floor_calls += len(calls)
             measured.board_updates += sum(len(scores) for _, _, scores, _, _ in calls)
             if time.monotonic() > deadline and measured.invocations >= 3:
@@ -245,24 +334,44 @@ def run(servers: BenchServers, scale: Scale, progress: Progress, seed: int) -> U
 
     rows: list[Result] = []
     event_memory: dict[Window, tuple[int, int]] = {}
+    old_script = script_before_fold()
+    if old_script is None:
+        progress.step(f"updater: no git history for {SCRIPT_BEFORE_FOLD}: the floor before the fold is left out")
+    largest = UPDATER_BATCH_SIZES[-1]
     for label, windows in WINDOW_SETS.items():
         overrides = {"LEADERBOARD_WINDOWS": windows}
         handler = servers.load_function(UPDATER_FUNCTION, TOPIC, overrides)
         settings = Settings.from_env(servers.function_environment(UPDATER_FUNCTION, TOPIC, overrides))
-        for size, players, payloads in workloads:
-            measured = measure(servers, handler, settings, payloads, scale.updater_seconds_per_size)
+        rounds: dict[tuple[int, str], list[Measured]] = {}
+        for round_number in range(RATIO_ROUNDS):
+            for size, players, payloads in workloads:
+                if size != largest and round_number > 0:
+                    continue  # the smaller events are measured once
+                measured = measure(
+                    servers,
+                    handler,
+                    settings,
+                    payloads,
+                    scale.updater_seconds_per_size,
+                    old_script if size == largest else None,
+                )
+                rounds.setdefault((size, players), []).append(measured)
+                if label == "4 windows" and players == "uniform" and size == largest and round_number == 0:
+                    event_memory = remembered_event_memory(client)
+                progress.step(
+                    f"score_updater, {label}, {measured.invocations} x {size:,}-record events ({players})"
+                    + (f", round {round_number + 1} of {RATIO_ROUNDS}" if size == largest else "")
+                    + f": {measured.handler_rate:,.0f} records/s, floor {measured.floor_rate:,.0f} "
+                    f"({measured.ratio:.2f}x), {measured.round_trips / measured.records:.4f} Redis calls/record"
+                )
+        for (size, players), measurements in rounds.items():
+            typical = median_round(measurements)
             if players == "uniform":
-                outcome.handler_rates.setdefault(label, {})[size] = measured.handler_rate
-                outcome.lua_rates.setdefault(label, {})[size] = measured.floor_rate
-            if label == "4 windows" and players == "uniform" and size == UPDATER_BATCH_SIZES[-1]:
-                event_memory = remembered_event_memory(client)
-            rows += _throughput_rows(label, windows, size, players, measured, scale)
-            progress.step(
-                f"score_updater, {label}, {measured.invocations} x {size:,}-record events ({players}): "
-                f"{measured.handler_rate:,.0f} records/s, floor {measured.floor_rate:,.0f} "
-                f"({measured.handler_rate / measured.floor_rate:.2f}x), "
-                f"{measured.round_trips / measured.records:.4f} Redis calls/record"
-            )
+                outcome.handler_rates.setdefault(label, {})[size] = typical.handler_rate
+                outcome.lua_rates.setdefault(label, {})[size] = typical.floor_rate
+            if size == largest:
+                outcome.ratio_rounds[f"{label}, {players}"] = [m.ratio for m in measurements]
+            rows += _throughput_rows(label, windows, size, players, typical, scale, measurements)
     client.flushall()
 
     naive_chunks += [
@@ -300,8 +409,20 @@ def run(servers: BenchServers, scale: Scale, progress: Progress, seed: int) -> U
     return outcome
 
 
+def median_round(measurements: Sequence[Measured]) -> Measured:
+    """The round whose handler-to-floor ratio is the median (the lower middle one of an even count)."""
+    ordered = sorted(measurements, key=lambda measured: measured.ratio)
+    return ordered[(len(ordered) - 1) // 2]
+
+
 def _throughput_rows(
-    label: str, windows: str, size: int, players: str, measured: Measured, scale: Scale
+    label: str,
+    windows: str,
+    size: int,
+    players: str,
+    measured: Measured,
+    scale: Scale,
+    rounds: Sequence[Measured] = (),
 ) -> list[Result]:
     workload = f"{size:,}-record events" + (
         "" if players == "uniform" else f", Zipf-skewed players (s = {ZIPF_EXPONENT:g})"
@@ -334,8 +455,17 @@ def _throughput_rows(
                 "event_parse": "json.loads before each call, outside the timing (Lambda's runtime does it)",
                 "gc_share_of_handler_time": round(measured.gc_share, 3),
                 "invocation_latency": summary_ms(measured.durations),
+                "cpu_per_record": measured.cpu_per_record(),
+                **(
+                    {
+                        "round_ratios": [round(m.ratio, 3) for m in rounds],
+                        "statistic": f"the median of {len(rounds)} rounds (this row is that round)",
+                    }
+                    if len(rounds) > 1
+                    else {}
+                ),
             },
-            targets=[Target("≥ 0.9x apply_scores.lua alone", 0.9, "min", on="ratio")]
+            targets=[Target(f"≥ {RATIO_TARGET:g}x apply_scores.lua alone", RATIO_TARGET, "min", on="ratio")]
             if size == UPDATER_BATCH_SIZES[-1]
             else [],
         ),
@@ -350,6 +480,26 @@ def _throughput_rows(
                 "note": "the handler's apply calls, captured beforehand and sent through RedisBoardWriter.apply "
                 "alone, to another database of the same redis-server, right after each handler call",
             },
+        ),
+        *(
+            [
+                Result(
+                    name=f"apply_scores.lua before the fold, {label}, the calls of {workload}",
+                    value=measured.records / measured.floor_before_fold_seconds,
+                    unit="records/s",
+                    floor=measured.floor_rate,
+                    floor_name=floor_name,
+                    parameters={
+                        **common,
+                        "script": f"{SCRIPT_BEFORE_FOLD[1]} at commit {SCRIPT_BEFORE_FOLD[0]}",
+                        "note": "the floor as issue 14 measured it: the same calls through the apply script from "
+                        "before it folded records per player, right after the current script's floor; ratio = "
+                        "this rate / the current script's",
+                    },
+                )
+            ]
+            if measured.floor_before_fold_seconds
+            else []
         ),
     ]
 
@@ -518,6 +668,14 @@ def main(seed: int = 20_240_601) -> int:
         "duration_seconds": round((datetime.now(UTC) - started_at).total_seconds(), 1),
         "results": [result.as_dict() for result in outcome.results],
     }
+    if outcome.ratio_rounds:
+        plot = plots.floor_ratios(
+            RESULTS_DIR / "updater_floor_ratio.png",
+            outcome.ratio_rounds,
+            RATIO_TARGET,
+            f"score_updater against its Lua floor, 10 k-record events ({started_at:%Y-%m-%d})",
+        )
+        document["plots"] = [plot.name]
     path = RESULTS_DIR / "updater.json"
     path.write_text(json.dumps(document, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     print(table(outcome.results))

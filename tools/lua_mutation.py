@@ -41,6 +41,8 @@ TESTS_BY_SCRIPT: dict[str, list[str]] = {
         "tests/integration/test_apply_retention_and_cap.py",
         "tests/integration/test_apply_script_mutants.py",
         "tests/integration/test_score_model.py",
+        "tests/integration/test_apply_fold.py",
+        "tests/integration/test_moderation_model.py",
     ],
     "players_ahead.lua": ["tests/integration/test_query_windows.py", "tests/integration/test_score_model.py"],
     "player_standing.lua": ["tests/integration/test_query_windows.py", "tests/integration/test_score_model.py"],

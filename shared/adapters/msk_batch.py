@@ -11,6 +11,7 @@ from __future__ import annotations
 import binascii
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping
+from itertools import groupby, repeat
 from operator import itemgetter
 from types import TracebackType
 from typing import Any
@@ -64,8 +65,8 @@ def keyed_players(records: Iterable[Mapping[str, Any]]) -> set[str]:
     return players
 
 
-def partition_name(record: Mapping[str, Any]) -> str:
-    return f"{record['topic']}-{record['partition']}"
+def partition_name(topic: str, number: int) -> str:
+    return f"{topic}-{number}"
 
 
 def kafka_cluster_of(event: Mapping[str, Any]) -> str:
@@ -117,8 +118,9 @@ class ScoreBatchProcessor(BatchProcessor):
             return [self.failure_handler(KafkaEventRecord(record), _info(error)) for record in self.records]
         self.tally = batch.tally
         by_partition: dict[str, list[RawRecord]] = defaultdict(list)
-        for record in self.records:
-            by_partition[partition_name(record)].append(record)
+        # Lambda sends each partition's records together: grouped run by run, not record by record.
+        for (topic, number), run in groupby(self.records, key=itemgetter("topic", "partition")):
+            by_partition[partition_name(topic, number)].extend(run)
         for partition, records in by_partition.items():
             records.sort(key=itemgetter("offset"))
             batch.submit(partition, self._watermark_name(partition), self._decoded(records))
@@ -128,12 +130,17 @@ class ScoreBatchProcessor(BatchProcessor):
         outcomes: list[tuple[object, ...]] = []
         for partition, records in by_partition.items():
             failed_from, failure = settlements[partition]
-            for record in records:
-                if failed_from is not None and record["offset"] >= failed_from:
-                    assert failure is not None
-                    outcomes.append(self.failure_handler(KafkaEventRecord(record), _info(failure)))
-                else:
-                    outcomes.append(self.success_handler(record, None))
+            succeeded = records
+            if failed_from is not None:
+                assert failure is not None
+                succeeded = [record for record in records if record["offset"] < failed_from]
+                for record in records:
+                    if record["offset"] >= failed_from:
+                        outcomes.append(self.failure_handler(KafkaEventRecord(record), _info(failure)))
+            # What Powertools' success_handler does for each record, at once for all of them; it too
+            # keeps the raw records, whatever its annotation says.
+            self.success_messages.extend(succeeded)  # type: ignore[arg-type]
+            outcomes.extend(zip(repeat("success"), repeat(None), succeeded))
         return outcomes
 
     def _decoded(self, records: list[RawRecord]) -> Iterator[DecodedRecord]:

@@ -23,6 +23,8 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
+from operator import attrgetter
 from typing import Any, NamedTuple, Protocol
 
 import orjson
@@ -57,6 +59,8 @@ APPLY_SLICE = 2000
 APPLY_THREADS = 2
 
 
+_user_id = attrgetter("user_id")
+
 # Event ids are 32 hex digits on the wire and 16 bytes in Redis.
 _EVENT_ID_BYTES = 16
 
@@ -71,6 +75,11 @@ class PendingScore(NamedTuple):
     reached_tick: int  # Board.ticks_at(occurred_at) of the board it goes to
     produced_at_ms: int  # the Kafka record's timestamp; -1 when the record has none
     tag: str = SCORE  # what the record does to the board (shared.application.moderation_apply)
+
+
+# A PendingScore from its fields in order, without the Python-level __new__ of a NamedTuple: one is
+# built per record and board.
+new_pending_score = partial(tuple.__new__, PendingScore)
 
 
 @dataclass(frozen=True, slots=True)
@@ -266,6 +275,12 @@ class BatchTally:
         self, boards_per_record: dict[int, int], outcomes: Sequence[BoardSliceOutcome], failed_from: int | None
     ) -> None:
         """Classify each record below `failed_from` by what its boards did with it."""
+        if failed_from is None and not any(outcome.skipped for outcome in outcomes):
+            # The usual batch: every record applied to each of its boards, counted without a loop in Python.
+            on_no_board = list(boards_per_record.values()).count(0)
+            self.on_no_board += on_no_board
+            self.applied += len(boards_per_record) - on_no_board
+            return
         skips: dict[int, list[str]] = defaultdict(list)
         for outcome in outcomes:
             for reason, offsets in (
@@ -309,6 +324,10 @@ class BoardSliceOutcome:
     failed_from: int | None = None
     error: BaseException | None = None
 
+    @property
+    def skipped(self) -> bool:
+        return bool(self.redelivered or self.duplicates or self.unverified or self.past_retention)
+
     def add(self, result: ApplyResult) -> None:
         self.applied += result.applied
         self.resets += result.resets
@@ -347,7 +366,7 @@ class ApplyQueue:
         """Queue one apply call; `watermark` names the partition within its Kafka cluster."""
         players = self.players.setdefault(board, set())
         if players is not None:
-            players.update(score.user_id for score in scores)
+            players.update(map(_user_id, scores))
             if len(players) > MAX_PLAYERS_PER_BOARD:
                 self.players[board] = None
         # Created here, in the submitting thread: a worker only ever touches its own pairs' outcomes.
@@ -485,14 +504,16 @@ class BatchApplication:
                     scores = by_board[key] = []
                     boards[key] = board
                 scores.append(
-                    PendingScore(
-                        offset,
-                        event_id,
-                        event.user_id,
-                        event.points,
-                        (occurred_at - start_ms) // tick_ms,
-                        produced_at,
-                        tag,
+                    new_pending_score(
+                        (
+                            offset,
+                            event_id,
+                            event.user_id,
+                            event.points,
+                            (occurred_at - start_ms) // tick_ms,
+                            produced_at,
+                            tag,
+                        )
                     )
                 )
                 if len(scores) == APPLY_SLICE:

@@ -6,7 +6,7 @@ import hashlib
 import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Annotated, NamedTuple
+from typing import Annotated, NamedTuple, TypeGuard
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StrictInt
 
@@ -50,8 +50,7 @@ def canonical_id(value: object) -> str:
     if not isinstance(value, str):
         raise InvalidId("must be a string")
     if value.isascii():
-        # The common case, once per Kafka record in the updater: ASCII is already NFC and has no marks.
-        if 0 < len(value) <= MAX_ID_LENGTH and value.isprintable() and value[0] != " " and value[-1] != " ":
+        if is_plain_ascii_id(value):
             return value
     else:
         value = unicodedata.normalize("NFC", value)
@@ -70,6 +69,19 @@ def canonical_id(value: object) -> str:
     if not value.isascii() and unicodedata.category(value[0]).startswith("M"):
         raise InvalidId(f"must not start with a combining mark (U+{ord(value[0]):04X})")
     return value
+
+
+def is_plain_ascii_id(value: object) -> TypeGuard[str]:
+    """The common case of the id rule, once per Kafka record in the updater: an ASCII string that
+    passes it as it is (ASCII is already NFC and has no marks). False says only "not this case"."""
+    return (
+        type(value) is str
+        and value.isascii()
+        and 0 < len(value) <= MAX_ID_LENGTH
+        and value.isprintable()
+        and value[0] != " "
+        and value[-1] != " "
+    )
 
 
 Identifier = Annotated[

@@ -97,39 +97,99 @@ local redelivered, duplicates, unverified = {}, {}, {}
 local highest_offset, highest_time = -1, -1
 
 -- The rule of ScoreCodec.add (shared/domain/score_codec.py), the reference this is held to by
--- tests/integration/test_score_model.py.
-local function add_to(key, member, points, tick)
-  local old = redis.call('ZSCORE', key, member)
-  local total, old_points, old_tick = points, nil, nil
-  if old then
-    local old_score = tonumber(old)
-    old_points = math.floor(old_score / slots)
-    old_tick = slots - 1 - (old_score - old_points * slots)
-    total = old_points + points
+-- tests/integration/test_score_model.py. A call's records are folded per player in memory, in
+-- record order: each player has an entry on the board (shown) and one in the hidden set, each read
+-- at most once, when a record first needs it. The entries that changed are written together at
+-- the end (one multi-member ZADD, and one ZREM, per set): the same sets as writing record by record,
+-- for fewer commands. An entry's points are nil while the player has none in that set.
+local ZADD_PAIRS = 1000  -- members per ZADD or ZREM: well within Lua's limit on unpacked values
+local shown = {key = board, entries = {}, changed = {}}
+local hidden_set = {key = hidden, entries = {}, changed = {}}
+
+local function entry_of(set, member)
+  local entry = set.entries[member]
+  if not entry then
+    entry = {}
+    local old = redis.call('ZSCORE', set.key, member)
+    if old then
+      local old_score = tonumber(old)
+      entry.points = math.floor(old_score / slots)
+      entry.tick = slots - 1 - (old_score - entry.points * slots)
+    end
+    set.entries[member] = entry
   end
+  return entry
+end
+
+local function mark_changed(set, member, entry)
+  if not entry.changed then
+    entry.changed = true
+    set.changed[#set.changed + 1] = member
+  end
+end
+
+local function add_to(set, member, points, tick)
+  local entry = entry_of(set, member)
+  local total = points
+  if entry.points then total = entry.points + points end
   if total > max_points then
     total = max_points
     capped = capped + 1
   end
-  if old then
+  if entry.points then
     -- The tick records when the total was reached, so it moves only with the total: a player held
     -- at the cap keeps the instant they got there.
-    if total == old_points then return end
-    if old_tick > tick then tick = old_tick end
+    if total == entry.points then return end
+    if entry.tick > tick then tick = entry.tick end
   end
-  -- %.0f keeps all 53 bits; Lua's default number formatting would round to 14 digits.
-  redis.call('ZADD', key, string.format('%.0f', total * slots + (slots - 1 - tick)), member)
+  mark_changed(set, member, entry)
+  entry.points, entry.tick = total, tick
 end
 
 -- A ban or unban: the entry leaves one set and is added to the other by the same rule as a score,
 -- so a player's hidden and shown points (both possible after a timed ban ended) sum up.
 local function move(from, to, member)
-  local old = redis.call('ZSCORE', from, member)
-  if not old then return end
-  redis.call('ZREM', from, member)
-  local old_score = tonumber(old)
-  local points = math.floor(old_score / slots)
-  add_to(to, member, points, slots - 1 - (old_score - points * slots))
+  local entry = entry_of(from, member)
+  if not entry.points then return end
+  local points, tick = entry.points, entry.tick
+  mark_changed(from, member, entry)
+  entry.points, entry.tick = nil, nil
+  add_to(to, member, points, tick)
+end
+
+-- A reset: whatever the sets held, the player ends with no entry in either (nothing to read).
+local function clear(set, member)
+  local entry = set.entries[member]
+  if not entry then
+    entry = {}
+    set.entries[member] = entry
+  end
+  mark_changed(set, member, entry)
+  entry.points, entry.tick = nil, nil
+end
+
+local function write_changed(set)
+  local scores_and_members, removed = {}, {}
+  for _, member in ipairs(set.changed) do
+    local entry = set.entries[member]
+    if entry.points then
+      -- %.0f keeps all 53 bits; Lua's default number formatting would round to 14 digits.
+      scores_and_members[#scores_and_members + 1] = string.format('%.0f', entry.points * slots + (slots - 1 - entry.tick))
+      scores_and_members[#scores_and_members + 1] = member
+      if #scores_and_members == ZADD_PAIRS * 2 then
+        redis.call('ZADD', set.key, unpack(scores_and_members))
+        scores_and_members = {}
+      end
+    else
+      removed[#removed + 1] = member
+      if #removed == ZADD_PAIRS then
+        redis.call('ZREM', set.key, unpack(removed))
+        removed = {}
+      end
+    end
+  end
+  if #scores_and_members > 0 then redis.call('ZADD', set.key, unpack(scores_and_members)) end
+  if #removed > 0 then redis.call('ZREM', set.key, unpack(removed)) end
 end
 
 local function never_applied_here(produced_at)
@@ -162,22 +222,25 @@ for i = first_score, #ARGV, group do
   if apply then
     local member = ARGV[i + 2]
     if tag == 's' then
-      add_to(board, member, tonumber(ARGV[i + 3]), tonumber(ARGV[i + 4]))
+      add_to(shown, member, tonumber(ARGV[i + 3]), tonumber(ARGV[i + 4]))
     elseif tag == 'h' then
-      add_to(hidden, member, tonumber(ARGV[i + 3]), tonumber(ARGV[i + 4]))
+      add_to(hidden_set, member, tonumber(ARGV[i + 3]), tonumber(ARGV[i + 4]))
     elseif tag == 'b' then
-      move(board, hidden, member)
+      move(shown, hidden_set, member)
     elseif tag == 'u' then
-      move(hidden, board, member)
+      move(hidden_set, shown, member)
     elseif tag == 'r' then
-      redis.call('ZREM', board, member)
-      redis.call('ZREM', hidden, member)
+      clear(shown, member)
+      clear(hidden_set, member)
     end
     applied = applied + 1
   end
   if offset > highest_offset then highest_offset = offset end
   if remembered_at > highest_time then highest_time = remembered_at end
 end
+
+write_changed(shown)
+write_changed(hidden_set)
 
 -- After a restart the watermark follows the new offsets down; otherwise it only moves up.
 if resets == 0 then
