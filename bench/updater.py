@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+import msgpack
 import redis
 from aws_lambda_powertools.utilities.batch import process_partial_response
 
@@ -214,9 +215,24 @@ def floor_writer(
         remember_events_seconds=settings.idempotency_window_seconds,
     )
     if source is not None:
+        writer = _FlatArgumentsWriter(writer.client, remember_events_seconds=settings.idempotency_window_seconds)
         writer._apply_source = source
         writer._apply = writer.client.register_script(source)
     return writer
+
+
+class _FlatArgumentsWriter(RedisBoardWriter):
+    """The writer for the script from before the fold, which took each record as seven arguments
+    (not yet one MessagePack argument)."""
+
+    def _run(self, calls: Sequence[tuple[list[str], list[str | int | bytes]]]) -> list[Any]:
+        flat = []
+        for keys, arguments in calls:
+            *settings, packed = arguments
+            assert isinstance(packed, bytes)
+            records = msgpack.unpackb(packed, raw=True)
+            flat.append((keys, settings + [field for record in records for field in record]))
+        return super()._run(flat)
 
 
 def measure(

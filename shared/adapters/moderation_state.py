@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping
 
 from shared.adapters.keys import moderation_state_key
-from shared.adapters.redis_client import RedisClient
+from shared.adapters.redis_client import RedisClient, text_of
 from shared.adapters.redis_scripts import REDIS_FAILURES
 from shared.domain.errors import StoreUnavailable
 
@@ -32,6 +32,16 @@ class RedisModerationState:
         except REDIS_FAILURES as error:
             raise StoreUnavailable(f"moderation state: {error}") from error
         return {player: int(value) for player, value in zip(ordered, values, strict=True) if value is not None}
+
+    def every_ban(self, at_most: int) -> dict[str, int] | None:
+        key = moderation_state_key()
+        try:
+            if self.client.hlen(key) > at_most:
+                return None
+            everyone: dict[bytes, bytes] = self.client.hgetall(key)  # type: ignore[assignment]
+        except REDIS_FAILURES as error:
+            raise StoreUnavailable(f"moderation state: {error}") from error
+        return {text_of(name): int(value) for name, value in everyone.items()}
 
     def record(self, states: Mapping[str, int | None]) -> None:
         banned = {player: until for player, until in states.items() if until is not None}

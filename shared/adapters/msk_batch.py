@@ -111,7 +111,8 @@ class ScoreBatchProcessor(BatchProcessor):
         # cost more than the Redis work. Only a failed record is wrapped, for the failure report.
         self.tally, self.changes = BatchTally(), {}
         try:
-            batch = self._applier.begin(keyed_players(self.records))  # reads who is banned, once
+            # Reads who is banned, once; the records' keys are decoded only if there are many bans.
+            batch = self._applier.begin(lambda: keyed_players(self.records), records=len(self.records))
         except StoreUnavailable as error:
             # Nothing was written: every record fails, as when the boards cannot be reached.
             self.tally.failed = len(self.records)

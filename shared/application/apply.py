@@ -440,10 +440,15 @@ class ScoreApplier:
             ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"board-apply-{n}") for n in range(APPLY_THREADS)
         ]
 
-    def begin(self, players: Iterable[str] = ()) -> BatchApplication:
-        """A batch; `players`: the user ids its records are keyed by, whose bans are read at once."""
+    def begin(self, players: Iterable[str] | Callable[[], Iterable[str]] = (), *, records: int = 0) -> BatchApplication:
+        """A batch of `records` records; `players`: the user ids they are keyed by (or a function
+        finding them), whose bans are read at once unless there are so few bans that all are read."""
         return BatchApplication(
-            self._store, self._dead_letters, self._router, self._workers, BanBook(self._moderation, players)
+            self._store,
+            self._dead_letters,
+            self._router,
+            self._workers,
+            BanBook(self._moderation, players, records=records),
         )
 
 
@@ -493,8 +498,11 @@ class BatchApplication:
             if received_at is None and produced_at >= 0:
                 received_at = produced_at
             occurred_at = event.occurred_at_ms
-            # Usually nobody in the batch is banned: one dictionary test, one set lookup.
-            hidden = (bans.banned or event.user_id not in bans.known) and bans.hides(event.user_id, received_at)
+            # Usually nobody in the batch is banned: one or two lookups.
+            user_id = event.user_id
+            hidden = (user_id in bans.banned or (not bans.complete and user_id not in bans.known)) and bans.hides(
+                user_id, received_at
+            )
             tag = HIDDEN_SCORE if hidden else SCORE
             lanes = lanes_for(occurred_at, received_at)
             decoded.boards_per_record[offset] = len(lanes)

@@ -18,7 +18,7 @@ See docs/MODERATION.md.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from typing import Protocol
 
 from shared.domain.boards import DAY_MS, Board, BoardSchedule, InvalidPeriod, Window
@@ -105,6 +105,10 @@ class ModerationStateStore(Protocol):
         """The banned among `players`, with their bans' ends; one read."""
         ...
 
+    def every_ban(self, at_most: int) -> dict[str, int] | None:
+        """Every banned player with their ban's end when there are at most `at_most`, else None."""
+        ...
+
     def record(self, states: Mapping[str, int | None]) -> None:
         """Write each player's state: a ban's `until` (0: without end), or None when not banned."""
         ...
@@ -121,6 +125,10 @@ class InMemoryModerationState:
         self.reads += 1
         return {player: self.banned[player] for player in players if player in self.banned}
 
+    def every_ban(self, at_most: int) -> dict[str, int] | None:
+        self.reads += 1
+        return dict(self.banned) if len(self.banned) <= at_most else None
+
     def record(self, states: Mapping[str, int | None]) -> None:
         for player, until in states.items():
             if until is None:
@@ -132,17 +140,32 @@ class InMemoryModerationState:
 class BanBook:
     """Who is banned while one batch is applied.
 
-    Read once from the store for the batch's players (its records' Kafka keys); a player met that
-    was not among them (a record without its key) is read on its own, once. Each action submitted
+    Read once from the store: every ban when there are no more than the batch has records (usually
+    there are few or none), else the bans of the batch's players (its records' Kafka keys), and then
+    a player met that was not among them (a record without its key) is read on its own, once. Each action submitted
     updates the book at once, so the records after it in its partition are tagged by it; the store
     is written only for the actions settled (`settled_states`), so a redelivery starts from the
     state its first record saw.
     """
 
-    def __init__(self, store: ModerationStateStore, players: Iterable[str] = ()) -> None:
+    def __init__(
+        self,
+        store: ModerationStateStore,
+        players: Iterable[str] | Callable[[], Iterable[str]] = (),
+        *,
+        records: int = 0,
+    ) -> None:
+        """`players` may be a function: it is called only when the bans are read player by player."""
         self._store = store
-        self.known = set(players)
-        self.banned: dict[str, int] = store.banned_until(self.known) if self.known else {}
+        every = store.every_ban(records) if records else None
+        # complete: `banned` holds every ban, so a player missing from it is not banned.
+        self.complete = every is not None
+        if every is not None:
+            self.known: set[str] = set()
+            self.banned: dict[str, int] = every
+        else:
+            self.known = set(players() if callable(players) else players)
+            self.banned = store.banned_until(self.known) if self.known else {}
         self._changes: dict[str, list[tuple[int, str, int | None]]] = {}  # partition -> (offset, user, state)
 
     def learn(self, player: str) -> None:
@@ -150,7 +173,7 @@ class BanBook:
         self.banned.update(self._store.banned_until((player,)))
 
     def hides(self, player: str, received_at_ms: int | None) -> bool:
-        if player not in self.known:
+        if not self.complete and player not in self.known:
             self.learn(player)
         until = self.banned.get(player)
         return until is not None and ban_hides(until, received_at_ms)
@@ -158,7 +181,7 @@ class BanBook:
     def take(self, partition: str, offset: int, action: ModerationAction) -> None:
         """Follow an action (in its partition's order)."""
         player = action.user_id
-        if player not in self.known:
+        if not self.complete and player not in self.known:
             self.learn(player)
         if action.kind is ModerationKind.BAN:
             state: int | None = WITHOUT_END if action.until_ms is None else action.until_ms

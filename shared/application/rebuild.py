@@ -229,6 +229,10 @@ class _BansReadOnly:
                 banned[player] = until
         return banned
 
+    def every_ban(self, at_most: int) -> None:
+        """Never all at once: the replay's own actions are laid over the live state player by player."""
+        return None
+
     def record(self, states: Mapping[str, int | None]) -> None:
         self._replayed.update(states)
 

@@ -11,8 +11,10 @@ from typing import Any
 import pytest
 
 from local_runtime.servers import LocalServers
+from shared.adapters.board_writer import packed_records
 from shared.adapters.redis_client import RedisClient, create_redis_client
 from shared.adapters.redis_scripts import lua_source
+from shared.application.apply import PendingScore
 
 SLOTS = 16  # 2^4 ticks per point
 MAX_POINTS = 1000
@@ -35,9 +37,15 @@ class Script:
 
     def apply(self, *records: tuple[int, str, int, int, int], now_ms: int = NOW_MS, expires_at: int = 0) -> list[Any]:
         """Records are (offset, event id, points, tick, produced at ms); every one is the player "ann"."""
-        argv: list[str | int] = [SLOTS, MAX_POINTS, "p", "", WINDOW_MS, MARGIN_MS, now_ms, 60_000, expires_at]
-        for offset, event, points, tick, produced_at in records:
-            argv += [offset, event, "ann", points, tick, produced_at, "s"]
+        argv: list[str | int | bytes] = [SLOTS, MAX_POINTS, "p", "", WINDOW_MS, MARGIN_MS, now_ms, 60_000, expires_at]
+        argv.append(
+            packed_records(
+                [
+                    PendingScore(offset, event.encode(), "ann", points, tick, produced_at, "s")
+                    for offset, event, points, tick, produced_at in records
+                ]
+            )
+        )
         return list(self.client.eval(lua_source("apply_scores.lua"), 4, *self.keys, *argv))
 
     def total_and_tick(self) -> tuple[int, int]:

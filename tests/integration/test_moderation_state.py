@@ -52,3 +52,25 @@ def test_a_hash_of_the_wrong_type_is_the_store_unavailable(client: RedisClient) 
     client.set(moderation_state_key(), "not a hash")
     with pytest.raises(StoreUnavailable, match="moderation state"):
         RedisModerationState(client).banned_until({"ann"})
+
+
+@pytest.mark.parametrize("at_most", [3, 10])
+def test_every_ban_when_there_are_at_most_so_many(client: RedisClient, at_most: int) -> None:
+    RedisModerationState(client).record(dict(BANNED))
+    assert RedisModerationState(client).every_ban(at_most) == BANNED
+
+
+def test_every_ban_is_none_when_there_are_more(client: RedisClient) -> None:
+    RedisModerationState(client).record(dict(BANNED))
+    assert RedisModerationState(client).every_ban(2) is None
+    assert RedisModerationState(client).every_ban(0) is None
+
+
+def test_every_ban_of_no_hash_is_none_banned(client: RedisClient) -> None:
+    assert RedisModerationState(client).every_ban(5) == {}
+
+
+def test_every_ban_from_a_hash_of_the_wrong_type_is_the_store_unavailable(client: RedisClient) -> None:
+    client.set(moderation_state_key(), "not a hash")
+    with pytest.raises(StoreUnavailable, match="moderation state"):
+        RedisModerationState(client).every_ban(5)

@@ -133,11 +133,16 @@ class CountingState(InMemoryModerationState):
         super().__init__()
         self.banned.update(banned or {})
         self.asked: list[set[str]] = []
+        self.asked_every: list[int] = []
         self.fail_writes = fail_writes
 
     def banned_until(self, players: Collection[str]) -> dict[str, int]:
         self.asked.append(set(players))
         return super().banned_until(players)
+
+    def every_ban(self, at_most: int) -> dict[str, int] | None:
+        self.asked_every.append(at_most)
+        return super().every_ban(at_most)
 
     def record(self, states: Mapping[str, int | None]) -> None:
         if self.fail_writes:
@@ -354,13 +359,26 @@ def test_a_damaged_moderation_record_is_dead_lettered_like_a_damaged_score() -> 
     assert boards.on(Window.MONTHLY, "2026-11") == {"eve": 50}, "nothing moved"
 
 
-def test_the_batch_reads_who_is_banned_once_for_its_keyed_players() -> None:
-    state = CountingState()
+def test_with_fewer_bans_than_records_the_batch_reads_every_ban_once() -> None:
+    state = CountingState({"p1": WITHOUT_END, "zed": WITHOUT_END})
     event = kafka_event(
         *[keyed(record(0, n, score(f"p{n % 3}", f"m{n}", 1, at=NOVEMBER)), f"p{n % 3}") for n in range(30)]
     )
-    assert run(InMemoryBoards(), RecordingDeadLetters(), event, MONTHLY_ONLY, state) == []
-    assert state.asked == [{"p0", "p1", "p2"}]
+    boards = InMemoryBoards()
+    assert run(boards, RecordingDeadLetters(), event, MONTHLY_ONLY, state) == []
+    assert state.asked_every == [30] and state.asked == [], "one read, no player's ban read on its own"
+    assert boards.hidden[NOV] == {"p1": 10} and boards.on(Window.MONTHLY, "2026-11") == {"p0": 10, "p2": 10}
+
+
+def test_with_more_bans_than_records_the_batch_reads_its_keyed_players_bans_once() -> None:
+    state = CountingState({f"banned-{n}": WITHOUT_END for n in range(40)} | {"p1": WITHOUT_END})
+    event = kafka_event(
+        *[keyed(record(0, n, score(f"p{n % 3}", f"m{n}", 1, at=NOVEMBER)), f"p{n % 3}") for n in range(30)]
+    )
+    boards = InMemoryBoards()
+    assert run(boards, RecordingDeadLetters(), event, MONTHLY_ONLY, state) == []
+    assert state.asked_every == [30] and state.asked == [{"p0", "p1", "p2"}]
+    assert boards.hidden[NOV] == {"p1": 10} and boards.on(Window.MONTHLY, "2026-11") == {"p0": 10, "p2": 10}
 
 
 def test_a_ban_counts_as_a_change_of_the_boards_it_moved_a_player_on() -> None:
@@ -383,7 +401,8 @@ def test_a_ban_received_near_the_end_of_time_still_reaches_the_boards_that_exist
 
 
 def test_a_record_without_its_key_still_finds_its_player_banned() -> None:
-    boards, state = InMemoryBoards(), CountingState({"eve": WITHOUT_END})
+    # More bans than records: the batch reads its keyed players' bans, and eve is not among them.
+    boards, state = InMemoryBoards(), CountingState({"eve": WITHOUT_END, "zed": WITHOUT_END})
     event = kafka_event(record(0, 0, score("eve", "m1", 5, at=NOVEMBER, received=NOVEMBER)))  # no Kafka key
     assert run(boards, RecordingDeadLetters(), event, MONTHLY_ONLY, state) == []
     assert boards.hidden[NOV] == {"eve": 5} and boards.on(Window.MONTHLY, "2026-11") == {}
@@ -427,6 +446,9 @@ def test_the_period_closer_reads_an_action_as_the_next_record_by_its_receipt_tim
 
 class UnreadableState(InMemoryModerationState):
     def banned_until(self, players: Collection[str]) -> dict[str, int]:
+        raise StoreUnavailable("moderation state: redis is down")
+
+    def every_ban(self, at_most: int) -> dict[str, int] | None:
         raise StoreUnavailable("moderation state: redis is down")
 
 

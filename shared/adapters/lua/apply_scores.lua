@@ -13,7 +13,8 @@
 -- ARGV[7]  now (ms), the caller's clock
 -- ARGV[8]  how long (ms) the event ids outlive the last write from this partition
 -- ARGV[9]  when (epoch ms) the board and its watermarks expire, the end of its retention; 0: kept
--- ARGV[10..] groups of seven, in offset order:
+-- ARGV[10] the records, in offset order, as one MessagePack array of seven-element arrays
+--          (shared/adapters/board_writer.py, packed_records):
 --          offset, event id, user id, points, tick reached on this board, record timestamp ms (-1: none),
 --          tag: what the record does (shared/application/moderation_apply.py):
 --            s  add the points to the player's entry on the board
@@ -45,22 +46,21 @@ local margin_ms = tonumber(ARGV[6])
 local now_ms = tonumber(ARGV[7])
 local keep_ms = tonumber(ARGV[8])
 local expires_at = ARGV[9]
+local records = cmsgpack.unpack(ARGV[10])
 local timestamp_field = partition .. '@ts'
-local first_score = 10
-local group = 7
 local is_action = {b = true, u = true, r = true}
 
 if expires_at ~= '0' and now_ms >= tonumber(expires_at) then
   local expired = {}
-  for i = first_score, #ARGV, group do expired[#expired + 1] = tonumber(ARGV[i]) end
+  for i, record in ipairs(records) do expired[i] = record[1] end
   return {0, 0, {}, {}, {}, 0, expired}
 end
 
 -- Actions alone change nothing on a board that does not exist, and write nothing there: a ban is
 -- sent to every retained period of every window, most of which its player never played in.
-local actions_only = #ARGV >= first_score
-for i = first_score, #ARGV, group do
-  local tag = ARGV[i + 6]
+local actions_only = #records > 0
+for _, record in ipairs(records) do
+  local tag = record[7]
   if not is_action[tag] then
     if tag ~= 's' and tag ~= 'h' then return redis.error_reply('ERR unknown record tag ' .. tostring(tag)) end
     actions_only = false
@@ -198,11 +198,8 @@ local function never_applied_here(produced_at)
   return memory_intact and produced_at > newest - window_ms + margin_ms
 end
 
-for i = first_score, #ARGV, group do
-  local offset = tonumber(ARGV[i])
-  local event_id = ARGV[i + 1]
-  local produced_at = tonumber(ARGV[i + 5])
-  local tag = ARGV[i + 6]
+for _, record in ipairs(records) do
+  local offset, event_id, member, points, tick, produced_at, tag = unpack(record)
   -- A missing or future timestamp is remembered as now: never later than this call could see.
   local remembered_at = produced_at
   if remembered_at < 0 or remembered_at > now_ms then remembered_at = now_ms end
@@ -220,11 +217,10 @@ for i = first_score, #ARGV, group do
     unverified[#unverified + 1] = offset
   end
   if apply then
-    local member = ARGV[i + 2]
     if tag == 's' then
-      add_to(shown, member, tonumber(ARGV[i + 3]), tonumber(ARGV[i + 4]))
+      add_to(shown, member, points, tick)
     elseif tag == 'h' then
-      add_to(hidden_set, member, tonumber(ARGV[i + 3]), tonumber(ARGV[i + 4]))
+      add_to(hidden_set, member, points, tick)
     elseif tag == 'b' then
       move(shown, hidden_set, member)
     elseif tag == 'u' then
