@@ -65,9 +65,10 @@ WINDOW_SETS = {"1 window": "monthly", "4 windows": "daily,weekly,monthly,alltime
 ZIPF_EXPONENT = 1.0
 FLOOR_DB = 1  # the floor's boards, apart from the handler's on database 0
 FLOOR_BEFORE_FOLD_DB = 2  # the same floor with the apply script from before it folded records per player
-# The apply script before it folded a call's records per player (issue 14), kept measurable: the old
-# floor's definition, on the same calls, next to the current one. 2ed0468 is the last one without
-# the fold that takes the calls of today's writer (four keys, groups of seven with the record's tag).
+# The apply script before it folded a call's records per player and took them packed (issue 14), kept
+# measurable: the old floor's definition, on the same calls, next to the current one. 2ed0468 is the
+# last one without the fold that takes today's keys (four) and records (seven fields with the tag),
+# sent as seven arguments each (_FlatArgumentsWriter).
 SCRIPT_BEFORE_FOLD = ("2ed0468", "shared/adapters/lua/apply_scores.lua")
 # 10 k-record events are measured this many times (handler, then its floors) per window set and
 # player mix, alternating, so a moment of contention on the machine hits one round; rows report the
@@ -500,7 +501,7 @@ def _throughput_rows(
         *(
             [
                 Result(
-                    name=f"apply_scores.lua before the fold, {label}, the calls of {workload}",
+                    name=f"apply_scores.lua before the fold and packing, {label}, the calls of {workload}",
                     value=measured.records / measured.floor_before_fold_seconds,
                     unit="records/s",
                     floor=measured.floor_rate,
