@@ -240,6 +240,7 @@ def test_sample_event_decodes() -> None:
 
 def test_after_a_failed_slice_the_later_slices_of_that_board_wait(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("shared.application.apply.APPLY_SLICE", 2)
+    monkeypatch.setattr("shared.application.apply.FIRST_APPLY_SLICE", 2)
     boards, letters = InMemoryBoards(failing_calls={2}), RecordingDeadLetters()
     event = kafka_event(*[record(0, offset, score(f"u{offset}", f"m{offset}")) for offset in range(1, 8)])
     failures = run(boards, letters, event, MONTHLY_ONLY)
@@ -253,6 +254,7 @@ def test_after_a_failed_slice_the_later_slices_of_that_board_wait(monkeypatch: p
 
 def test_a_failed_slice_of_one_board_holds_back_that_board_only(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("shared.application.apply.APPLY_SLICE", 2)
+    monkeypatch.setattr("shared.application.apply.FIRST_APPLY_SLICE", 2)
     daily = board(Window.DAILY, "2026-11-05")
     boards = InMemoryBoards(failing_from={daily: 3})
     event = kafka_event(*[record(0, offset, score(f"u{offset}", f"m{offset}")) for offset in range(1, 8)])
@@ -311,3 +313,22 @@ def test_updates_held_at_the_cap_are_counted_per_window() -> None:
         Window.MONTHLY: 2,
         Window.ALLTIME: 0,
     }
+
+
+def test_the_batch_starts_with_a_small_call_then_sends_full_slices(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("shared.application.apply.APPLY_SLICE", 4)
+    monkeypatch.setattr("shared.application.apply.FIRST_APPLY_SLICE", 2)
+    boards = InMemoryBoards()
+    event = kafka_event(
+        *[record(0, offset, score(f"u{offset}", f"m{offset}")) for offset in range(1, 9)],
+        *[record(1, offset, score(f"v{offset}", f"n{offset}")) for offset in range(1, 6)],
+    )
+    assert run(boards, RecordingDeadLetters(), event, MONTHLY_ONLY) == []
+    # Each partition's calls are in order; two partitions' calls may interleave (two threads send them).
+    assert sorted(((partition, offsets) for _, partition, offsets in boards.calls), key=lambda call: call[0]) == [
+        ("score-events-0", [1, 2]),
+        ("score-events-0", [3, 4, 5, 6]),
+        ("score-events-0", [7, 8]),
+        ("score-events-1", [1, 2, 3, 4]),
+        ("score-events-1", [5]),
+    ], "only the batch's first call is small; Redis waits for nothing else"
