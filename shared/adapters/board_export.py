@@ -5,7 +5,7 @@ into the board's order (shared.domain.sharding), so the archive is the same what
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from itertools import islice
 from typing import cast
 
@@ -38,6 +38,15 @@ def ranked_chunks(client: RedisClient, key: str, chunk: int, what: str) -> Itera
         start += chunk
 
 
+def merged_members(client: RedisClient, keys: Sequence[str], chunk: int, what: str) -> Iterator[Ranked]:
+    """The members of sorted sets sharded by player (`keys`), merged lazily into one set's order, raw scores."""
+    shards = [
+        (Ranked(int(score), member) for scored in ranked_chunks(client, key, chunk, what) for member, score in scored)
+        for key in keys
+    ]
+    return merge_ordered(shards)
+
+
 class RedisBoardExport:
     def __init__(self, client: RedisClient, *, shards: Mapping[Window, int] | None = None) -> None:
         self.client = client
@@ -59,8 +68,7 @@ class RedisBoardExport:
             for members in self._members(board, keys[0], chunk):
                 yield [Entry(member.user_id, points_of(member.score)) for member in members]
             return
-        shards = [(member for members in self._members(board, key, chunk) for member in members) for key in keys]
-        merged = merge_ordered(shards)
+        merged = merged_members(self.client, keys, chunk, f"board {board.key}")
         while members := list(islice(merged, chunk)):
             yield [Entry(member.user_id, points_of(member.score)) for member in members]
 
