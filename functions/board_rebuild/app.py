@@ -38,6 +38,7 @@ from shared.application.archive import PeriodCloser
 from shared.application.rebuild import BoardRebuilder, RebuildSource
 from shared.application.reshard import BoardResharder
 from shared.domain.boards import Board, enabled_window
+from shared.domain.sharding import check_reshard
 from shared.domain.timestamps import now_ms
 
 # Left to the run after its deadline: the last read and apply, the swap, and the answer.
@@ -88,7 +89,7 @@ tracer = Tracer()
 @tracer.capture_lambda_handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     if isinstance(event, dict) and "reshard" in event:
-        return reshard(event["reshard"], run_seconds(context))
+        return reshard(event["reshard"], context)
     if isinstance(event, dict) and "reshard_cleanup" in event:
         return reshard_cleanup(event["reshard_cleanup"])
     if not settings.archive_bucket:
@@ -133,15 +134,16 @@ def _sharded_board(request: Any, *counts: str) -> tuple[Board, list[int]]:
     return board, shards
 
 
-def reshard(request: Any, seconds: float) -> dict[str, Any]:
+def reshard(request: Any, context: LambdaContext) -> dict[str, Any]:
     board, (from_shards, to_shards) = _sharded_board(request, "from_shards", "to_shards")
+    check_reshard(from_shards, to_shards)
     live = settings.board_shards.get(board.window, 1)
     if from_shards != live:
         raise ValueError(
             f"from_shards is {from_shards}, but BOARD_SHARDS gives the {board.window} window {live}: "
             "a reshard copies from the layout in use (switch BoardShards only after it)"
         )
-    outcome = resharder.reshard(board, from_shards, to_shards, seconds)
+    outcome = resharder.reshard(board, from_shards, to_shards, run_seconds(context))
     logger.info("board reshard", extra={"reshard": outcome.as_dict()})
     return outcome.as_dict()
 
@@ -154,6 +156,7 @@ def reshard_cleanup(request: Any) -> dict[str, Any]:
             f"old_shards is {old_shards}, the layout BOARD_SHARDS gives the {board.window} window: "
             "the layout in use is never deleted"
         )
+    check_reshard(old_shards, live)
     outcome = resharder.clean_up(board, old_shards, live)
     logger.info("board reshard cleanup", extra={"reshard": outcome.as_dict()})
     return outcome.as_dict()
