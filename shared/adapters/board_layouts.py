@@ -6,7 +6,7 @@ with each shard's watermarks, remembered ids and hidden set named from its key."
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
-from typing import cast
+from typing import Any, cast
 
 from redis.typing import EncodableT, FieldT
 
@@ -95,22 +95,28 @@ class RedisBoardLayouts:
             raise self._failed(board, error) from error
         return [{text_of(name): text_of(value) for name, value in fields.items()} for fields in replies]
 
-    def _range(self, board: Board, key: str, start: int) -> list[tuple[str, int]]:
+    def _range(self, board: Board, key: str, start: int) -> _Scored:
         try:
             # By index: each call is O(log n + chunk). The old layout holds still (the updater is paused).
-            flat = self.client.zrevrange(key, start, start + COPY_CHUNK - 1, withscores=True)
+            return cast(_Scored, self.client.zrevrange(key, start, start + COPY_CHUNK - 1, withscores=True))
         except REDIS_FAILURES as error:
             raise self._failed(board, error) from error
-        return [(text_of(member), int(score)) for member, score in cast(_Scored, flat)]
 
     def members(self, board: Board, shards: int, shard: int, part: LayoutPart, start: int) -> list[tuple[str, int]]:
-        return self._range(board, self._set_key(board, shards, shard, part), start)
+        scored = self._range(board, self._set_key(board, shards, shard, part), start)
+        return [(text_of(member), int(score)) for member, score in scored]
 
-    def remembered(self, board: Board, shards: int, shard: int, partition: str, start: int) -> list[tuple[str, int]]:
-        return self._range(board, applied_events_key(board_shard_keys(board, shards)[shard], partition), start)
+    def remembered(self, board: Board, shards: int, shard: int, partition: str, start: int) -> list[tuple[bytes, int]]:
+        # Event ids are stored as their 16 raw bytes.
+        scored = self._range(board, applied_events_key(board_shard_keys(board, shards)[shard], partition), start)
+        return [(member if isinstance(member, bytes) else member.encode(), int(score)) for member, score in scored]
 
     def _write(
-        self, board: Board, shards: int, sets: Mapping[str, Sequence[tuple[str, int]]], progress: Mapping[str, str]
+        self,
+        board: Board,
+        shards: int,
+        sets: Mapping[str, Sequence[tuple[Any, int]]],
+        progress: Mapping[str, str],
     ) -> None:
         # The progress is written after the members: a chunk added again after a crash between the two
         # gives every member the score it already has.
@@ -140,7 +146,7 @@ class RedisBoardLayouts:
         board: Board,
         shards: int,
         partition: str,
-        event_ids: Sequence[tuple[str, int]],
+        event_ids: Sequence[tuple[bytes, int]],
         progress: Mapping[str, str],
     ) -> None:
         # An event id carries no player, so every new shard remembers every id of the partition.

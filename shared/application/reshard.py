@@ -101,7 +101,7 @@ class BoardLayouts(Protocol):
         """Add members to the layout's shards, then record progress (into the same layout's progress)."""
         ...
 
-    def remembered(self, board: Board, shards: int, shard: int, partition: str, start: int) -> list[tuple[str, int]]:
+    def remembered(self, board: Board, shards: int, shard: int, partition: str, start: int) -> list[tuple[bytes, int]]:
         """Up to COPY_CHUNK (event id, record time) one shard remembers for a partition, from `start`."""
         ...
 
@@ -110,7 +110,7 @@ class BoardLayouts(Protocol):
         board: Board,
         shards: int,
         partition: str,
-        event_ids: Sequence[tuple[str, int]],
+        event_ids: Sequence[tuple[bytes, int]],
         progress: Mapping[str, str],
     ) -> None:
         """Add remembered event ids to every shard of the layout, then record progress."""
@@ -200,6 +200,15 @@ class ReshardOutcome:
         return answer
 
 
+def _following(step: int, at: int, copied: int) -> tuple[int, int]:
+    """Where the copy goes on after a chunk: a chunk shorter than COPY_CHUNK was its source's last."""
+    return (step, at + copied) if copied == COPY_CHUNK else (step + 1, 0)
+
+
+def _progress(place: tuple[int, int]) -> dict[str, str]:
+    return {"step": str(place[0]), "at": str(place[1])}
+
+
 def _checksum(members: Iterator[Ranked]) -> tuple[int, str]:
     # The raw score stands in the archive line's points: tick order is compared too, not only points.
     checksum = Checksum()
@@ -264,12 +273,7 @@ class BoardResharder:
                 return ReshardOutcome(
                     board, from_shards, to_shards, ReshardStatus.INCOMPLETE, detail=f"{step} of {len(steps)} sources"
                 )
-            source = steps[step]
-            chunk = self._read(board, from_shards, source, at)
-            at += len(chunk)
-            if len(chunk) < COPY_CHUNK:
-                step, at = step + 1, 0
-            self._write(board, to_shards, source, chunk, {"step": str(step), "at": str(at)})
+            step, at = self._copy(board, from_shards, to_shards, steps, step, at)
         self.layouts.finish(
             board, from_shards, to_shards, carried_watermarks(self.layouts.watermarks(board, from_shards)), partitions
         )
@@ -277,18 +281,21 @@ class BoardResharder:
         self.layouts.save_progress(board, to_shards, {"state": "verified"})
         return ReshardOutcome(board, from_shards, to_shards, ReshardStatus.COPIED, players, hidden)
 
-    def _read(self, board: Board, from_shards: int, source: _Step, at: int) -> list[tuple[str, int]]:
+    def _copy(
+        self, board: Board, from_shards: int, to_shards: int, steps: Sequence[_Step], step: int, at: int
+    ) -> tuple[int, int]:
+        """One chunk of a source copied, with where the next one starts recorded as progress; that place."""
+        source = steps[step]
         if source.part is None:
-            return self.layouts.remembered(board, from_shards, source.shard, source.partition, at)
-        return self.layouts.members(board, from_shards, source.shard, source.part, at)
-
-    def _write(
-        self, board: Board, to_shards: int, source: _Step, chunk: list[tuple[str, int]], progress: Mapping[str, str]
-    ) -> None:
-        if source.part is None:
-            self.layouts.remember(board, to_shards, source.partition, chunk, progress)
-        else:
-            self.layouts.add_members(board, to_shards, source.part, split_by_home_shard(chunk, to_shards), progress)
+            event_ids = self.layouts.remembered(board, from_shards, source.shard, source.partition, at)
+            following = _following(step, at, len(event_ids))
+            self.layouts.remember(board, to_shards, source.partition, event_ids, _progress(following))
+            return following
+        members = self.layouts.members(board, from_shards, source.shard, source.part, at)
+        following = _following(step, at, len(members))
+        by_shard = split_by_home_shard(members, to_shards)
+        self.layouts.add_members(board, to_shards, source.part, by_shard, _progress(following))
+        return following
 
     def _verify(self, board: Board, from_shards: int, to_shards: int, partitions: Sequence[str]) -> tuple[int, int]:
         counts = []
