@@ -199,12 +199,14 @@ def test_the_new_layout_answers_as_the_old_and_takes_redeliveries_once(
 
     # The updater resumes on the new layout, redelivering from the first partition's failed slice.
     writer = writer_for(client, to_shards)
-    not_taken = [
-        record for record in filled.held_back[PARTITIONS[0]] if home_shard(record.user_id, from_shards) % 2 == 0
-    ]
-    expected = len(not_taken) + sum(len(filled.held_back[partition]) for partition in PARTITIONS[1:])
-    applied = sum(writer.apply(BOARD, partition, filled.held_back[partition]).applied for partition in PARTITIONS)
-    assert applied == expected
+    taken = [record.offset for record in filled.held_back[PARTITIONS[0]] if home_shard(record.user_id, from_shards) % 2]
+    results = [writer.apply(BOARD, partition, filled.held_back[partition]) for partition in PARTITIONS]
+    # Taken by some old shard: a duplicate by its remembered id. Taken by none: applied as new, not
+    # guessed to be a restarted partition (a reset) nor skipped as applied (unverified).
+    assert results[0].duplicates == tuple(taken) and results[0].applied == SLICE - len(taken)
+    assert [len(result.duplicates) for result in results[1:]] == [0, 0]
+    assert [result.applied for result in results[1:]] == [SLICE, SLICE]
+    assert all(result.resets == 0 and not result.unverified and not result.redelivered for result in results)
     for partition in PARTITIONS:
         for record in filled.held_back[partition]:
             filled.truth.take(record.event_id, record.user_id, record.points, record.reached_tick)
