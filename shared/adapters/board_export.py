@@ -20,10 +20,11 @@ from shared.domain.sharding import Ranked, merge_ordered
 _Scored = list[tuple[bytes | str, float]]
 
 
-def ranked_chunks(client: RedisClient, key: str, chunk: int, what: str) -> Iterator[list[tuple[str, float]]]:
-    """The sorted set at `key`, best first, `chunk` members a call: (member, score). A Redis failure is
-    StoreUnavailable naming `what`."""
-    start = 0
+def ranked_chunks(
+    client: RedisClient, key: str, chunk: int, what: str, start: int = 0
+) -> Iterator[list[tuple[str, float]]]:
+    """The sorted set at `key`, best first from index `start`, `chunk` members a call: (member, score).
+    A Redis failure is StoreUnavailable naming `what`."""
     while True:
         try:
             # By index, not by score: each call is O(log n + chunk), so no call holds Redis for long.
@@ -38,11 +39,18 @@ def ranked_chunks(client: RedisClient, key: str, chunk: int, what: str) -> Itera
         start += chunk
 
 
-def merged_members(client: RedisClient, keys: Sequence[str], chunk: int, what: str) -> Iterator[Ranked]:
-    """The members of sorted sets sharded by player (`keys`), merged lazily into one set's order, raw scores."""
+def merged_members(
+    client: RedisClient, keys: Sequence[str], chunk: int, what: str, starts: Sequence[int] | None = None
+) -> Iterator[Ranked]:
+    """The members of sorted sets sharded by player (`keys`), merged lazily into one set's order, raw
+    scores; each set read from its index in `starts` (default: from its first member)."""
     shards = [
-        (Ranked(int(score), member) for scored in ranked_chunks(client, key, chunk, what) for member, score in scored)
-        for key in keys
+        (
+            Ranked(int(score), member)
+            for scored in ranked_chunks(client, key, chunk, what, starts[shard] if starts else 0)
+            for member, score in scored
+        )
+        for shard, key in enumerate(keys)
     ]
     return merge_ordered(shards)
 

@@ -194,9 +194,11 @@ class RedisBoardLayouts:
         except REDIS_FAILURES as error:
             raise self._failed(board, error) from error
 
-    def ordered(self, board: Board, shards: int, part: LayoutPart) -> Iterator[Ranked]:
+    def ordered(
+        self, board: Board, shards: int, part: LayoutPart, starts: Sequence[int] | None = None
+    ) -> Iterator[Ranked]:
         keys = [self._set_key(board, shards, shard, part) for shard in range(shards)]
-        return merged_members(self.client, keys, COPY_CHUNK, f"resharding {board.key}")
+        return merged_members(self.client, keys, COPY_CHUNK, f"resharding {board.key}", starts)
 
     def delete(self, board: Board, shards: int, partitions: Sequence[str]) -> None:
         keys = [reshard_progress_key(board, shards)]

@@ -24,15 +24,17 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Protocol
+from itertools import zip_longest
+from typing import NoReturn, Protocol
 
 from shared.application.rebuild import LOCK_MARGIN_MS
-from shared.domain.archive import ArchivedEntry, Checksum
 from shared.domain.boards import Board
-from shared.domain.sharding import Ranked, check_reshard, split_by_home_shard
+from shared.domain.sharding import Ranked, check_reshard, home_shard, split_by_home_shard
 
 # Members (or remembered event ids) read from an old shard, and written to the new layout, per round trip.
 COPY_CHUNK = 5_000
+# Entries compared between two looks at the clock while verifying.
+VERIFY_CHUNK = 10_000
 TIMESTAMP_SUFFIX = "@ts"
 """A watermark field `<partition>@ts` holds the newest record time applied from the partition (apply_scores.lua)."""
 
@@ -124,8 +126,9 @@ class BoardLayouts(Protocol):
 
     def size(self, board: Board, shards: int, part: LayoutPart) -> int: ...
 
-    def ordered(self, board: Board, shards: int, part: LayoutPart) -> Iterator[Ranked]:
-        """The layout's members in the board's order (every shard's merged), raw scores."""
+    def ordered(self, board: Board, shards: int, part: LayoutPart, starts: Sequence[int]) -> Iterator[Ranked]:
+        """The layout's members in the board's order (every shard's merged), raw scores, each shard read
+        from its index in `starts`."""
         ...
 
     def delete(self, board: Board, shards: int, partitions: Sequence[str]) -> None:
@@ -209,16 +212,6 @@ def _progress(place: tuple[int, int]) -> dict[str, str]:
     return {"step": str(place[0]), "at": str(place[1])}
 
 
-def _checksum(members: Iterator[Ranked]) -> tuple[int, str]:
-    # The raw score stands in the archive line's points: tick order is compared too, not only points.
-    checksum = Checksum()
-    count = 0
-    for member in members:
-        count += 1
-        checksum.add((ArchivedEntry(member.user_id, member.score, 0),))
-    return count, checksum.hexdigest()
-
-
 @dataclass
 class BoardResharder:
     layouts: BoardLayouts
@@ -274,12 +267,16 @@ class BoardResharder:
                     board, from_shards, to_shards, ReshardStatus.INCOMPLETE, detail=f"{step} of {len(steps)} sources"
                 )
             step, at = self._copy(board, from_shards, to_shards, steps, step, at)
-        self.layouts.finish(
-            board, from_shards, to_shards, carried_watermarks(self.layouts.watermarks(board, from_shards)), partitions
-        )
-        players, hidden = self._verify(board, from_shards, to_shards, partitions)
+        if "verify_part" not in progress:
+            watermarks = carried_watermarks(self.layouts.watermarks(board, from_shards))
+            self.layouts.finish(board, from_shards, to_shards, watermarks, partitions)
+            progress["verify_part"] = "0"
+            self.layouts.save_progress(board, to_shards, progress)
+        counts = self._verify(board, (from_shards, to_shards), progress, deadline, partitions)
+        if counts is None:
+            return ReshardOutcome(board, from_shards, to_shards, ReshardStatus.INCOMPLETE, detail="verifying")
         self.layouts.save_progress(board, to_shards, {"state": "verified"})
-        return ReshardOutcome(board, from_shards, to_shards, ReshardStatus.COPIED, players, hidden)
+        return ReshardOutcome(board, from_shards, to_shards, ReshardStatus.COPIED, *counts)
 
     def _copy(
         self, board: Board, from_shards: int, to_shards: int, steps: Sequence[_Step], step: int, at: int
@@ -297,21 +294,54 @@ class BoardResharder:
         self.layouts.add_members(board, to_shards, source.part, by_shard, _progress(following))
         return following
 
-    def _verify(self, board: Board, from_shards: int, to_shards: int, partitions: Sequence[str]) -> tuple[int, int]:
-        counts = []
-        for part in LayoutPart:
-            old_size, new_size = self.layouts.size(board, from_shards, part), self.layouts.size(board, to_shards, part)
-            old = _checksum(self.layouts.ordered(board, from_shards, part))
-            new = _checksum(self.layouts.ordered(board, to_shards, part))
-            if old_size != new_size or old != new:
-                self.layouts.delete(board, to_shards, partitions)
-                raise ReshardMismatch(
-                    f"the {to_shards}-shard copy of {board.key} ({part}) holds {new_size} entries, the "
-                    f"{from_shards}-shard layout {old_size}, or their checksums differ: did the updater run "
-                    "during the copy? The copy is dropped; pause the updater and run again"
-                )
-            counts.append(new_size)
-        return counts[0], counts[1]
+    def _verify(
+        self,
+        board: Board,
+        shards: tuple[int, int],
+        progress: dict[str, str],
+        deadline: float,
+        partitions: Sequence[str],
+    ) -> tuple[int, int] | None:
+        """Both layouts compared entry by entry in the board's order, part by part; None when the deadline
+        came first (the place reached is in the progress). Each shard's place in the merged order is how
+        many of its players have come by (every member sits in its home shard), so a run resumes the
+        comparison where the last stopped: a running hash could not be saved."""
+        parts = list(LayoutPart)
+        for index in range(int(progress.get("verify_part", "0")), len(parts)):
+            part = parts[index]
+            old_size, new_size = (self.layouts.size(board, count, part) for count in shards)
+            if old_size != new_size:
+                self._mismatch(board, shards, partitions, f"{part}: {new_size} entries, the old layout {old_size}")
+            places = [
+                json.loads(progress.get(f"verify_{side}", "null")) or [0] * count
+                for side, count in zip(("old", "new"), shards, strict=True)
+            ]
+            old, new = (self.layouts.ordered(board, count, part, at) for count, at in zip(shards, places, strict=True))
+            for compared, (old_member, new_member) in enumerate(zip_longest(old, new), start=1):
+                if old_member is None or old_member != new_member:
+                    self._mismatch(
+                        board, shards, partitions, f"{part}: {old_member} in the old layout, {new_member} in the new"
+                    )
+                for place, count in zip(places, shards, strict=True):
+                    place[home_shard(old_member.user_id, count)] += 1
+                if compared % VERIFY_CHUNK == 0 and self.monotonic() >= deadline:
+                    progress.update(
+                        verify_part=str(index), verify_old=json.dumps(places[0]), verify_new=json.dumps(places[1])
+                    )
+                    self.layouts.save_progress(board, shards[1], progress)
+                    return None
+            progress.update(verify_part=str(index + 1), verify_old="null", verify_new="null")
+            self.layouts.save_progress(board, shards[1], progress)
+        return self.layouts.size(board, shards[1], LayoutPart.BOARD), self.layouts.size(
+            board, shards[1], LayoutPart.HIDDEN
+        )
+
+    def _mismatch(self, board: Board, shards: tuple[int, int], partitions: Sequence[str], what: str) -> NoReturn:
+        self.layouts.delete(board, shards[1], partitions)
+        raise ReshardMismatch(
+            f"the {shards[1]}-shard copy of {board.key} differs from the {shards[0]}-shard layout ({what}): did "
+            "the updater run during the copy? The copy is dropped; pause the updater and run again"
+        )
 
     def clean_up(self, board: Board, old_shards: int, live_shards: int) -> ReshardOutcome:
         """Delete the old layout of a board resharded into the live one (verified by `reshard`)."""

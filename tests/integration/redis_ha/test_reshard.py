@@ -289,6 +289,7 @@ def test_an_interrupted_reshard_resumes_where_it_stopped(
     # Small chunks: every source takes several, so runs stop inside a shard as well as between them.
     monkeypatch.setattr(board_layouts, "COPY_CHUNK", 16)
     monkeypatch.setattr(reshard, "COPY_CHUNK", 16)
+    monkeypatch.setattr(reshard, "VERIFY_CHUNK", 16)
     filled = fill(client, 4)
     sample = random.Random(6).sample(filled.truth.order(), 20)
     before = answers(api_for(cluster, 4), sample)
@@ -299,6 +300,7 @@ def test_an_interrupted_reshard_resumes_where_it_stopped(
     first_copied = statuses.index(ReshardStatus.COPIED)
     assert first_copied > 3 and set(statuses[:first_copied]) == {ReshardStatus.INCOMPLETE}
     assert runs[first_copied].players == len(filled.truth.points)
+    assert [run.detail for run in runs].count("verifying") > 3
     assert runs[-1].detail == "verified by an earlier run"
     assert answers(api_for(cluster, 8), sample) == before
     writer = writer_for(client, 8)
