@@ -271,7 +271,7 @@ class BoardResharder:
             watermarks = carried_watermarks(self.layouts.watermarks(board, from_shards))
             self.layouts.finish(board, from_shards, to_shards, watermarks, partitions)
             progress["verify_part"] = "0"
-            self.layouts.save_progress(board, to_shards, progress)
+            self.layouts.save_progress(board, to_shards, {"verify_part": "0"})
         counts = self._verify(board, (from_shards, to_shards), progress, deadline, partitions)
         if counts is None:
             return ReshardOutcome(board, from_shards, to_shards, ReshardStatus.INCOMPLETE, detail="verifying")
@@ -325,13 +325,13 @@ class BoardResharder:
                 for place, count in zip(places, shards, strict=True):
                     place[home_shard(old_member.user_id, count)] += 1
                 if compared % VERIFY_CHUNK == 0 and self.monotonic() >= deadline:
-                    progress.update(
-                        verify_part=str(index), verify_old=json.dumps(places[0]), verify_new=json.dumps(places[1])
-                    )
-                    self.layouts.save_progress(board, shards[1], progress)
+                    place = {"verify_old": json.dumps(places[0]), "verify_new": json.dumps(places[1])}
+                    self.layouts.save_progress(board, shards[1], {"verify_part": str(index), **place})
                     return None
-            progress.update(verify_part=str(index + 1), verify_old="null", verify_new="null")
-            self.layouts.save_progress(board, shards[1], progress)
+            progress.update(verify_old="null", verify_new="null")
+            self.layouts.save_progress(
+                board, shards[1], {"verify_part": str(index + 1), "verify_old": "null", "verify_new": "null"}
+            )
         return self.layouts.size(board, shards[1], LayoutPart.BOARD), self.layouts.size(
             board, shards[1], LayoutPart.HIDDEN
         )

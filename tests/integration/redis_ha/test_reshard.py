@@ -24,7 +24,13 @@ from local_runtime.redis_topologies import RedisClusterNodes
 from shared.adapters import board_layouts
 from shared.adapters.board_layouts import RedisBoardLayouts
 from shared.adapters.board_writer import RedisBoardWriter
-from shared.adapters.keys import board_shard_keys, hidden_scores_key, rebuild_lock_key, reshard_progress_key
+from shared.adapters.keys import (
+    applied_events_key,
+    board_shard_keys,
+    hidden_scores_key,
+    rebuild_lock_key,
+    reshard_progress_key,
+)
 from shared.adapters.redis_client import RedisClient, create_redis_client
 from shared.application import reshard
 from shared.application.apply import PendingScore
@@ -283,6 +289,23 @@ def test_a_copy_that_differs_from_the_old_layout_is_dropped(client: RedisClient)
     assert not client.exists(reshard_progress_key(BOARD, 8))
 
 
+class _CountingChunks(RedisBoardLayouts):
+    chunks_written = 0
+
+    def add_members(self, *args: Any, **kwargs: Any) -> None:
+        self.chunks_written += 1
+        super().add_members(*args, **kwargs)
+
+    def remember(self, *args: Any, **kwargs: Any) -> None:
+        self.chunks_written += 1
+        super().remember(*args, **kwargs)
+
+
+def _old_sources(client: RedisClient, shards: int) -> list[str]:
+    keys = board_shard_keys(BOARD, shards)
+    return [*keys, *map(hidden_scores_key, keys), *(applied_events_key(key, p) for p in PARTITIONS for key in keys)]
+
+
 def test_an_interrupted_reshard_resumes_where_it_stopped(
     cluster: RedisClusterNodes, client: RedisClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -293,14 +316,21 @@ def test_an_interrupted_reshard_resumes_where_it_stopped(
     filled = fill(client, 4)
     sample = random.Random(6).sample(filled.truth.order(), 20)
     before = answers(api_for(cluster, 4), sample)
+    chunks = sum(int(client.zcard(key)) // 16 + 1 for key in _old_sources(client, 4))
     clock = iter(range(100_000))
-    interrupted = BoardResharder(RedisBoardLayouts(client), lambda: uuid.uuid4().hex, lambda: float(next(clock)))
+    layouts = _CountingChunks(client)
+    interrupted = BoardResharder(layouts, lambda: uuid.uuid4().hex, lambda: float(next(clock)))
     runs = [interrupted.reshard(BOARD, 4, 8, 5.0) for _ in range(60)]
     statuses = [run.status for run in runs]
     first_copied = statuses.index(ReshardStatus.COPIED)
     assert first_copied > 3 and set(statuses[:first_copied]) == {ReshardStatus.INCOMPLETE}
     assert runs[first_copied].players == len(filled.truth.points)
-    assert [run.detail for run in runs].count("verifying") > 3
+    details = [run.detail for run in runs[:first_copied]]
+    verifying = details.index("verifying")
+    assert details.count("verifying") >= 2 and set(details[verifying:]) == {"verifying"}
+    assert verifying > 3
+    # Each run goes on where the last stopped: every chunk of every source is copied once.
+    assert layouts.chunks_written == chunks
     assert runs[-1].detail == "verified by an earlier run"
     assert answers(api_for(cluster, 8), sample) == before
     writer = writer_for(client, 8)
