@@ -6,7 +6,14 @@ when the board has one, else by replay; `"source": "archive"` or `"replay"` choo
 `swapped`, `incomplete` (the run's time ran out: invoke again, it resumes) or `already_running`.
 A damaged archive, a topic that no longer holds the period, or Redis, S3 or Kafka unavailable fail
 the invocation with a message naming what is wrong; the live board is never touched then.
-docs/ARCHIVE.md tells how it works and what size fits one run."""
+docs/ARCHIVE.md tells how it works and what size fits one run.
+
+It also changes a sharded window's shard count (docs/BOARDS.md#resharding-changing-s-on-a-live-board):
+`{"reshard": {"window": "alltime", "period": "all", "from_shards": 16, "to_shards": 32}}`
+(events/reshard_board.json) copies the board into the new layout and verifies it, with the updater
+paused; `from_shards` must be the layout BOARD_SHARDS configures. Its `status` is `copied`,
+`incomplete` (invoke again, it resumes) or `already_running`. Once BOARD_SHARDS names the new layout,
+`{"reshard_cleanup": {"window": "alltime", "period": "all", "old_shards": 16}}` deletes the old one."""
 
 import uuid
 from typing import Any
@@ -17,6 +24,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from shared.adapters.archive_store import S3ArchiveStore
 from shared.adapters.board_export import RedisBoardExport
+from shared.adapters.board_layouts import RedisBoardLayouts
 from shared.adapters.board_writer import RedisBoardWriter
 from shared.adapters.kafka_replay import KafkaReplaySource
 from shared.adapters.kafka_security import kafka_security_options
@@ -28,7 +36,9 @@ from shared.adapters.shadow_board import RedisShadowBoard
 from shared.adapters.updater_progress import KafkaUpdaterProgress
 from shared.application.archive import PeriodCloser
 from shared.application.rebuild import BoardRebuilder, RebuildSource
-from shared.domain.boards import enabled_window
+from shared.application.reshard import BoardResharder
+from shared.domain.boards import Board, enabled_window
+from shared.domain.sharding import check_reshard
 from shared.domain.timestamps import now_ms
 
 # Left to the run after its deadline: the last read and apply, the swap, and the answer.
@@ -69,6 +79,8 @@ rebuilder = BoardRebuilder(
     bans=RedisModerationState(client),
 )
 
+resharder = BoardResharder(RedisBoardLayouts(client), new_token=lambda: uuid.uuid4().hex)
+
 logger = Logger()
 tracer = Tracer()
 
@@ -76,6 +88,10 @@ tracer = Tracer()
 @logger.inject_lambda_context(log_event=True)
 @tracer.capture_lambda_handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    if isinstance(event, dict) and "reshard" in event:
+        return reshard(event["reshard"], context)
+    if isinstance(event, dict) and "reshard_cleanup" in event:
+        return reshard_cleanup(event["reshard_cleanup"])
     if not settings.archive_bucket:
         raise ValueError("the board rebuild needs ARCHIVE_BUCKET (template.yaml sets it)")
     if not isinstance(event, dict) or "window" not in event or "period" not in event:
@@ -92,9 +108,55 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     restart = event.get("restart", False)
     if not isinstance(restart, bool):
         raise ValueError("restart must be true or false")
+    outcome = rebuilder.rebuild(board, RebuildSource(source) if source else None, run_seconds(context), restart=restart)
+    logger.info("board rebuild", extra={"rebuild": outcome.as_dict()})
+    return outcome.as_dict()
+
+
+def run_seconds(context: LambdaContext) -> float:
     seconds = min(context.get_remaining_time_in_millis() / 1000 - MARGIN_SECONDS, LONGEST_RUN_SECONDS)
     if seconds <= 0:
         raise ValueError(f"the function's timeout leaves no time for a rebuild (it needs over {MARGIN_SECONDS:.0f} s)")
-    outcome = rebuilder.rebuild(board, RebuildSource(source) if source else None, seconds, restart=restart)
-    logger.info("board rebuild", extra={"rebuild": outcome.as_dict()})
+    return seconds
+
+
+def _sharded_board(request: Any, *counts: str) -> tuple[Board, list[int]]:
+    example = '{"window": "alltime", "period": "all", ' + ", ".join(f'"{name}": 16' for name in counts) + "}"
+    if not isinstance(request, dict) or "window" not in request or "period" not in request:
+        raise ValueError(f"the request must name the board and shard counts: {example}")
+    board = enabled_window(str(request["window"]), settings.windows).parse_period(str(request["period"]))
+    shards = []
+    for name in counts:
+        value = request.get(name)
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise ValueError(f"{name} must be a whole number of shards: {example}")
+        shards.append(value)
+    return board, shards
+
+
+def reshard(request: Any, context: LambdaContext) -> dict[str, Any]:
+    board, (from_shards, to_shards) = _sharded_board(request, "from_shards", "to_shards")
+    check_reshard(from_shards, to_shards)
+    live = settings.board_shards.get(board.window, 1)
+    if from_shards != live:
+        raise ValueError(
+            f"from_shards is {from_shards}, but BOARD_SHARDS gives the {board.window} window {live}: "
+            "a reshard copies from the layout in use (switch BoardShards only after it)"
+        )
+    outcome = resharder.reshard(board, from_shards, to_shards, run_seconds(context))
+    logger.info("board reshard", extra={"reshard": outcome.as_dict()})
+    return outcome.as_dict()
+
+
+def reshard_cleanup(request: Any) -> dict[str, Any]:
+    board, (old_shards,) = _sharded_board(request, "old_shards")
+    live = settings.board_shards.get(board.window, 1)
+    if old_shards == live:
+        raise ValueError(
+            f"old_shards is {old_shards}, the layout BOARD_SHARDS gives the {board.window} window: "
+            "the layout in use is never deleted"
+        )
+    check_reshard(old_shards, live)
+    outcome = resharder.clean_up(board, old_shards, live)
+    logger.info("board reshard cleanup", extra={"reshard": outcome.as_dict()})
     return outcome.as_dict()

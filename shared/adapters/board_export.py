@@ -5,7 +5,7 @@ into the board's order (shared.domain.sharding), so the archive is the same what
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from itertools import islice
 from typing import cast
 
@@ -20,10 +20,11 @@ from shared.domain.sharding import Ranked, merge_ordered
 _Scored = list[tuple[bytes | str, float]]
 
 
-def ranked_chunks(client: RedisClient, key: str, chunk: int, what: str) -> Iterator[list[tuple[str, float]]]:
-    """The sorted set at `key`, best first, `chunk` members a call: (member, score). A Redis failure is
-    StoreUnavailable naming `what`."""
-    start = 0
+def ranked_chunks(
+    client: RedisClient, key: str, chunk: int, what: str, start: int = 0
+) -> Iterator[list[tuple[str, float]]]:
+    """The sorted set at `key`, best first from index `start`, `chunk` members a call: (member, score).
+    A Redis failure is StoreUnavailable naming `what`."""
     while True:
         try:
             # By index, not by score: each call is O(log n + chunk), so no call holds Redis for long.
@@ -36,6 +37,22 @@ def ranked_chunks(client: RedisClient, key: str, chunk: int, what: str) -> Itera
         if len(flat) < chunk:
             return
         start += chunk
+
+
+def merged_members(
+    client: RedisClient, keys: Sequence[str], chunk: int, what: str, starts: Sequence[int] | None = None
+) -> Iterator[Ranked]:
+    """The members of sorted sets sharded by player (`keys`), merged lazily into one set's order, raw
+    scores; each set read from its index in `starts` (default: from its first member)."""
+    shards = [
+        (
+            Ranked(int(score), member)
+            for scored in ranked_chunks(client, key, chunk, what, starts[shard] if starts else 0)
+            for member, score in scored
+        )
+        for shard, key in enumerate(keys)
+    ]
+    return merge_ordered(shards)
 
 
 class RedisBoardExport:
@@ -59,8 +76,7 @@ class RedisBoardExport:
             for members in self._members(board, keys[0], chunk):
                 yield [Entry(member.user_id, points_of(member.score)) for member in members]
             return
-        shards = [(member for members in self._members(board, key, chunk) for member in members) for key in keys]
-        merged = merge_ordered(shards)
+        merged = merged_members(self.client, keys, chunk, f"board {board.key}")
         while members := list(islice(merged, chunk)):
             yield [Entry(member.user_id, points_of(member.score)) for member in members]
 

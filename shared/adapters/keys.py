@@ -111,3 +111,8 @@ def rebuild_progress_key(board: Board) -> str:
 
 def rebuild_lock_key(board: Board) -> str:
     return f"{shadow_board_key(board)}:lock"
+
+
+def reshard_progress_key(board: Board, shards: int) -> str:
+    """How far a reshard of the board into `shards` shards has copied (shared/application/reshard.py)."""
+    return f"{board.key}:reshard:{shards}:progress"

@@ -17,8 +17,11 @@ import zlib
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import islice
+from typing import TypeVar
 
 from shared.domain.boards import Window
+
+_Value = TypeVar("_Value")
 
 MAX_BOARD_SHARDS = 256
 # A sharded page reads offset + limit entries from every shard (the deepest page's entries could all
@@ -117,3 +120,21 @@ def parse_board_shards(text: str, windows: Sequence[Window], *, setting: str = "
 def shard_counts(shards: Mapping[Window, int]) -> str:
     """The setting's text for a mapping, e.g. for the template and the bench."""
     return ",".join(f"{window}={count}" for window, count in shards.items() if count > 1)
+
+
+def check_reshard(from_shards: int, to_shards: int) -> None:
+    """A layout change the reshard command can make (docs/BOARDS.md#resharding-changing-s-on-a-live-board);
+    ValueError naming what is wrong otherwise."""
+    for name, count in (("from_shards", from_shards), ("to_shards", to_shards)):
+        if not 1 <= count <= MAX_BOARD_SHARDS:
+            raise ValueError(f"{name} must be 1..{MAX_BOARD_SHARDS}, got {count}")
+    if from_shards == to_shards:
+        raise ValueError(f"from_shards and to_shards are both {from_shards}: the board already has that layout")
+
+
+def split_by_home_shard(members: Iterable[tuple[str, _Value]], shards: int) -> dict[int, list[tuple[str, _Value]]]:
+    """(user id, value) pairs grouped by the players' home shard among `shards`, in their given order."""
+    by_shard: dict[int, list[tuple[str, _Value]]] = {}
+    for user_id, value in members:
+        by_shard.setdefault(home_shard(user_id, shards), []).append((user_id, value))
+    return by_shard

@@ -34,6 +34,16 @@ def rebuild() -> Any:
         ({"window": "daily", "period": "2024-03-14", "restart": "yes"}, "restart must be true or false"),
         ({"window": "daily", "period": "2024-03-14"}, "the function's timeout leaves no time"),
         ({"window": "alltime", "period": "all"}, "the alltime window is sharded"),
+        ({"reshard": {"window": "alltime"}}, "must name the board and shard counts"),
+        ({"reshard": {"window": "alltime", "period": "all", "from_shards": 4}}, "to_shards must be a whole"),
+        ({"reshard": {"window": "alltime", "period": "all", "from_shards": 4, "to_shards": "8"}}, "to_shards must"),
+        ({"reshard": {"window": "alltime", "period": "all", "from_shards": True, "to_shards": 8}}, "from_shards must"),
+        ({"reshard": {"window": "alltime", "period": "all", "from_shards": 16, "to_shards": 8}}, "gives the alltime"),
+        ({"reshard": {"window": "daily", "period": "2024-03-14", "from_shards": 4, "to_shards": 1}}, "gives the daily"),
+        ({"reshard": {"window": "weekly", "period": "2024-W10", "from_shards": 1, "to_shards": 2}}, "unknown window"),
+        ({"reshard": {"window": "alltime", "period": "all", "from_shards": 4, "to_shards": 4}}, "both 4"),
+        ({"reshard_cleanup": {"window": "alltime", "period": "all", "old_shards": 4}}, "the layout in use is never"),
+        ({"reshard_cleanup": {"window": "alltime", "period": "all"}}, "old_shards must be a whole"),
     ],
 )
 def test_a_bad_event_is_refused_naming_the_problem(rebuild: Any, event: dict[str, Any], message: str) -> None:
