@@ -13,7 +13,12 @@ ELASTICACHE_ENGINE_RESOURCES = (
     "AWS::ElastiCache::UserGroup",
 )
 # The parameter group family of each engine version the template may pin (ElastiCache's naming).
-FAMILIES = {("valkey", "9"): "valkey9", ("valkey", "8"): "valkey8", ("valkey", "7"): "valkey7", ("redis", "7"): "redis7"}
+FAMILIES = {
+    ("valkey", "9"): "valkey9",
+    ("valkey", "8"): "valkey8",
+    ("valkey", "7"): "valkey7",
+    ("redis", "7"): "redis7",
+}
 
 
 def test_valkey_is_the_default_engine_and_redis_the_alternative() -> None:
