@@ -1,5 +1,6 @@
 """MSK trigger: apply batches of score events to every enabled board, reporting partial failures."""
 
+import sys
 from typing import Any
 
 import boto3
@@ -16,6 +17,11 @@ from shared.adapters.msk_batch import ScoreBatchProcessor, decode_score_record
 from shared.adapters.redis_client import create_redis_client
 from shared.adapters.settings import Settings
 from shared.domain.timestamps import now_ms
+
+# The apply threads wait on Redis with the GIL released; when a reply comes, the thread decoding the
+# next records holds the GIL until this interval ends (5 ms by default), and Redis sits idle meanwhile.
+UPDATER_SWITCH_INTERVAL_SECONDS = 0.001
+sys.setswitchinterval(UPDATER_SWITCH_INTERVAL_SECONDS)
 
 settings = Settings.from_env()
 redis_client = create_redis_client(
