@@ -1,8 +1,8 @@
 """Sharded boards on the Cluster harness: query latency and write throughput for S = 1, 4 and 16.
 
 One all-time board of `Scale.sharded_players` players (5 M by default, 50 M with BENCH_SCALE=25m) is
-loaded with ZADDs of 50 000 players a round, split by home shard and sent as prebuilt RESP to each
-key's node (bench/bulk_zadd.py; not through Kafka: the load is set-up, not the thing measured), on
+loaded with ZADDs of 50 000 players a round, highest score first, split by home shard and sent as
+prebuilt RESP to each key's node (bench/bulk_zadd.py; not through Kafka: the load is set-up, not the thing measured), on
 a Redis Cluster of three primaries without replicas and without RDB or AOF (the RAM goes to the
 board, and no fork doubles it), started on loopback for this section alone. For each S, in turn
 (the previous layout is deleted first, so one board at a time holds RAM):
@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.bulk_zadd import ZaddLoader, home_shards, member_rows, user_id
+from bench.bulk_zadd import ZaddLoader, highest_first, home_shards, member_rows, user_id
 from bench.progress import Progress
 from bench.results import Result, summary_ms
 from bench.scale import Scale
@@ -67,19 +67,20 @@ def _load(cluster: RedisClusterNodes, shards: int, players: int, seed: int, prog
     keys = board_shard_keys(BOARD, shards)
     slots = BOARD.codec.slots
     rng = np.random.default_rng(seed)  # the same board in every layout
+    scores = rng.integers(1, 5000, players, dtype=np.int64) * slots + rng.integers(0, slots, players)
+    order = highest_first(scores)
     started = time.monotonic()
     deadline = started + LOAD_SECONDS_PER_MILLION * max(1, players / 1_000_000)
     sent = 0
     with ZaddLoader({key: cluster.primary_port(key) for key in keys}) as loader:
         while sent < players and time.monotonic() < deadline:
-            chunk = min(LOAD_CHUNK, players - sent)
-            scores = rng.integers(1, 5000, chunk, dtype=np.int64) * slots + rng.integers(0, slots, chunk)
-            rows = member_rows(sent, scores)
-            homes = home_shards(sent, chunk, shards)
+            chunk = order[sent : sent + LOAD_CHUNK]
+            rows = member_rows(chunk, scores[chunk])
+            homes = home_shards(chunk, shards)
             for shard, key in enumerate(keys):
                 loader.zadd(key, rows[homes == shard])
-            sent += chunk
-            if sent % PROGRESS_EVERY < chunk or sent == players:
+            sent += len(chunk)
+            if sent % PROGRESS_EVERY < len(chunk) or sent == players:
                 rate = sent / (time.monotonic() - started)
                 progress.step(f"   S={shards}: {sent:,} of {players:,} players sent, {rate:,.0f} players/s")
         added = loader.finish()

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bench.bulk_zadd import MAX_PLAYERS, MAX_SCORE, home_shards, member_rows, user_id, zadd_command
+from bench.bulk_zadd import MAX_PLAYERS, MAX_SCORE, highest_first, home_shards, member_rows, user_id, zadd_command
 from shared.domain.sharding import home_shard
 
 
@@ -30,20 +30,21 @@ def parse_command(payload: bytes) -> list[bytes]:
 
 
 def test_a_zadd_carries_each_players_id_and_score() -> None:
+    players = np.array([MAX_PLAYERS - 1, 0, 12_345, 99_999_990, 7], dtype=np.int64)
     scores = np.array([0, 7, 123_456_789, MAX_SCORE, 42], dtype=np.int64)
-    first = 99_999_990  # ids near the top of the eight digits
 
-    arguments = parse_command(b"".join(zadd_command("lb:{alltime:all#01/4}", member_rows(first, scores))))
+    arguments = parse_command(b"".join(zadd_command("lb:{alltime:all#01/4}", member_rows(players, scores))))
 
     assert arguments[:2] == [b"ZADD", b"lb:{alltime:all#01/4}"]
     assert [int(score) for score in arguments[2::2]] == scores.tolist()
-    assert [member.decode() for member in arguments[3::2]] == [user_id(first + n) for n in range(len(scores))]
+    assert [member.decode() for member in arguments[3::2]] == [user_id(index) for index in players.tolist()]
 
 
 def test_rows_picked_by_home_shard_hold_exactly_that_shards_players() -> None:
     first, count, shards = 1_234_000, 2_000, 16
-    rows = member_rows(first, np.arange(count, dtype=np.int64))
-    homes = home_shards(first, count, shards)
+    players = np.arange(first, first + count, dtype=np.int64)
+    rows = member_rows(players, np.arange(count, dtype=np.int64))
+    homes = home_shards(players, shards)
 
     for shard in range(shards):
         arguments = parse_command(b"".join(zadd_command("key", rows[homes == shard])))
@@ -58,11 +59,17 @@ def test_user_ids_are_the_15_character_ids_of_the_memory_figures() -> None:
     assert len(user_id(MAX_PLAYERS - 1)) == 15
 
 
+def test_players_go_out_in_the_boards_order_highest_score_first_then_the_larger_id() -> None:
+    scores = np.array([5, 9, 5, 1, 9], dtype=np.int64)
+
+    assert highest_first(scores).tolist() == [4, 1, 2, 0, 3]
+
+
 @pytest.mark.parametrize(
-    ("first", "scores"),
-    [(MAX_PLAYERS - 1, [1, 2]), (-1, [1]), (0, [MAX_SCORE + 1]), (0, [-1])],
-    ids=["ids past eight digits", "a negative index", "a score past twelve digits", "a negative score"],
+    ("players", "scores"),
+    [([MAX_PLAYERS], [1]), ([-1], [1]), ([0], [MAX_SCORE + 1]), ([0], [-1]), ([0, 1], [1])],
+    ids=["id past 8 digits", "negative index", "score past 12 digits", "negative score", "one score short"],
 )
-def test_a_member_that_does_not_fit_its_fixed_width_is_refused(first: int, scores: list[int]) -> None:
+def test_a_member_that_does_not_fit_its_fixed_width_is_refused(players: list[int], scores: list[int]) -> None:
     with pytest.raises(ValueError):
-        member_rows(first, np.array(scores, dtype=np.int64))
+        member_rows(np.array(players, dtype=np.int64), np.array(scores, dtype=np.int64))
