@@ -1,7 +1,7 @@
 """Big boards loaded fast: ZADD commands built as RESP bytes with numpy and written to each key's node.
 
-redis-py packs a command argument by argument in Python, about 1 µs per member here, and at 5 M
-players that packing, not the server, set the sharded bench's load rate (25-45 k players/s). The
+The sharded bench first loaded through redis-py pipelines, which pack each argument in Python: the
+client, not the servers, set its rate (25-45 k players/s, over an hour for 50 M x 3 layouts). The
 bench's players are `player-` and eight digits, with integer scores below 10^12, so each member is
 two RESP bulk strings of fixed width. A chunk of members is then one byte matrix, a row per member,
 whose digit columns are filled a column at a time; a shard's ZADD is its rows' bytes after a header.

@@ -270,7 +270,8 @@ def main() -> int:
         RESULTS_DIR / f"sharded{suffix}.png",
         result.latencies,
         result.write_rates,
-        f"One board of {result.players:,} players in S shards on 3 Cluster primaries ({started_at:%Y-%m-%d})",
+        f"One board of {result.players:,} players in S shards on 3 Cluster primaries, "
+        f"{server_binary().version} ({started_at:%Y-%m-%d})",
     )
     document = {
         "schema_version": SCHEMA_VERSION,
