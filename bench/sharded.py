@@ -1,12 +1,14 @@
 """Sharded boards on the Cluster harness: query latency and write throughput for S = 1, 4 and 16.
 
 One all-time board of `Scale.sharded_players` players (5 M by default, 50 M with BENCH_SCALE=25m) is
-loaded with pipelined ZADD straight into the layout's keys (not through Kafka: the load is set-up,
-not the thing measured), on a Redis Cluster of three primaries without replicas (the RAM goes to
-the board), started on loopback for this section alone. For each S, in turn (the previous layout
-is deleted first, so one board at a time holds RAM):
+loaded with ZADDs of 50 000 players a round, highest score first, split by home shard and sent as
+prebuilt RESP to each key's node (bench/bulk_zadd.py; not through Kafka: the load is set-up, not the thing measured), on
+a Redis Cluster of three primaries without replicas and without RDB or AOF (the RAM goes to the
+board, and no fork doubles it), started on loopback for this section alone. For each S, in turn
+(the previous layout is deleted first, so one board at a time holds RAM):
 
-- memory: used_memory summed over the primaries, per player;
+- memory: used_memory summed over the primaries, per player, on the server REDIS_SERVER picks
+  (recorded in each row: Valkey 9 stores a player in about 60 % of Redis 7's bytes);
 - queries, through RedisBoardReader as the query function uses it: top 10, a player's rank (the
   standing with no neighbours) and rank ± 5, each for random players, `query_samples` times;
 - writes: RedisBoardWriter.apply, the production Lua call, in slices of APPLY_SLICE records for
@@ -25,9 +27,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+
+from bench.bulk_zadd import ZaddLoader, highest_first, home_shards, member_rows, user_id
 from bench.progress import Progress
 from bench.results import Result, summary_ms
 from bench.scale import Scale
+from local_runtime.redis_binaries import server_binary
 from local_runtime.redis_topologies import RedisClusterNodes
 from shared.adapters.board_reader import RedisBoardReader
 from shared.adapters.board_writer import RedisBoardWriter
@@ -35,21 +41,20 @@ from shared.adapters.keys import board_shard_keys
 from shared.adapters.redis_client import create_redis_client
 from shared.application.apply import APPLY_SLICE, PendingScore
 from shared.domain.boards import Window
-from shared.domain.sharding import home_shard
 
 SHARD_COUNTS = (1, 4, 16)
 BOARD = Window.ALLTIME.parse_period("all")
-LOAD_CHUNK = 50_000  # members per pipeline round while loading
-LOAD_SECONDS_PER_MILLION = 60.0  # a load slower than this is cut short (and the row says how many it holds)
+LOAD_CHUNK = 50_000  # players per round while loading, split into one ZADD per shard
+LOAD_SECONDS_PER_MILLION = 12.0  # a load slower than this is cut short (and the row says how many it holds)
+PROGRESS_EVERY = 5_000_000
+# The harness's 1 s suits failover tests; here, with no replicas to promote, a node that the loaded
+# machine starves for a second must not be declared failed (a 50 M run lost its cluster that way).
+BENCH_NODE_TIMEOUT_MS = 60_000
 WRITE_RECORDS = 200_000
 WRITE_SECONDS = 20.0
 QUERY_SECONDS = 20.0  # per query kind and S
 NEIGHBOURS = 5
 PARTITION = "bench/score-events-0"
-
-
-def user_id(index: int) -> str:
-    return f"player-{index:08d}"  # 15 characters, as the issue's memory figures
 
 
 @dataclass
@@ -60,30 +65,31 @@ class ShardedRun:
     players: int = 0
 
 
-def _load(cluster: RedisClusterNodes, shards: int, players: int, rng: random.Random, progress: Progress) -> int:
-    client = create_redis_client(cluster.url)
+def _load(cluster: RedisClusterNodes, shards: int, players: int, seed: int, progress: Progress) -> int:
+    """Load the board into the layout's keys; the players the servers added (fewer if cut at the deadline)."""
     keys = board_shard_keys(BOARD, shards)
     slots = BOARD.codec.slots
-    deadline = time.monotonic() + LOAD_SECONDS_PER_MILLION * max(1, players / 1_000_000)
-    loaded = 0
-    try:
-        while loaded < players and time.monotonic() < deadline:
-            chunk = min(LOAD_CHUNK, players - loaded)
-            by_shard: list[dict[str, int]] = [{} for _ in keys]
-            for index in range(loaded, loaded + chunk):
-                user = user_id(index)
-                by_shard[home_shard(user, shards)][user] = rng.randrange(1, 5000) * slots + rng.randrange(slots)
-            pipeline = client.pipeline(transaction=False)
-            for key, members in zip(keys, by_shard, strict=True):
-                if members:
-                    pipeline.zadd(key, members)
-            pipeline.execute()
-            loaded += chunk
-            if loaded % 1_000_000 < chunk:
-                progress.step(f"   S={shards}: {loaded:,} of {players:,} players loaded")
-    finally:
-        client.close()
-    return loaded
+    rng = np.random.default_rng(seed)  # the same board in every layout
+    scores = rng.integers(1, 5000, players, dtype=np.int64) * slots + rng.integers(0, slots, players)
+    order = highest_first(scores)
+    started = time.monotonic()
+    deadline = started + LOAD_SECONDS_PER_MILLION * max(1, players / 1_000_000)
+    sent = 0
+    with ZaddLoader({key: cluster.primary_port(key) for key in keys}) as loader:
+        while sent < players and time.monotonic() < deadline:
+            chunk = order[sent : sent + LOAD_CHUNK]
+            rows = member_rows(chunk, scores[chunk])
+            homes = home_shards(chunk, shards)
+            for shard, key in enumerate(keys):
+                loader.zadd(key, rows[homes == shard])
+            sent += len(chunk)
+            if sent % PROGRESS_EVERY < len(chunk) or sent == players:
+                rate = sent / (time.monotonic() - started)
+                progress.step(f"   S={shards}: {sent:,} of {players:,} players sent, {rate:,.0f} players/s")
+        added = loader.finish()
+    if added != sent:
+        raise RuntimeError(f"S={shards}: the servers added {added:,} players of {sent:,} sent")
+    return added
 
 
 def _used_memory(cluster: RedisClusterNodes) -> int:
@@ -96,6 +102,19 @@ def _used_memory(cluster: RedisClusterNodes) -> int:
         finally:
             node.close()
     return total
+
+
+def _persistence(cluster: RedisClusterNodes) -> dict[str, str]:
+    """What each node would fork for (RDB `save` points, AOF), as the bench cluster runs them: both off."""
+    settings: dict[str, str] = {}
+    for port in cluster.nodes:
+        node = create_redis_client(f"redis://127.0.0.1:{port}/0", decode_responses=True)
+        try:
+            for name in ("save", "appendonly"):
+                settings[f"{port} {name}"] = str(node.config_get(name)[name])
+        finally:
+            node.close()
+    return settings
 
 
 def _timed(calls: int, seconds: float, call: Callable[[], object]) -> list[float]:
@@ -152,14 +171,20 @@ def _remove_layout(cluster: RedisClusterNodes, shards: int) -> None:
 
 def run(scale: Scale, progress: Progress, seed: int) -> ShardedRun:
     run_result = ShardedRun(players=scale.sharded_players)
+    server = server_binary().version
     with tempfile.TemporaryDirectory(prefix="bench-sharded-") as workdir:
-        progress.step("   starting a Redis Cluster of 3 primaries (no replicas) on loopback")
-        with RedisClusterNodes.start(Path(workdir), primaries=3, replicas_each=0) as cluster:
+        progress.step(f"   starting a Redis Cluster of 3 primaries ({server}, no replicas, no RDB/AOF) on loopback")
+        with RedisClusterNodes.start(
+            Path(workdir), primaries=3, replicas_each=0, node_timeout_ms=BENCH_NODE_TIMEOUT_MS
+        ) as cluster:
+            persistence = _persistence(cluster)
+            if any(value not in ("", "no") for value in persistence.values()):
+                raise RuntimeError(f"the bench cluster must run without RDB or AOF, got {persistence}")
             baseline = _used_memory(cluster)
             for shards in SHARD_COUNTS:
                 rng = random.Random(seed)
                 started = time.monotonic()
-                loaded = _load(cluster, shards, scale.sharded_players, rng, progress)
+                loaded = _load(cluster, shards, scale.sharded_players, seed, progress)
                 load_seconds = time.monotonic() - started
                 bytes_per_player = (_used_memory(cluster) - baseline) / max(1, loaded)
                 progress.step(
@@ -177,7 +202,13 @@ def run(scale: Scale, progress: Progress, seed: int) -> ShardedRun:
                 rate = written / seconds
                 run_result.latencies[shards] = latencies
                 run_result.write_rates[shards] = rate
-                common = {"shards": shards, "players": loaded, "cluster_primaries": 3}
+                common = {
+                    "shards": shards,
+                    "players": loaded,
+                    "cluster_primaries": 3,
+                    "cluster_replicas": 0,
+                    "server": server,
+                }
                 for query, took in latencies.items():
                     summary = summary_ms(took)
                     run_result.results.append(
@@ -201,7 +232,12 @@ def run(scale: Scale, progress: Progress, seed: int) -> ShardedRun:
                         f"sharded S={shards}: memory per player",
                         bytes_per_player,
                         "B",
-                        parameters={**common, "load_seconds": round(load_seconds, 1)},
+                        parameters={
+                            **common,
+                            "load_seconds": round(load_seconds, 1),
+                            "load_players_per_second": round(loaded / load_seconds),
+                            "used_memory_on": "primaries only, less the empty cluster's",
+                        },
                     )
                 )
                 progress.step(
@@ -228,19 +264,24 @@ def main() -> int:
     progress.step(f"sharded boards, scale '{scale.name}': {scale.sharded_players:,} players (BENCH_SCALE=25m: 50 M)")
     result = run(scale, progress, seed=20_240_601)
     wall = (datetime.now(UTC) - started_at).total_seconds()
-    suffix = "" if scale.name == "default" else f"-{scale.name}"
+    # Named by players, not by scale: the 25m scale's sharded board holds 50 M.
+    suffix = "" if scale.name == "default" else f"-{scale.sharded_players // 1_000_000}m"
     plot = plots.sharded(
         RESULTS_DIR / f"sharded{suffix}.png",
         result.latencies,
         result.write_rates,
-        f"One board of {result.players:,} players in S shards on 3 Cluster primaries ({started_at:%Y-%m-%d})",
+        f"One board of {result.players:,} players in S shards on 3 Cluster primaries, "
+        f"{server_binary().version} ({started_at:%Y-%m-%d})",
     )
     document = {
         "schema_version": SCHEMA_VERSION,
         "scale": scale.name,
         "started_at": started_at.isoformat(timespec="seconds"),
         "duration_seconds": round(wall, 1),
-        "machine": {"contention": contention(cpu_at_start, CpuSnapshot.take(), wall).as_dict()},
+        "machine": {
+            "server": server_binary().version,
+            "contention": contention(cpu_at_start, CpuSnapshot.take(), wall).as_dict(),
+        },
         "results": [row.as_dict() for row in result.results],
         "plots": [plot.name],
     }

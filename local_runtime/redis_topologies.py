@@ -320,7 +320,13 @@ class RedisClusterNodes(_Stoppable):
 
     @classmethod
     def start(
-        cls, workdir: Path, *, primaries: int = 3, replicas_each: int = 1, timeout: float = 60.0
+        cls,
+        workdir: Path,
+        *,
+        primaries: int = 3,
+        replicas_each: int = 1,
+        timeout: float = 60.0,
+        node_timeout_ms: int = CLUSTER_NODE_TIMEOUT_MS,
     ) -> RedisClusterNodes:
         if shutil.which("redis-cli") is None:
             raise ServerStartError("redis-cli is not on PATH; it comes with redis-server: apt-get install redis-server")
@@ -329,7 +335,7 @@ class RedisClusterNodes(_Stoppable):
             *REPLICATION_ARGS,
             "--cluster-enabled", "yes",
             "--cluster-config-file", "nodes.conf",  # in the node's own data dir: a restart keeps its identity
-            "--cluster-node-timeout", str(CLUSTER_NODE_TIMEOUT_MS),
+            "--cluster-node-timeout", str(node_timeout_ms),
         ]  # fmt: skip
         try:
             for _ in range(primaries * (1 + replicas_each)):
