@@ -64,12 +64,12 @@ NAIVE_CHUNKS_BEFORE = 3
 WINDOW_SETS = {"1 window": "monthly", "4 windows": "daily,weekly,monthly,alltime"}
 ZIPF_EXPONENT = 1.0
 FLOOR_DB = 1  # the floor's boards, apart from the handler's on database 0
-FLOOR_BEFORE_FOLD_DB = 2  # the same floor with the apply script from before it folded records per player
-# The apply script before it folded a call's records per player and took them packed (issue 14), kept
-# measurable: the old floor's definition, on the same calls, next to the current one. 2ed0468 is the
-# last one without the fold that takes today's keys (four) and records (seven fields with the tag),
-# sent as seven arguments each (_FlatArgumentsWriter).
-SCRIPT_BEFORE_FOLD = ("2ed0468", "shared/adapters/lua/apply_scores.lua")
+FLOOR_BEFORE_PACKING_DB = 2  # the same calls as the floor was sent before the records were packed
+# The floor as issue 14 defined it, kept measurable next to today's: the apply script as it was before
+# it took a call's records as one MessagePack argument (ae9e6d2, with the per-player fold), sent the
+# seven arguments per record it takes (_FlatArgumentsWriter). redis-py encoding those arguments in
+# Python was most of that floor's own Python; today's floor has next to none.
+SCRIPT_BEFORE_PACKING = ("ae9e6d2", "shared/adapters/lua/apply_scores.lua")
 # 10 k-record events are measured this many times (handler, then its floors) per window set and
 # player mix, alternating, so a moment of contention on the machine hits one round; rows report the
 # median round.
@@ -109,7 +109,7 @@ class Measured:
     durations: list[float] = field(default_factory=list)
     gc_share: float = 0.0
     boards_after: int = 0
-    floor_before_fold_seconds: float | None = None
+    floor_before_packing_seconds: float | None = None
     # CPU seconds: this process (the handler's threads, or the floor's packing) and redis-server
     handler_cpu: float = 0.0
     handler_redis_cpu: float = 0.0
@@ -195,9 +195,9 @@ def redis_cpu_seconds(client: redis.Redis) -> float:
     return float(cpu["used_cpu_user"]) + float(cpu["used_cpu_sys"])
 
 
-def script_before_fold() -> str | None:
-    """The apply script as it was before the fold, from this repository's history; None without it."""
-    commit, path = SCRIPT_BEFORE_FOLD
+def script_before_packing() -> str | None:
+    """The apply script as it was before the packing, from this repository's history; None without it."""
+    commit, path = SCRIPT_BEFORE_PACKING
     try:
         return subprocess.run(
             ["git", "show", f"{commit}:{path}"], cwd=REPO_ROOT, capture_output=True, text=True, timeout=10, check=True
@@ -223,8 +223,7 @@ def floor_writer(
 
 
 class _FlatArgumentsWriter(RedisBoardWriter):
-    """The writer for the script from before the fold, which took each record as seven arguments
-    (not yet one MessagePack argument)."""
+    """The writer for the script from before the packing, which took each record as seven arguments."""
 
     def _run(self, calls: Sequence[tuple[list[str], list[str | int | bytes]]]) -> list[Any]:
         flat = []
@@ -250,12 +249,12 @@ def measure(
     client.flushall()  # only ever this run's own redis-server
     captured = captured_calls(payloads, settings.board_schedule())
     floor = floor_writer(servers, settings, FLOOR_DB)
-    floor_before_fold = (
-        None if old_script is None else floor_writer(servers, settings, FLOOR_BEFORE_FOLD_DB, old_script)
+    floor_before_packing = (
+        None if old_script is None else floor_writer(servers, settings, FLOOR_BEFORE_PACKING_DB, old_script)
     )
     measured = Measured()
-    if floor_before_fold is not None:
-        measured.floor_before_fold_seconds = 0.0
+    if floor_before_packing is not None:
+        measured.floor_before_packing_seconds = 0.0
     deadline = time.monotonic() + seconds_cap
     with GcClock() as gc_clock:
         for payload, calls in zip(payloads, captured, strict=True):
@@ -289,13 +288,13 @@ def measure(
             measured.floor_seconds += time.perf_counter() - started
             measured.floor_cpu += time.process_time() - cpu
             measured.floor_redis_cpu += redis_cpu_seconds(client) - redis_cpu
-            if floor_before_fold is not None and measured.floor_before_fold_seconds is not None:
+            if floor_before_packing is not None and measured.floor_before_packing_seconds is not None:
                 started = time.perf_counter()
                 for board, partition, scores, unscoped, expires_at in calls:
-                    floor_before_fold.apply(
+                    floor_before_packing.apply(
                         board, partition, scores, unscoped_partition=unscoped, expires_at_ms=expires_at
                     )
-                measured.floor_before_fold_seconds += time.perf_counter() - started
+                measured.floor_before_packing_seconds += time.perf_counter() - started
             measured.floor_calls += len(calls)
             measured.board_updates += sum(len(scores) for _, _, scores, _, _ in calls)
             if time.monotonic() > deadline and measured.invocations >= 3:
@@ -351,9 +350,9 @@ def run(servers: BenchServers, scale: Scale, progress: Progress, seed: int) -> U
 
     rows: list[Result] = []
     event_memory: dict[Window, tuple[int, int]] = {}
-    old_script = script_before_fold()
+    old_script = script_before_packing()
     if old_script is None:
-        progress.step(f"updater: no git history for {SCRIPT_BEFORE_FOLD}: the floor before the fold is left out")
+        progress.step(f"updater: no git history for {SCRIPT_BEFORE_PACKING}: the floor before the packing is left out")
     largest = UPDATER_BATCH_SIZES[-1]
     for label, windows in WINDOW_SETS.items():
         overrides = {"LEADERBOARD_WINDOWS": windows}
@@ -501,21 +500,25 @@ def _throughput_rows(
         *(
             [
                 Result(
-                    name=f"apply_scores.lua before the fold and packing, {label}, the calls of {workload}",
-                    value=measured.records / measured.floor_before_fold_seconds,
+                    name=f"apply_scores.lua before the packing (seven arguments per record), {label}, "
+                    f"the calls of {workload}",
+                    value=measured.records / measured.floor_before_packing_seconds,
                     unit="records/s",
                     floor=measured.floor_rate,
                     floor_name=floor_name,
                     parameters={
                         **common,
-                        "script": f"{SCRIPT_BEFORE_FOLD[1]} at commit {SCRIPT_BEFORE_FOLD[0]}",
-                        "note": "the floor as issue 14 measured it: the same calls through the apply script from "
-                        "before it folded records per player, right after the current script's floor; ratio = "
-                        "this rate / the current script's",
+                        "script": f"{SCRIPT_BEFORE_PACKING[1]} at commit {SCRIPT_BEFORE_PACKING[0]}",
+                        "note": "the floor as issue 14 measured it: the same calls, each record sent as seven "
+                        "arguments, through the apply script from before the packing, right after the current "
+                        "script's floor; ratio = this rate / the current script's",
+                        "handler_ratio_to_this": round(
+                            measured.handler_rate / (measured.records / measured.floor_before_packing_seconds), 3
+                        ),
                     },
                 )
             ]
-            if measured.floor_before_fold_seconds
+            if measured.floor_before_packing_seconds
             else []
         ),
     ]
