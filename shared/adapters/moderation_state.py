@@ -41,7 +41,12 @@ class RedisModerationState:
             everyone: dict[bytes, bytes] = self.client.hgetall(key)  # type: ignore[assignment]
         except REDIS_FAILURES as error:
             raise StoreUnavailable(f"moderation state: {error}") from error
-        return {text_of(name): int(value) for name, value in everyone.items()}
+        try:
+            return {text_of(name): int(value) for name, value in everyone.items()}
+        except ValueError:  # UnicodeDecodeError included
+            # An entry no ban could be (written by hand, or by something else): read player by
+            # player instead, so that it fails only a batch holding its player, as it always did.
+            return None
 
     def record(self, states: Mapping[str, int | None]) -> None:
         banned = {player: until for player, until in states.items() if until is not None}

@@ -106,7 +106,8 @@ class ModerationStateStore(Protocol):
         ...
 
     def every_ban(self, at_most: int) -> dict[str, int] | None:
-        """Every banned player with their ban's end when there are at most `at_most`, else None."""
+        """Every banned player with their ban's end when there are at most `at_most` (and all can be
+        read as bans), else None: the bans are then read player by player."""
         ...
 
     def record(self, states: Mapping[str, int | None]) -> None:

@@ -74,3 +74,19 @@ def test_every_ban_from_a_hash_of_the_wrong_type_is_the_store_unavailable(client
     client.set(moderation_state_key(), "not a hash")
     with pytest.raises(StoreUnavailable, match="moderation state"):
         RedisModerationState(client).every_ban(5)
+
+
+@pytest.mark.parametrize(
+    "foreign",
+    [{b"\xff\xfe": b"0"}, {b"mallory": b"soon"}],
+    ids=["a field that is not text", "a value that is not a time"],
+)
+def test_every_ban_leaves_a_hash_with_a_foreign_entry_to_the_reads_player_by_player(
+    client: RedisClient, foreign: dict[bytes, bytes]
+) -> None:
+    # One entry no ban could be stops no batch that does not hold its player: the bans are then read
+    # player by player, which never meets it.
+    RedisModerationState(client).record(dict(BANNED))
+    client.hset(moderation_state_key(), mapping=foreign)  # type: ignore[arg-type]
+    assert RedisModerationState(client).every_ban(10) is None
+    assert RedisModerationState(client).banned_until({"cheater", "ann"}) == {"cheater": 0}
