@@ -491,11 +491,13 @@ class BatchApplication:
         lanes_for = self._router.lanes_for
         bans = self._bans
         for offset, event, produced_at in records:
-            if isinstance(event, PoisonRecord):
-                decoded.poison.append((offset, event))
-                continue
-            if isinstance(event, ModerationAction):
-                self._submit_action(partition, watermark, offset, event, produced_at, boards, by_board)
+            if type(event) is not ScoreEvent:
+                if isinstance(event, PoisonRecord):
+                    decoded.poison.append((offset, event))
+                elif isinstance(event, ModerationAction):
+                    self._submit_action(partition, watermark, offset, event, produced_at, boards, by_board)
+                else:
+                    raise TypeError(f"not a decoded record: {type(event).__name__}")
                 continue
             try:
                 event_id = binary_event_id(event)

@@ -10,11 +10,11 @@ import orjson
 from shared.domain.events import (
     EVENT_ID_LENGTH,
     MAX_EPOCH_MS,
+    MAX_ID_LENGTH,
     InvalidId,
     InvalidInput,
     ScoreEvent,
     canonical_id,
-    is_plain_ascii_id,
 )
 from shared.domain.moderation import (
     MAX_ACTOR_LENGTH,
@@ -148,8 +148,16 @@ def decode_record(value: bytes | None) -> ScoreEvent:
 
 def decode_update(value: bytes | None) -> ScoreEvent | ModerationAction:
     """Any record of the score topic: a score event or a moderation action, or PoisonRecord."""
-    document = _document_of(value)
-    return decode_moderation(document) if is_moderation(document) else _score_from(document)
+    # _document_of and is_moderation written out: the updater decodes every record through here.
+    if value is None:
+        raise PoisonRecord("record has no value")
+    try:
+        document = orjson.loads(value)
+    except orjson.JSONDecodeError as error:
+        raise PoisonRecord(f"value is not JSON: {error}") from None
+    if type(document) is not dict:
+        raise PoisonRecord("value is not a JSON object")
+    return decode_moderation(document) if document.get("type") == MODERATION_TYPE else _score_from(document)
 
 
 def _document_of(value: bytes | None) -> dict[str, Any]:
@@ -175,8 +183,19 @@ def _score_from(document: dict[str, Any]) -> ScoreEvent:
         get("v") == SCHEMA_VERSION
         and type(event_id) is str
         and len(event_id) == EVENT_ID_LENGTH
-        and is_plain_ascii_id(match_id)
-        and is_plain_ascii_id(user_id)
+        # is_plain_ascii_id, for both ids, written out
+        and type(match_id) is str
+        and match_id.isascii()
+        and 0 < len(match_id) <= MAX_ID_LENGTH
+        and match_id.isprintable()
+        and match_id[0] != " "
+        and match_id[-1] != " "
+        and type(user_id) is str
+        and user_id.isascii()
+        and 0 < len(user_id) <= MAX_ID_LENGTH
+        and user_id.isprintable()
+        and user_id[0] != " "
+        and user_id[-1] != " "
         and type(points) is int
         and 1 <= points <= MAX_RECORD_POINTS
         and type(occurred_at) is int
