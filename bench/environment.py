@@ -12,6 +12,7 @@ import logging
 import os
 import shutil
 import tempfile
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -148,3 +149,17 @@ class BenchServers:
 def quiet_client_logs() -> None:
     """kafka-python logs every closed connection as an error; the bench reports failures itself."""
     logging.getLogger("kafka").setLevel(logging.CRITICAL)
+
+
+LAZYFREE_WAIT_SECONDS = 30.0
+
+
+def settled_memory(client: redis.Redis) -> dict[str, Any]:
+    """INFO memory once the server has no lazily freed objects left to free: Valkey frees a FLUSHALL's
+    or a DEL's values in the background by default, and used_memory counts them until then."""
+    deadline = time.monotonic() + LAZYFREE_WAIT_SECONDS
+    while True:
+        info: dict[str, Any] = client.info("memory")  # type: ignore[assignment]
+        if int(info.get("lazyfree_pending_objects", 0)) == 0 or time.monotonic() > deadline:
+            return info
+        time.sleep(0.05)

@@ -19,7 +19,7 @@ from typing import Any
 
 import redis
 
-from bench.environment import BenchServers
+from bench.environment import BenchServers, settled_memory
 from bench.progress import Progress
 from bench.results import Result, Target, percentile, summary_ms
 from bench.scale import Scale
@@ -74,7 +74,7 @@ def load_board(client: redis.Redis, key: str, ids: Iterable[str], rng: random.Ra
 
 
 def _used_memory(client: redis.Redis) -> int:
-    return int(client.info("memory")["used_memory"])
+    return int(settled_memory(client)["used_memory"])
 
 
 def load_and_measure(
