@@ -1,6 +1,9 @@
 """MSK trigger: apply batches of score events to every enabled board, reporting partial failures."""
 
+import gc
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import boto3
@@ -20,7 +23,7 @@ from shared.domain.timestamps import now_ms
 
 # The apply threads wait on Redis with the GIL released; when a reply comes, the thread decoding the
 # next records holds the GIL until this interval ends (5 ms by default), and Redis sits idle meanwhile.
-UPDATER_SWITCH_INTERVAL_SECONDS = 0.001
+UPDATER_SWITCH_INTERVAL_SECONDS = 0.0002
 sys.setswitchinterval(UPDATER_SWITCH_INTERVAL_SECONDS)
 
 settings = Settings.from_env()
@@ -54,16 +57,36 @@ metrics = EphemeralMetrics(
     namespace=settings.metrics_namespace
 )  # Metrics' output; no state shared with other functions
 
+# What start-up made (clients, the imported modules) lives as long as the process: frozen, the
+# collector never scans it again.
+gc.freeze()
+
 
 @logger.inject_lambda_context(log_event=False)
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     try:
-        return dict(process_partial_response(event, decode_score_record, processor.for_event(event), context))
+        with garbage_collection_paused():
+            return dict(process_partial_response(event, decode_score_record, processor.for_event(event), context))
     finally:
         report(processor)
         report_changes(processor)
+
+
+@contextmanager
+def garbage_collection_paused() -> Iterator[None]:
+    """No cycle collection while a batch is applied. A 10 000-record batch makes tens of thousands of
+    short-lived dicts and tuples, which reference counting frees; at the default thresholds the
+    collector still ran dozens of times per batch, holding the GIL while Redis waited for the next call
+    (a third of the updater's Python time, measured). What a batch leaves is collected after it."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def report_changes(batch: ScoreBatchProcessor) -> None:

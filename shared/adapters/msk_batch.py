@@ -144,6 +144,14 @@ class ScoreBatchProcessor(BatchProcessor):
             outcomes.extend(zip(repeat("success"), repeat(None), succeeded))
         return outcomes
 
+    def _clean(self) -> None:
+        try:
+            super()._clean()  # type: ignore[no-untyped-call]
+        finally:
+            # Powertools keeps the records until the next batch comes, whose start would then free these
+            # 10 000 dicts while Redis waits for its first call (2 ms); dropped now, they go with the event.
+            self.records, self.success_messages = [], []
+
     def _decoded(self, records: list[RawRecord]) -> Iterator[DecodedRecord]:
         handler = self.handler
         for record in records:

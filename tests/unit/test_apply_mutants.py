@@ -12,7 +12,9 @@ import pytest
 
 from shared.application.apply import (
     APPLY_SLICE,
+    FIRST_APPLY_SLICE,
     MAX_INLINE_VALUE_CHARS,
+    SLICE_GROWTH,
     ApplyResult,
     BatchTally,
     BoardSliceOutcome,
@@ -23,7 +25,16 @@ from shared.application.apply import (
 from shared.domain.boards import Board, Window
 from shared.domain.events import ScoreEvent
 from shared.domain.record_codec import PoisonRecord
-from tests.support.updater_fakes import InMemoryBoards, RecordingDeadLetters, kafka_event, process, record, run, score
+from tests.support.updater_fakes import (
+    MONTHLY_ONLY,
+    InMemoryBoards,
+    RecordingDeadLetters,
+    kafka_event,
+    process,
+    record,
+    run,
+    score,
+)
 
 
 def letter(**changes: object) -> DeadLetter:
@@ -154,12 +165,16 @@ def test_a_record_whose_event_id_is_not_hexadecimal_is_dead_lettered_and_the_par
     assert boards.on(Window.MONTHLY, "2026-11") == {"b": 1}
 
 
-def test_a_board_gets_its_records_in_slices_of_at_most_apply_slice() -> None:
+def test_a_board_gets_its_records_in_slices_growing_to_at_most_apply_slice() -> None:
+    ramp = [FIRST_APPLY_SLICE]
+    while ramp[-1] < APPLY_SLICE:
+        ramp.append(min(APPLY_SLICE, int(ramp[-1] * SLICE_GROWTH)))
     boards, letters = InMemoryBoards(), RecordingDeadLetters()
-    count = APPLY_SLICE + 3
+    count = sum(ramp) + APPLY_SLICE + 3
     event = kafka_event(*[record(0, offset, score(f"u{offset}", "m")) for offset in range(count)])
-    assert run(boards, letters, event) == []
-    assert [len(offsets) for offsets in boards.offsets_sent(Window.MONTHLY, "2026-11")] == [APPLY_SLICE, 3]
+    assert run(boards, letters, event, MONTHLY_ONLY) == []
+    sizes = [len(offsets) for offsets in boards.offsets_sent(Window.MONTHLY, "2026-11")]
+    assert sizes == [*ramp, APPLY_SLICE, 3]
     assert len(boards.on(Window.MONTHLY, "2026-11")) == count
 
 

@@ -9,8 +9,11 @@ forced precisely; the same engine runs against a real redis-server in tests/inte
 import base64
 
 import pytest
+from aws_lambda_powertools.utilities.batch import process_partial_response
+from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
 
 from shared.adapters.board_writer import ReplicationLagging
+from shared.adapters.msk_batch import ScoreBatchProcessor, decode_score_record
 from shared.application.apply import ApplyResult, BatchTally, BoardSliceOutcome, PendingScore
 from shared.domain.boards import Board, Window
 from tests.support.sample_events import load_event
@@ -315,20 +318,35 @@ def test_updates_held_at_the_cap_are_counted_per_window() -> None:
     }
 
 
-def test_the_batch_starts_with_a_small_call_then_sends_full_slices(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("shared.application.apply.APPLY_SLICE", 4)
+def test_the_batch_starts_with_a_small_call_and_grows_them_to_full_slices(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("shared.application.apply.APPLY_SLICE", 8)
     monkeypatch.setattr("shared.application.apply.FIRST_APPLY_SLICE", 2)
+    monkeypatch.setattr("shared.application.apply.SLICE_GROWTH", 1.5)
     boards = InMemoryBoards()
     event = kafka_event(
-        *[record(0, offset, score(f"u{offset}", f"m{offset}")) for offset in range(1, 9)],
-        *[record(1, offset, score(f"v{offset}", f"n{offset}")) for offset in range(1, 6)],
+        *[record(0, offset, score(f"u{offset}", f"m{offset}")) for offset in range(1, 21)],
+        *[record(1, offset, score(f"v{offset}", f"n{offset}")) for offset in range(1, 11)],
     )
     assert run(boards, RecordingDeadLetters(), event, MONTHLY_ONLY) == []
     # Each partition's calls are in order; two partitions' calls may interleave (two threads send them).
     assert sorted(((partition, offsets) for _, partition, offsets in boards.calls), key=lambda call: call[0]) == [
         ("score-events-0", [1, 2]),
-        ("score-events-0", [3, 4, 5, 6]),
-        ("score-events-0", [7, 8]),
-        ("score-events-1", [1, 2, 3, 4]),
-        ("score-events-1", [5]),
-    ], "only the batch's first call is small; Redis waits for nothing else"
+        ("score-events-0", [3, 4, 5]),
+        ("score-events-0", [6, 7, 8, 9]),
+        ("score-events-0", list(range(10, 16))),
+        ("score-events-0", list(range(16, 21))),
+        ("score-events-1", list(range(1, 9))),
+        ("score-events-1", [9, 10]),
+    ], "the batch's first calls grow by half each, up to full slices; later partitions send full slices"
+
+
+@pytest.mark.parametrize("failing_calls", [(), (2,), (1, 2)], ids=["applied", "partly failed", "all failed"])
+def test_the_processor_keeps_no_record_after_its_batch(failing_calls: tuple[int, ...]) -> None:
+    # The next batch would otherwise free this one's records before its first apply call.
+    processor = ScoreBatchProcessor(InMemoryBoards(failing_calls=failing_calls), RecordingDeadLetters(), MONTHLY_ONLY)
+    event = kafka_event(*[record(0, offset, score(f"u{offset}", f"m{offset}")) for offset in range(1, 301)])
+    try:
+        process_partial_response(event, decode_score_record, processor)
+    except BatchProcessingError:
+        assert len(failing_calls) > 1, "only a batch whose every record failed is raised whole"
+    assert (processor.records, processor.success_messages) == ([], [])
