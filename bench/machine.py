@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import os
 import resource
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -69,3 +71,46 @@ def contention(start: CpuSnapshot, end: CpuSnapshot, wall_seconds: float) -> Con
         others = max(0.0, (end.machine_busy - start.machine_busy) - own)
     share = None if others is None or wall_seconds <= 0 else others / (wall_seconds * cpus)
     return Contention(own, others, share, start.load_average, end.load_average)
+
+
+def _threads_of(pid: int | str) -> list[int]:
+    try:
+        return [int(tid) for tid in os.listdir(f"/proc/{pid}/task")]
+    except OSError:
+        return []
+
+
+def _pin(pid: int | str, cpus: set[int]) -> dict[int, set[int]]:
+    """Pin every thread of `pid` to `cpus`; each thread's former CPUs, to put back."""
+    former: dict[int, set[int]] = {}
+    for tid in _threads_of(pid):
+        try:
+            former[tid] = os.sched_getaffinity(tid)
+            os.sched_setaffinity(tid, cpus)
+        except OSError:  # the thread ended meanwhile
+            continue
+    return former
+
+
+@contextmanager
+def server_on_its_own_core(server_pid: int) -> Iterator[str]:
+    """The Redis server on one CPU and this process (all its threads, and those it starts) on the
+    others, as in AWS, where ElastiCache and Lambda are different hosts: sharing 2 CPUs, the updater's
+    threads preempt Redis mid-script. Yields how the CPUs were shared, for the results."""
+    available = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+    if len(available) < 2 or not _threads_of(server_pid):
+        yield "shared: fewer than 2 CPUs, or no /proc"
+        return
+    server_cpu, own_cpus = {available[-1]}, set(available[:-1])
+    server_former = _pin(server_pid, server_cpu)
+    own_former = _pin("self", own_cpus)
+    try:
+        own = ", ".join(map(str, sorted(own_cpus)))
+        yield f"Redis server on CPU {available[-1]}, the bench and the handler on CPU {own}"
+    finally:
+        for former in (own_former, server_former):
+            for tid, cpus in former.items():
+                try:
+                    os.sched_setaffinity(tid, cpus)
+                except OSError:
+                    continue

@@ -1,13 +1,14 @@
 """Where the updater's time goes against its Lua floor: a quick, repeatable profile of one workload.
 
-Starts its own redis-server on a free loopback port, builds 10 k-record `aws:kafka` events
+Starts its own redis-server on a free loopback port (pinned to one CPU and this process to the
+others, as bench/updater.py does; --shared-cpus leaves both on every CPU), builds 10 k-record `aws:kafka` events
 (uniform or Zipf-skewed players), and runs the real `lambda_handler` on them, each followed by its
 floor (the same apply calls, captured beforehand, through RedisBoardWriter.apply alone), as
 bench/updater.py does, in alternating rounds; prints each round's ratio and their median. With
 --profile, cProfile of the handler alone (its main thread; the apply threads are not traced by
 cProfile), sorted by own time.
 
-    python -m bench.profile_updater [--windows monthly] [--zipf] [--rounds 5] [--profile]
+    python -m bench.profile_updater [--windows monthly] [--zipf] [--rounds 5] [--profile] [--shared-cpus]
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from typing import Any
 import redis
 
 from bench.environment import PARTITIONS, BenchServers, quiet_client_logs
+from bench.machine import server_on_its_own_core
 from bench.updater import FLOOR_DB, TOPIC, UPDATER_FUNCTION, captured_calls
 from bench.workload import KafkaEventFactory
 from local_runtime.servers import RedisServer
@@ -63,6 +65,9 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=5, help=f"handler-then-floor rounds (at most {MAX_ROUNDS})")
     parser.add_argument("--events", type=int, default=4, help="10 k-record events per round")
     parser.add_argument("--profile", action="store_true", help="cProfile the handler in one more round")
+    parser.add_argument(
+        "--shared-cpus", action="store_true", help="leave the Redis server and the handler on either CPU (not pinned)"
+    )
     options = parser.parse_args()
     rounds = max(1, min(options.rounds, MAX_ROUNDS))
     quiet_client_logs()
@@ -87,7 +92,9 @@ def main() -> int:
             remember_events_seconds=settings.idempotency_window_seconds,
         )
         ratios = []
-        with open(os.devnull, "w") as devnull, contextlib.redirect_stdout(devnull):
+        pinning = contextlib.nullcontext("shared") if options.shared_cpus else server_on_its_own_core(servers.redis.pid)
+        with pinning as cpus, open(os.devnull, "w") as devnull, contextlib.redirect_stdout(devnull):
+            print(f"CPUs: {cpus}", file=sys.stderr)
             for round_number in range(rounds + (1 if options.profile else 0)):
                 client.flushall()  # only ever this script's own redis-server
                 payloads = [json.dumps(factory.event(10_000)).encode() for _ in range(options.events)]

@@ -42,6 +42,7 @@ from aws_lambda_powertools.utilities.batch import process_partial_response
 from bench import plots
 from bench.environment import PARTITIONS, REPO_ROOT, BenchServers, LoadedFunction, quiet_client_logs
 from bench.gcclock import GcClock
+from bench.machine import server_on_its_own_core
 from bench.progress import Progress
 from bench.results import RESULTS_DIR, Result, Target, summary_ms, table
 from bench.scale import UPDATER_BATCH_SIZES, Scale, scale_from_env
@@ -94,6 +95,7 @@ class UpdaterRun:
     floors: dict[str, float] = field(default_factory=dict)  # name -> records/s
     # "<window set>, <players>" -> the handler's ratio to its floor in each round, on 10 k-record events
     ratio_rounds: dict[str, list[float]] = field(default_factory=dict)
+    cpus: str = ""  # how the handler and the Redis server shared the CPUs (bench.machine.server_on_its_own_core)
 
 
 @dataclass
@@ -359,26 +361,36 @@ def run(servers: BenchServers, scale: Scale, progress: Progress, seed: int) -> U
         handler = servers.load_function(UPDATER_FUNCTION, TOPIC, overrides)
         settings = Settings.from_env(servers.function_environment(UPDATER_FUNCTION, TOPIC, overrides))
         rounds: dict[tuple[int, str], list[Measured]] = {}
-        for round_number in range(RATIO_ROUNDS):
-            for size, players, payloads in workloads:
-                if size != largest and round_number > 0:
-                    continue  # the smaller events are measured once
-                measured = measure(
-                    servers,
-                    handler,
-                    settings,
-                    payloads,
-                    scale.updater_seconds_per_size,
-                    old_script if size == largest else None,
-                )
-                rounds.setdefault((size, players), []).append(measured)
-                if label == "4 windows" and players == "uniform" and size == largest and round_number == 0:
-                    event_memory = remembered_event_memory(client)
+        with server_on_its_own_core(servers.redis.pid) as cpus:
+            outcome.cpus = cpus
+            for round_number in range(RATIO_ROUNDS):
+                for size, players, payloads in workloads:
+                    if size != largest and round_number > 0:
+                        continue  # the smaller events are measured once
+                    measured = measure(
+                        servers,
+                        handler,
+                        settings,
+                        payloads,
+                        scale.updater_seconds_per_size,
+                        old_script if size == largest else None,
+                    )
+                    rounds.setdefault((size, players), []).append(measured)
+                    if label == "4 windows" and players == "uniform" and size == largest and round_number == 0:
+                        event_memory = remembered_event_memory(client)
+                    progress.step(
+                        f"score_updater, {label}, {measured.invocations} x {size:,}-record events ({players})"
+                        + (f", round {round_number + 1} of {RATIO_ROUNDS}" if size == largest else "")
+                        + f": {measured.handler_rate:,.0f} records/s, floor {measured.floor_rate:,.0f} "
+                        f"({measured.ratio:.2f}x), {measured.round_trips / measured.records:.4f} Redis calls/record"
+                    )
+        shared_cpus: dict[str, Measured] = {}
+        for size, players, payloads in workloads:
+            if size == largest:
+                shared_cpus[players] = measure(servers, handler, settings, payloads, scale.updater_seconds_per_size)
                 progress.step(
-                    f"score_updater, {label}, {measured.invocations} x {size:,}-record events ({players})"
-                    + (f", round {round_number + 1} of {RATIO_ROUNDS}" if size == largest else "")
-                    + f": {measured.handler_rate:,.0f} records/s, floor {measured.floor_rate:,.0f} "
-                    f"({measured.ratio:.2f}x), {measured.round_trips / measured.records:.4f} Redis calls/record"
+                    f"score_updater, {label}, {size:,}-record events ({players}), the CPUs shared with Redis: "
+                    f"{shared_cpus[players].ratio:.2f}x its floor"
                 )
         for (size, players), measurements in rounds.items():
             typical = median_round(measurements)
@@ -387,7 +399,9 @@ def run(servers: BenchServers, scale: Scale, progress: Progress, seed: int) -> U
                 outcome.lua_rates.setdefault(label, {})[size] = typical.floor_rate
             if size == largest:
                 outcome.ratio_rounds[f"{label}, {players}"] = [m.ratio for m in measurements]
-            rows += _throughput_rows(label, windows, size, players, typical, scale, measurements)
+            rows += _throughput_rows(
+                label, windows, size, players, typical, scale, measurements, outcome.cpus, shared_cpus.get(players)
+            )
     client.flushall()
 
     naive_chunks += [
@@ -439,6 +453,8 @@ def _throughput_rows(
     measured: Measured,
     scale: Scale,
     rounds: Sequence[Measured] = (),
+    cpus: str = "",
+    with_cpus_shared: Measured | None = None,
 ) -> list[Result]:
     workload = f"{size:,}-record events" + (
         "" if players == "uniform" else f", Zipf-skewed players (s = {ZIPF_EXPONENT:g})"
@@ -472,6 +488,16 @@ def _throughput_rows(
                 "gc_share_of_handler_time": round(measured.gc_share, 3),
                 "invocation_latency": summary_ms(measured.durations),
                 "cpu_per_record": measured.cpu_per_record(),
+                **({"cpus": cpus} if cpus else {}),
+                **(
+                    {
+                        "ratio_with_cpus_shared": round(with_cpus_shared.ratio, 3),
+                        "cpus_shared_note": "one more round with the Redis server and the handler on either CPU: "
+                        "the handler's threads then preempt Redis mid-script, which never happens in AWS",
+                    }
+                    if with_cpus_shared is not None
+                    else {}
+                ),
                 **(
                     {
                         "round_ratios": [round(m.ratio, 3) for m in rounds],

@@ -122,9 +122,14 @@ class ScoreBatchProcessor(BatchProcessor):
         # Lambda sends each partition's records together: grouped run by run, not record by record.
         for (topic, number), run in groupby(self.records, key=itemgetter("topic", "partition")):
             by_partition[partition_name(topic, number)].extend(run)
-        for partition, records in by_partition.items():
+        for records in by_partition.values():
             records.sort(key=itemgetter("offset"))
-            batch.submit(partition, self._watermark_name(partition), self._decoded(records))
+        batch.submit_in_turns(
+            {
+                partition: (self._watermark_name(partition), self._decoded(records))
+                for partition, records in by_partition.items()
+            }
+        )
         settlements = batch.settle(self._letter_for(by_partition))
         self.changes = batch.changes
 

@@ -20,10 +20,11 @@ from __future__ import annotations
 import bisect
 import hashlib
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
+from itertools import islice
 from operator import attrgetter
 from typing import Any, NamedTuple, Protocol
 
@@ -54,10 +55,11 @@ LetterFor = Callable[[str, int, PoisonRecord], "DeadLetter"]
 # Records per Lua call: enough to amortise the round trip, few enough that decoding the next
 # slice overlaps with Redis running this one.
 APPLY_SLICE = 2000
-# The batch's first call is smaller: Redis waits idle until it is decoded. Each call after it is
-# larger by SLICE_GROWTH, up to APPLY_SLICE, so Redis running one call takes about as long as Python
-# decoding the next (a record costs Redis about 1.5 times what its decoding costs Python): a
-# full-size second call would leave Redis idle while it was decoded.
+# A batch's partitions are decoded in turns, a run of records from each: every run ends in its own
+# calls, so calls of different partitions (sent by different threads) wait at Redis while it runs
+# one, and Redis never waits for a thread to wake up and send the next. The first run is small, as
+# Redis waits idle until it is decoded; each next run is larger by SLICE_GROWTH, up to APPLY_SLICE,
+# so that Redis running one takes about as long as Python decoding the next.
 FIRST_APPLY_SLICE = 250
 SLICE_GROWTH = 1.5
 # Threads (each with its own Redis connection) sending the calls: while Redis runs one call's
@@ -483,16 +485,37 @@ class BatchApplication:
         """After settle: the boards that applied records, with the players sent to them (None: too many to list)."""
         self.tally = BatchTally(board_updates={window: BoardUpdates() for window in router.schedule.windows})
 
+    def submit_in_turns(self, partitions: Mapping[str, tuple[str, Iterable[DecodedRecord]]]) -> None:
+        """`submit` every partition's records, a run from each in turn (see FIRST_APPLY_SLICE):
+        partition -> (watermark, its records in offset order)."""
+        turns = [(partition, watermark, iter(records)) for partition, (watermark, records) in partitions.items()]
+        run_size = FIRST_APPLY_SLICE
+        while turns:
+            unfinished = []
+            for partition, watermark, records in turns:
+                run = list(islice(records, run_size))
+                if run:
+                    self.submit(partition, watermark, run)
+                if len(run) == run_size:
+                    unfinished.append((partition, watermark, records))
+                run_size = min(APPLY_SLICE, int(run_size * SLICE_GROWTH))
+            turns = unfinished
+
     def submit(self, partition: str, watermark: str, records: Iterable[DecodedRecord]) -> None:
-        """Fan one partition's records (in offset order) out to their boards; `watermark` names the
-        partition within its Kafka cluster."""
-        decoded = self._decoded[partition] = DecodedPartition(watermark)
+        """Fan one partition's records (in offset order, following any submitted for it before) out to
+        their boards; `watermark` names the partition within its Kafka cluster."""
+        decoded = self._decoded.get(partition)
+        if decoded is None:
+            decoded = self._decoded[partition] = DecodedPartition(watermark)
         boards: dict[str, Board] = {}
         by_board: dict[str, list[PendingScore]] = {}  # by board key
         queue = self._queue
-        slice_size = FIRST_APPLY_SLICE if queue.idle else APPLY_SLICE
         lanes_for = self._router.lanes_for
         bans = self._bans
+        # The ban book's sets change in place as actions are taken, never replaced.
+        banned, known, every_ban_read = bans.banned, bans.known, bans.complete
+        boards_per_record = decoded.boards_per_record
+        fromhex = bytes.fromhex
         for offset, event, produced_at in records:
             if type(event) is not ScoreEvent:
                 if isinstance(event, PoisonRecord):
@@ -502,24 +525,28 @@ class BatchApplication:
                 else:
                     raise TypeError(f"not a decoded record: {type(event).__name__}")
                 continue
+            hex_event_id, _, user_id, points, occurred_at, received_at = event
+            # binary_event_id written out: one Python call fewer per record.
             try:
-                event_id = binary_event_id(event)
-            except PoisonRecord as error:
-                decoded.poison.append((offset, error))
-                continue
+                event_id = fromhex(hex_event_id)
+            except ValueError:
+                event_id = b""
+            if len(event_id) != _EVENT_ID_BYTES:
+                try:
+                    binary_event_id(event)
+                except PoisonRecord as error:
+                    decoded.poison.append((offset, error))
+                    continue
             # Records from before ingest stamped received_at: their Kafka timestamp is the best estimate.
-            received_at = event.received_at_ms
             if received_at is None and produced_at >= 0:
                 received_at = produced_at
-            occurred_at = event.occurred_at_ms
             # Usually nobody in the batch is banned: one or two lookups.
-            user_id = event.user_id
-            hidden = (user_id in bans.banned or (not bans.complete and user_id not in bans.known)) and bans.hides(
+            hidden = (user_id in banned or (not every_ban_read and user_id not in known)) and bans.hides(
                 user_id, received_at
             )
             tag = HIDDEN_SCORE if hidden else SCORE
             lanes = lanes_for(occurred_at, received_at)
-            decoded.boards_per_record[offset] = len(lanes)
+            boards_per_record[offset] = len(lanes)
             for board, key, start_ms, tick_ms in lanes:
                 scores = by_board.get(key)
                 if scores is None:
@@ -527,21 +554,12 @@ class BatchApplication:
                     boards[key] = board
                 scores.append(
                     new_pending_score(
-                        (
-                            offset,
-                            event_id,
-                            event.user_id,
-                            event.points,
-                            (occurred_at - start_ms) // tick_ms,
-                            produced_at,
-                            tag,
-                        )
+                        (offset, event_id, user_id, points, (occurred_at - start_ms) // tick_ms, produced_at, tag)
                     )
                 )
-                if len(scores) >= slice_size:
+                if len(scores) >= APPLY_SLICE:
                     queue.submit(partition, watermark, board, scores)
                     by_board[key] = []
-                    slice_size = min(APPLY_SLICE, int(slice_size * SLICE_GROWTH))
         for key, scores in by_board.items():
             if scores:
                 queue.submit(partition, watermark, boards[key], scores)

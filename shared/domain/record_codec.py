@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from functools import partial
-from typing import Any
+from typing import Annotated, Any
 
+import msgspec
 import orjson
 
 from shared.domain.events import (
@@ -142,22 +143,65 @@ def _id_field(document: dict[str, Any], name: str) -> str:
         raise PoisonRecord(f"field {name!r} {problem}") from None
 
 
+class _IngestRecord(msgspec.Struct, gc=False, forbid_unknown_fields=True):
+    """A score record's fields with the types and bounds ingest writes, checked in C as it is parsed:
+    the updater decodes every record, and checking a parsed dict in Python cost more than parsing it.
+    No other field: a field it skipped could hold what the JSON parser refuses (a lone surrogate)."""
+
+    v: int
+    event_id: Annotated[str, msgspec.Meta(min_length=EVENT_ID_LENGTH, max_length=EVENT_ID_LENGTH)]
+    match_id: Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_ID_LENGTH)]
+    user_id: Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_ID_LENGTH)]
+    points: Annotated[int, msgspec.Meta(ge=1, le=MAX_RECORD_POINTS)]
+    occurred_at: Annotated[int, msgspec.Meta(ge=0, le=MAX_EPOCH_MS)]
+    received_at: Annotated[int, msgspec.Meta(ge=0, le=MAX_EPOCH_MS)] | None = None
+
+
+_decode_ingest_record = msgspec.json.Decoder(_IngestRecord).decode
+
+
+def _as_ingest_wrote(value: bytes) -> ScoreEvent | None:
+    """The event of a score record exactly as ingest writes them (those fields only, plain ASCII ids);
+    None for anything else, valid or not, which the field-by-field checks then decide and explain."""
+    try:
+        record = _decode_ingest_record(value)
+    except msgspec.MsgspecError:
+        return None
+    match_id, user_id = record.match_id, record.user_id
+    if (
+        record.v == SCHEMA_VERSION
+        # is_plain_ascii_id, for both ids, written out; the lengths were checked in the parse
+        and match_id.isascii()
+        and match_id.isprintable()
+        and match_id[0] != " "
+        and match_id[-1] != " "
+        and user_id.isascii()
+        and user_id.isprintable()
+        and user_id[0] != " "
+        and user_id[-1] != " "
+    ):
+        return _new_score_event(
+            (record.event_id, match_id, user_id, record.points, record.occurred_at, record.received_at)
+        )
+    return None
+
+
 def decode_record(value: bytes | None) -> ScoreEvent:
-    return _score_from(_document_of(value))
+    if value is not None:
+        event = _as_ingest_wrote(value)
+        if event is not None:
+            return event
+    return event_from_document(_document_of(value))
 
 
 def decode_update(value: bytes | None) -> ScoreEvent | ModerationAction:
     """Any record of the score topic: a score event or a moderation action, or PoisonRecord."""
-    # _document_of and is_moderation written out: the updater decodes every record through here.
-    if value is None:
-        raise PoisonRecord("record has no value")
-    try:
-        document = orjson.loads(value)
-    except orjson.JSONDecodeError as error:
-        raise PoisonRecord(f"value is not JSON: {error}") from None
-    if type(document) is not dict:
-        raise PoisonRecord("value is not a JSON object")
-    return decode_moderation(document) if document.get("type") == MODERATION_TYPE else _score_from(document)
+    if value is not None:
+        event = _as_ingest_wrote(value)
+        if event is not None:
+            return event
+    document = _document_of(value)
+    return decode_moderation(document) if is_moderation(document) else event_from_document(document)
 
 
 def _document_of(value: bytes | None) -> dict[str, Any]:
@@ -170,40 +214,6 @@ def _document_of(value: bytes | None) -> dict[str, Any]:
     if not isinstance(document, dict):
         raise PoisonRecord("value is not a JSON object")
     return document
-
-
-def _score_from(document: dict[str, Any]) -> ScoreEvent:
-    # The records ingest writes, checked inline: the updater decodes each one, and the calls of the
-    # field checks below cost more than orjson does. Anything else is checked field by field, to name
-    # what is wrong.
-    get = document.get
-    event_id, match_id, user_id = get("event_id"), get("match_id"), get("user_id")
-    points, occurred_at, received_at = get("points"), get("occurred_at"), get("received_at")
-    if (
-        get("v") == SCHEMA_VERSION
-        and type(event_id) is str
-        and len(event_id) == EVENT_ID_LENGTH
-        # is_plain_ascii_id, for both ids, written out
-        and type(match_id) is str
-        and match_id.isascii()
-        and 0 < len(match_id) <= MAX_ID_LENGTH
-        and match_id.isprintable()
-        and match_id[0] != " "
-        and match_id[-1] != " "
-        and type(user_id) is str
-        and user_id.isascii()
-        and 0 < len(user_id) <= MAX_ID_LENGTH
-        and user_id.isprintable()
-        and user_id[0] != " "
-        and user_id[-1] != " "
-        and type(points) is int
-        and 1 <= points <= MAX_RECORD_POINTS
-        and type(occurred_at) is int
-        and 0 <= occurred_at <= MAX_EPOCH_MS
-        and (received_at is None or (type(received_at) is int and 0 <= received_at <= MAX_EPOCH_MS))
-    ):
-        return _new_score_event((event_id, match_id, user_id, points, occurred_at, received_at))
-    return event_from_document(document)
 
 
 def event_from_document(document: dict[str, Any]) -> ScoreEvent:

@@ -111,8 +111,8 @@ _documents = st.fixed_dictionaries(
 
 @given(_documents)
 def test_the_inline_checks_decide_as_the_field_by_field_ones(document: dict[str, Any]) -> None:
-    """decode_record checks the records ingest writes inline, for speed; whatever the document,
-    it must accept, refuse and name the problem exactly as the field-by-field checks do."""
+    """decode_record takes the records ingest writes on a fast path, for speed; whatever the
+    document, it must accept, refuse and name the problem exactly as the field-by-field checks do."""
     value = orjson.dumps(document)
     assert _outcome(lambda: decode_record(value)) == _outcome(lambda: event_from_document(orjson.loads(value)))
 
@@ -120,7 +120,7 @@ def test_the_inline_checks_decide_as_the_field_by_field_ones(document: dict[str,
 @given(
     ids, ids, st.integers(1, MAX_RECORD_POINTS), st.integers(0, MAX_EPOCH_MS), st.none() | st.integers(0, MAX_EPOCH_MS)
 )
-def test_every_record_ingest_writes_is_taken_by_the_inline_checks(
+def test_every_record_ingest_writes_is_taken_by_the_fast_path(
     match_id: str, user_id: str, points: int, occurred_at: int, received_at: int | None
 ) -> None:
     event = ScoreEvent(event_id_for(match_id, user_id), match_id, user_id, points, occurred_at, received_at)
@@ -187,10 +187,91 @@ def test_a_moderation_record_with_every_score_field_is_still_an_action() -> None
     assert decode_update(value) == action
 
 
-def test_a_score_record_decode_update_takes_is_checked_inline(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_score_record_ingest_wrote_takes_the_fast_path(monkeypatch: pytest.MonkeyPatch) -> None:
     def field_by_field(document: dict[str, Any]) -> ScoreEvent:
         raise AssertionError("a well-formed score record took the slow path")
 
     monkeypatch.setattr(record_codec, "event_from_document", field_by_field)
     event = ScoreEvent(event_id_for("m1", "ann"), "m1", "ann", 5, 2_000, 1_000)
     assert decode_update(encode_record(event)) == event
+
+
+def _reference_update(value: bytes) -> ScoreEvent | ModerationAction:
+    """decode_update without its fast path: parse, then check field by field."""
+    try:
+        document = orjson.loads(value)
+    except orjson.JSONDecodeError as error:
+        raise PoisonRecord(f"value is not JSON: {error}") from None
+    if not isinstance(document, dict):
+        raise PoisonRecord("value is not a JSON object")
+    return _update_field_by_field(document)
+
+
+_json_fields = st.one_of(
+    st.sampled_from(["v", "event_id", "match_id", "user_id", "points", "occurred_at", "received_at", "type"]),
+    st.text(max_size=12),
+)
+_json_values = st.one_of(
+    st.sampled_from(
+        [b"1", b"1.0", b"-0", b"1e2", b"01", b"true", b"null", b"NaN", b'"u"', b'"\\ud800"', b'"\\u0000u"', b"[]"]
+    ),
+    _any_field.map(orjson.dumps),
+    st.just(orjson.dumps(event_id_for("m", "u"))),
+)
+_json_texts = st.lists(st.tuples(_json_fields, _json_values), max_size=10).map(
+    lambda pairs: b"{" + b",".join(orjson.dumps(name) + b":" + value for name, value in pairs) + b"}"
+)
+
+
+def _near_miss(value: bytes, cut: int, byte: int) -> bytes:
+    """A record ingest wrote with one byte changed: where hand-written producers go wrong."""
+    at = cut % len(value)
+    return value[:at] + bytes([byte]) + value[at + 1 :]
+
+
+_written = st.builds(
+    lambda user, points: encode_record(ScoreEvent(event_id_for("m1", user), "m1", user, points, 2_000, None)),
+    ids,
+    st.integers(1, MAX_RECORD_POINTS),
+)
+
+
+@given(
+    st.one_of(
+        st.binary(max_size=200),
+        _json_texts,
+        st.builds(_near_miss, _written, st.integers(0, 10_000), st.integers(0, 255)),
+    )
+)
+def test_any_bytes_decode_as_parsing_then_checking_field_by_field(value: bytes) -> None:
+    """Raw bytes, duplicate keys (the last one counts), numbers as JSON spells them, escapes, one
+    byte off a good record: the fast path takes only what the field-by-field checks would take the same."""
+    assert _update_outcome(lambda: decode_update(value)) == _update_outcome(lambda: _reference_update(value))
+    assert _outcome(lambda: decode_record(value)) == _outcome(
+        lambda: event_from_document(_reference_document(value))
+    )
+
+
+def _reference_document(value: bytes) -> dict[str, Any]:
+    try:
+        document = orjson.loads(value)
+    except orjson.JSONDecodeError as error:
+        raise PoisonRecord(f"value is not JSON: {error}") from None
+    if not isinstance(document, dict):
+        raise PoisonRecord("value is not a JSON object")
+    return document
+
+
+def test_a_repeated_key_counts_its_last_value_on_either_path() -> None:
+    written = orjson.loads(encode_record(ScoreEvent(event_id_for("m1", "ann"), "m1", "ann", 5, 2_000, None)))
+    body = orjson.dumps(written)[:-1]
+    assert decode_update(body + b',"points":7}').points == 7
+    assert decode_update(body + b',"user_id":"\\u00e9"}').user_id == "\u00e9", "non-ASCII: the field-by-field path"
+
+
+@pytest.mark.parametrize("field", ["match_id", "user_id"])
+@pytest.mark.parametrize("spelled", [" u", "u ", "u\t", "\u00e9", "e\u0301", "\u200bu", "u\x00", "x" * 129])
+def test_an_id_off_the_plain_case_is_decided_field_by_field(field: str, spelled: str) -> None:
+    written = orjson.loads(encode_record(ScoreEvent(event_id_for("m1", "ann"), "m1", "ann", 5, 2_000, None)))
+    value = orjson.dumps({**written, field: spelled})
+    assert _update_outcome(lambda: decode_update(value)) == _update_outcome(lambda: _reference_update(value))

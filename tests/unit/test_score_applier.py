@@ -318,7 +318,7 @@ def test_updates_held_at_the_cap_are_counted_per_window() -> None:
     }
 
 
-def test_the_batch_starts_with_a_small_call_and_grows_them_to_full_slices(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_partitions_are_sent_in_turns_of_growing_runs(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("shared.application.apply.APPLY_SLICE", 8)
     monkeypatch.setattr("shared.application.apply.FIRST_APPLY_SLICE", 2)
     monkeypatch.setattr("shared.application.apply.SLICE_GROWTH", 1.5)
@@ -331,13 +331,13 @@ def test_the_batch_starts_with_a_small_call_and_grows_them_to_full_slices(monkey
     # Each partition's calls are in order; two partitions' calls may interleave (two threads send them).
     assert sorted(((partition, offsets) for _, partition, offsets in boards.calls), key=lambda call: call[0]) == [
         ("score-events-0", [1, 2]),
-        ("score-events-0", [3, 4, 5]),
-        ("score-events-0", [6, 7, 8, 9]),
-        ("score-events-0", list(range(10, 16))),
-        ("score-events-0", list(range(16, 21))),
-        ("score-events-1", list(range(1, 9))),
-        ("score-events-1", [9, 10]),
-    ], "the batch's first calls grow by half each, up to full slices; later partitions send full slices"
+        ("score-events-0", [3, 4, 5, 6]),
+        ("score-events-0", list(range(7, 15))),
+        ("score-events-0", list(range(15, 21))),
+        ("score-events-1", [1, 2, 3]),
+        ("score-events-1", list(range(4, 10))),
+        ("score-events-1", [10]),
+    ], "a run from each partition in turn, each run half as large again as the one before, up to full slices"
 
 
 @pytest.mark.parametrize("failing_calls", [(), (2,), (1, 2)], ids=["applied", "partly failed", "all failed"])
