@@ -247,9 +247,7 @@ def test_any_bytes_decode_as_parsing_then_checking_field_by_field(value: bytes) 
     """Raw bytes, duplicate keys (the last one counts), numbers as JSON spells them, escapes, one
     byte off a good record: the fast path takes only what the field-by-field checks would take the same."""
     assert _update_outcome(lambda: decode_update(value)) == _update_outcome(lambda: _reference_update(value))
-    assert _outcome(lambda: decode_record(value)) == _outcome(
-        lambda: event_from_document(_reference_document(value))
-    )
+    assert _outcome(lambda: decode_record(value)) == _outcome(lambda: event_from_document(_reference_document(value)))
 
 
 def _reference_document(value: bytes) -> dict[str, Any]:
