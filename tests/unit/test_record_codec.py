@@ -261,10 +261,10 @@ def _reference_document(value: bytes) -> dict[str, Any]:
 
 
 def test_a_repeated_key_counts_its_last_value_on_either_path() -> None:
-    written = orjson.loads(encode_record(ScoreEvent(event_id_for("m1", "ann"), "m1", "ann", 5, 2_000, None)))
-    body = orjson.dumps(written)[:-1]
-    assert decode_update(body + b',"points":7}').points == 7
-    assert decode_update(body + b',"user_id":"\\u00e9"}').user_id == "\u00e9", "non-ASCII: the field-by-field path"
+    event = ScoreEvent(event_id_for("m1", "ann"), "m1", "ann", 5, 2_000, None)
+    body = encode_record(event)[:-1]
+    assert decode_update(body + b',"points":7}') == event._replace(points=7)
+    assert decode_update(body + b',"user_id":"\\u00e9"}') == event._replace(user_id="\u00e9"), "the field-by-field path"
 
 
 @pytest.mark.parametrize("field", ["match_id", "user_id"])
