@@ -103,14 +103,19 @@ def server_on_its_own_core(server_pid: int) -> Iterator[str]:
         return
     server_cpu, own_cpus = {available[-1]}, set(available[:-1])
     server_former = _pin(server_pid, server_cpu)
-    own_former = _pin("self", own_cpus)
+    if not server_former:
+        yield "shared: the Redis server's threads could not be pinned"
+        return
+    own_mask = os.sched_getaffinity(0)
+    _pin("self", own_cpus)
     try:
         own = ", ".join(map(str, sorted(own_cpus)))
         yield f"Redis server on CPU {available[-1]}, the bench and the handler on CPU {own}"
     finally:
-        for former in (own_former, server_former):
-            for tid, cpus in former.items():
-                try:
-                    os.sched_setaffinity(tid, cpus)
-                except OSError:
-                    continue
+        # Every thread of this process now, those started inside (the handler's apply threads) too.
+        _pin("self", own_mask)
+        for tid, cpus in server_former.items():
+            try:
+                os.sched_setaffinity(tid, cpus)
+            except OSError:
+                continue

@@ -153,9 +153,10 @@ class ScoreBatchProcessor(BatchProcessor):
         try:
             super()._clean()  # type: ignore[no-untyped-call]
         finally:
-            # Powertools keeps the records until the next batch comes, whose start would then free these
-            # 10 000 dicts while Redis waits for its first call (2 ms); dropped now, they go with the event.
-            self.records, self.success_messages = [], []
+            # Powertools keeps the records (and failures, with their tracebacks) until the next batch comes,
+            # whose start would then free these 10 000 dicts while Redis waits for its first call (2 ms);
+            # dropped now, they go with the event. The answer is already built (batch_response).
+            self.records, self.success_messages, self.fail_messages, self.exceptions = [], [], [], []
 
     def _decoded(self, records: list[RawRecord]) -> Iterator[DecodedRecord]:
         handler = self.handler

@@ -400,11 +400,6 @@ class ApplyQueue:
             return
         outcome.add(result)
 
-    @property
-    def idle(self) -> bool:
-        """No call submitted yet."""
-        return not self._pending
-
     def finish(self) -> dict[str, dict[Board, BoardSliceOutcome]]:
         for call in self._pending:
             call.result()

@@ -349,4 +349,9 @@ def test_the_processor_keeps_no_record_after_its_batch(failing_calls: tuple[int,
         process_partial_response(event, decode_score_record, processor)
     except BatchProcessingError:
         assert len(failing_calls) > 1, "only a batch whose every record failed is raised whole"
-    assert (processor.records, processor.success_messages) == ([], [])
+    assert (processor.records, processor.success_messages, processor.fail_messages, processor.exceptions) == (
+        [],
+        [],
+        [],
+        [],
+    )
