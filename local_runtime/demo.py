@@ -213,12 +213,14 @@ class KeyPresses:
             stop.wait(seconds)
             return None
         deadline = time.monotonic() + seconds
+        # poll, not select: select() refuses a descriptor numbered 1024 or above.
+        watch = select.poll()
+        watch.register(self._fd, select.POLLIN)
         while not stop.is_set():
             left = deadline - time.monotonic()
             if left <= 0:
                 return None
-            ready, _, _ = select.select([self._fd], [], [], min(left, TICK_SECONDS))
-            if ready:
+            if watch.poll(min(left, TICK_SECONDS) * 1000):
                 return os.read(self._fd, 1).decode(errors="replace") or None
         return None
 

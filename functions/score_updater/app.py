@@ -57,10 +57,6 @@ metrics = EphemeralMetrics(
     namespace=settings.metrics_namespace
 )  # Metrics' output; no state shared with other functions
 
-# What start-up made (clients, the imported modules) lives as long as the process: frozen, the
-# collector never scans it again.
-gc.freeze()
-
 
 @logger.inject_lambda_context(log_event=False)
 @tracer.capture_lambda_handler

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import fcntl
 import io
 import json
 import os
 import pty
+import resource
 import termios
 import threading
 from collections.abc import Iterator
@@ -163,3 +165,18 @@ def test_a_refused_ban_is_shown_and_not_retried() -> None:
 
 def screen_with(events: list[str]) -> list[str]:
     return render(top_led_by("x"), Window.MONTHLY, TrafficStats(), TriggerCounters(), 3.0, 60.0, events).splitlines()
+
+
+def test_keys_arrive_on_a_descriptor_numbered_above_select_s_limit(terminal: tuple[int, TextIO]) -> None:
+    keyboard, stdin = terminal
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < 1200:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(4096, hard), hard))
+    high = fcntl.fcntl(stdin.fileno(), fcntl.F_DUPFD, 1100)  # a process with many sockets open
+    try:
+        with os.fdopen(high, "r", closefd=False) as program, KeyPresses(program) as keys:
+            os.write(keyboard, b"q")
+            assert keys.wait(30.0, threading.Event()) == "q"
+    finally:
+        os.close(high)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
