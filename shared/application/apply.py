@@ -510,7 +510,6 @@ class BatchApplication:
         # The ban book's sets change in place as actions are taken, never replaced.
         banned, known, every_ban_read = bans.banned, bans.known, bans.complete
         boards_per_record = decoded.boards_per_record
-        fromhex = bytes.fromhex
         for offset, event, produced_at in records:
             if type(event) is not ScoreEvent:
                 if isinstance(event, PoisonRecord):
@@ -520,18 +519,12 @@ class BatchApplication:
                 else:
                     raise TypeError(f"not a decoded record: {type(event).__name__}")
                 continue
-            hex_event_id, _, user_id, points, occurred_at, received_at = event
-            # binary_event_id written out: one Python call fewer per record.
             try:
-                event_id = fromhex(hex_event_id)
-            except ValueError:
-                event_id = b""
-            if len(event_id) != _EVENT_ID_BYTES:
-                try:
-                    binary_event_id(event)
-                except PoisonRecord as error:
-                    decoded.poison.append((offset, error))
-                    continue
+                event_id = binary_event_id(event)
+            except PoisonRecord as error:
+                decoded.poison.append((offset, error))
+                continue
+            _, _, user_id, points, occurred_at, received_at = event
             # Records from before ingest stamped received_at: their Kafka timestamp is the best estimate.
             if received_at is None and produced_at >= 0:
                 received_at = produced_at

@@ -16,6 +16,7 @@ from shared.domain.events import (
     InvalidInput,
     ScoreEvent,
     canonical_id,
+    is_plain_ascii_id,
 )
 from shared.domain.moderation import (
     MAX_ACTOR_LENGTH,
@@ -168,18 +169,7 @@ def _as_ingest_wrote(value: bytes) -> ScoreEvent | None:
     except msgspec.MsgspecError:
         return None
     match_id, user_id = record.match_id, record.user_id
-    if (
-        record.v == SCHEMA_VERSION
-        # is_plain_ascii_id, for both ids, written out; the lengths were checked in the parse
-        and match_id.isascii()
-        and match_id.isprintable()
-        and match_id[0] != " "
-        and match_id[-1] != " "
-        and user_id.isascii()
-        and user_id.isprintable()
-        and user_id[0] != " "
-        and user_id[-1] != " "
-    ):
+    if record.v == SCHEMA_VERSION and is_plain_ascii_id(match_id) and is_plain_ascii_id(user_id):
         return _new_score_event(
             (record.event_id, match_id, user_id, record.points, record.occurred_at, record.received_at)
         )
